@@ -69,6 +69,9 @@ type Event struct {
 	// run.queued
 	Position int `json:"position,omitempty"`
 
+	// viewers (not logged, no id)
+	Viewers int `json:"viewers,omitempty"`
+
 	// run.created
 	Run *Run `json:"run,omitempty"`
 

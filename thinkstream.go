@@ -194,3 +194,16 @@ type RunError struct {
 	Message   string `json:"message"`
 	Retryable bool   `json:"retryable"`
 }
+
+// RunRequest asks for a new run. Problem is what the user typed; Messages,
+// when set (the OpenAI-compatible API), is the whole conversation and is sent
+// as-is after the profile is applied.
+type RunRequest struct {
+	Problem  string    `json:"problem"`
+	System   string    `json:"system,omitempty"`
+	Profile  string    `json:"profile,omitempty"`
+	Params   Params    `json:"params"`
+	Messages []Message `json:"messages,omitempty"`
+	// Source says which front door created the run: "api", "infer", "openai".
+	Source string `json:"-"`
+}
