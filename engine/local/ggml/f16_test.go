@@ -1,0 +1,67 @@
+package ggml
+
+import (
+	"math"
+	"testing"
+)
+
+func TestF16RoundTripAllHalves(t *testing.T) {
+	for i := 0; i < 1<<16; i++ {
+		h := uint16(i)
+		f := F16ToF32(h)
+		if f != f { // NaN: payload may be quietened
+			if g := F32ToF16(f); g&0x7c00 != 0x7c00 || g&0x3ff == 0 {
+				t.Fatalf("NaN %#04x -> %#04x", h, g)
+			}
+			continue
+		}
+		if g := F32ToF16(f); g != h {
+			t.Fatalf("%#04x -> %v -> %#04x", h, f, g)
+		}
+	}
+}
+
+// TestF32ToF16Rounding checks rounding against float64 arithmetic: the
+// result must be the nearest half, ties to even.
+func TestF32ToF16Rounding(t *testing.T) {
+	tests := []struct {
+		in   float32
+		want uint16
+	}{
+		{1, 0x3c00},
+		{-2, 0xc000},
+		{65504, 0x7bff},
+		{65520, 0x7c00}, // rounds up to infinity
+		{65519.99, 0x7bff},
+		{float32(math.Inf(-1)), 0xfc00},
+		{1.0 + 1.0/2048, 0x3c00},                // tie, even stays
+		{1.0 + 3.0/2048, 0x3c02},                // tie, odd rounds up
+		{float32(math.Ldexp(1, -24)), 0x0001},   // smallest subnormal
+		{float32(math.Ldexp(1, -25)), 0x0000},   // tie to even (zero)
+		{float32(math.Ldexp(1.5, -25)), 0x0001}, // above the tie
+		{float32(math.Ldexp(3, -25)), 0x0002},   // tie between 1 and 2 → 2
+		{float32(math.Ldexp(1023, -24)), 0x03ff},
+		{float32(math.Ldexp(2047, -25)), 0x0400}, // rounds up into the normals
+	}
+	for _, tt := range tests {
+		if got := F32ToF16(tt.in); got != tt.want {
+			t.Errorf("F32ToF16(%g) = %#04x, want %#04x", tt.in, got, tt.want)
+		}
+	}
+	// Exhaustive-ish: every 1009th float32 bit pattern in the finite range.
+	for b := uint32(0); b < 0x7f800000; b += 1009 {
+		f := math.Float32frombits(b)
+		h := F32ToF16(f)
+		got := float64(F16ToF32(h))
+		// The nearest neighbours in half precision must not be closer.
+		for _, n := range []uint16{h - 1, h + 1} {
+			if n >= 0x7c00 {
+				continue
+			}
+			nv := float64(F16ToF32(n))
+			if math.Abs(nv-float64(f)) < math.Abs(got-float64(f)) && !math.IsInf(got, 0) {
+				t.Fatalf("F32ToF16(%g) = %#04x (%g), but %#04x (%g) is nearer", f, h, got, n, nv)
+			}
+		}
+	}
+}
