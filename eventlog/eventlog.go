@@ -1,0 +1,400 @@
+// Package eventlog is the durable log of every run's events and the store of
+// run metadata, on NATS JetStream: an embedded server with file storage by
+// default, or an external NATS when a URL is given.
+//
+// All runs share one stream; a run's events are the messages on its subject
+// (runs.<id>), each carrying its per-run sequence number in a header. The
+// per-run sequence is dense and 1-based and is assigned by the single writer
+// of a run (the run manager). Writes carry a message id of run+seq so a
+// retried publish is deduplicated by JetStream instead of logged twice.
+package eventlog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/thinkstream/thinkstream"
+)
+
+const (
+	streamName = "THINKSTREAM_EVENTS"
+	bucketName = "thinkstream_runs"
+	seqHeader  = "Ts-Seq"
+	// indexEvery is the spacing of the sparse per-run index of stream
+	// sequences: a read positions within indexEvery messages of its start
+	// without scanning the run from the beginning.
+	indexEvery = 256
+)
+
+// ErrNotFound is returned for unknown runs.
+var ErrNotFound = errors.New("run not found")
+
+// Config configures the log. Zero values are documented defaults.
+type Config struct {
+	// DataDir holds JetStream's files (embedded server only). Required
+	// unless URL is set.
+	DataDir string
+	// URL of an external NATS server with JetStream; empty runs an
+	// embedded server with no network listener.
+	URL string
+	// MaxAge drops events and runs older than this (0 = keep forever).
+	MaxAge time.Duration
+	// MaxBytes caps the event stream's size; oldest runs go first (0 = no cap).
+	MaxBytes int64
+	Logger   *slog.Logger
+}
+
+// Record is one logged event: its per-run sequence and its JSON encoding.
+type Record struct {
+	Seq  int64
+	Data []byte
+}
+
+// Log is the event log and run store.
+type Log struct {
+	ns     *server.Server // nil with an external NATS
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	kv     jetstream.KeyValue
+	log    *slog.Logger
+
+	mu    sync.Mutex
+	index map[string][]uint64 // run id → stream seq of per-run seq 1, 1+indexEvery, …
+}
+
+// Open starts (or connects to) NATS and makes sure the stream and bucket exist.
+func Open(ctx context.Context, cfg Config) (*Log, error) {
+	l := &Log{log: cfg.Logger, index: make(map[string][]uint64)}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.URL == "" {
+		if cfg.DataDir == "" {
+			return nil, errors.New("eventlog: a data dir is required for the embedded server")
+		}
+		opts := &server.Options{
+			ServerName: "thinkstream",
+			JetStream:  true,
+			StoreDir:   cfg.DataDir,
+			DontListen: true,
+			NoSigs:     true,
+			NoLog:      true,
+		}
+		ns, err := server.NewServer(opts)
+		if err != nil {
+			return nil, fmt.Errorf("eventlog: start embedded nats: %w", err)
+		}
+		ns.Start()
+		if !ns.ReadyForConnections(30 * time.Second) {
+			ns.Shutdown()
+			return nil, errors.New("eventlog: embedded nats did not become ready")
+		}
+		l.ns = ns
+		nc, err := nats.Connect(ns.ClientURL(), nats.InProcessServer(ns), nats.Name("thinkstream"))
+		if err != nil {
+			ns.Shutdown()
+			return nil, fmt.Errorf("eventlog: connect embedded nats: %w", err)
+		}
+		l.nc = nc
+	} else {
+		nc, err := nats.Connect(cfg.URL, nats.Name("thinkstream"), nats.MaxReconnects(-1))
+		if err != nil {
+			return nil, fmt.Errorf("eventlog: connect %s: %w", cfg.URL, err)
+		}
+		l.nc = nc
+	}
+	js, err := jetstream.New(l.nc)
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("eventlog: jetstream: %w", err)
+	}
+	l.js = js
+	sc := jetstream.StreamConfig{
+		Name:        streamName,
+		Description: "thinkstream run events",
+		Subjects:    []string{"runs.*"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      cfg.MaxAge,
+		MaxBytes:    -1,
+		MaxMsgs:     -1,
+		Duplicates:  2 * time.Minute,
+		AllowDirect: true,
+	}
+	if cfg.MaxBytes > 0 {
+		sc.MaxBytes = cfg.MaxBytes
+	}
+	st, err := js.CreateOrUpdateStream(ctx, sc)
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("eventlog: create stream: %w", err)
+	}
+	l.stream = st
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      bucketName,
+		Description: "thinkstream run metadata",
+		History:     1,
+		TTL:         cfg.MaxAge,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("eventlog: create bucket: %w", err)
+	}
+	l.kv = kv
+	return l, nil
+}
+
+// Close drains the connection and stops the embedded server.
+func (l *Log) Close() error {
+	if l.nc != nil {
+		l.nc.Close()
+	}
+	if l.ns != nil {
+		l.ns.Shutdown()
+		l.ns.WaitForShutdown()
+	}
+	return nil
+}
+
+func subject(runID string) string { return "runs." + runID }
+
+// Append logs records of one run in order and returns once JetStream has
+// acknowledged all of them: only then may they be shown to anyone.
+func (l *Log) Append(ctx context.Context, runID string, recs []Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	subj := subject(runID)
+	futures := make([]jetstream.PubAckFuture, 0, len(recs))
+	for _, r := range recs {
+		m := nats.NewMsg(subj)
+		m.Data = r.Data
+		m.Header.Set(seqHeader, strconv.FormatInt(r.Seq, 10))
+		f, err := l.js.PublishMsgAsync(m, jetstream.WithMsgID(runID+":"+strconv.FormatInt(r.Seq, 10)))
+		if err != nil {
+			return fmt.Errorf("eventlog: publish %s seq %d: %w", runID, r.Seq, err)
+		}
+		futures = append(futures, f)
+	}
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			l.noteIndex(runID, recs[i].Seq, ack.Sequence)
+		case err := <-f.Err():
+			return fmt.Errorf("eventlog: publish %s seq %d: %w", runID, recs[i].Seq, err)
+		case <-ctx.Done():
+			return fmt.Errorf("eventlog: publish %s: %w", runID, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// noteIndex remembers where every indexEvery-th event of a run is.
+func (l *Log) noteIndex(runID string, seq int64, streamSeq uint64) {
+	if (seq-1)%indexEvery != 0 {
+		return
+	}
+	slot := int((seq - 1) / indexEvery)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	idx := l.index[runID]
+	if slot == len(idx) {
+		l.index[runID] = append(idx, streamSeq)
+	}
+}
+
+// startFor returns the stream sequence to start reading a run from so that
+// per-run seq after+1 is not skipped, and the per-run seq found there.
+func (l *Log) startFor(ctx context.Context, runID string, after int64) (uint64, int64, error) {
+	l.mu.Lock()
+	idx := l.index[runID]
+	slot := min(int(after/indexEvery), len(idx)-1)
+	if slot >= 0 {
+		s := idx[slot]
+		l.mu.Unlock()
+		return s, int64(slot)*indexEvery + 1, nil
+	}
+	l.mu.Unlock()
+	msg, err := l.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subject(runID)))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("eventlog: locate %s: %w", runID, err)
+	}
+	seq, err := strconv.ParseInt(msg.Header.Get(seqHeader), 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("eventlog: run %s: bad seq header: %w", runID, err)
+	}
+	return msg.Sequence, seq, nil
+}
+
+// Read calls fn for every logged event of a run with after < seq <= until,
+// in order. until <= 0 means up to whatever is logged now.
+func (l *Log) Read(ctx context.Context, runID string, after, until int64, fn func(Record) error) error {
+	if until <= 0 {
+		last, err := l.LastSeq(ctx, runID)
+		if err != nil {
+			return err
+		}
+		until = last
+	}
+	if until <= after {
+		return nil
+	}
+	start, pos, err := l.startFor(ctx, runID, after)
+	if err != nil {
+		return err
+	}
+	cons, err := l.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		AckPolicy:         jetstream.AckNonePolicy,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       start,
+		FilterSubject:     subject(runID),
+		InactiveThreshold: time.Minute,
+		MemoryStorage:     true,
+	})
+	if err != nil {
+		return fmt.Errorf("eventlog: read %s: %w", runID, err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = l.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
+	}()
+	next := after + 1
+	for next <= until {
+		// Ask for exactly what is left: asking for more would wait out
+		// FetchMaxWait for messages that do not exist yet.
+		want := int(min(until-pos+1, 512))
+		batch, err := cons.Fetch(want, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return fmt.Errorf("eventlog: read %s: %w", runID, err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			seq, err := strconv.ParseInt(m.Headers().Get(seqHeader), 10, 64)
+			if err != nil {
+				return fmt.Errorf("eventlog: run %s: bad seq header: %w", runID, err)
+			}
+			pos = seq + 1
+			if md, err := m.Metadata(); err == nil {
+				l.noteIndex(runID, seq, md.Sequence.Stream)
+			}
+			if seq < next {
+				continue
+			}
+			if seq > until {
+				break
+			}
+			if seq != next {
+				return fmt.Errorf("eventlog: run %s: gap: want seq %d, got %d", runID, next, seq)
+			}
+			if err := fn(Record{Seq: seq, Data: m.Data()}); err != nil {
+				return err
+			}
+			next++
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("eventlog: read %s: %w", runID, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if got == 0 {
+			return fmt.Errorf("eventlog: run %s: seq %d to %d missing", runID, next, until)
+		}
+	}
+	return nil
+}
+
+// LastSeq returns the highest logged per-run sequence of a run, 0 if none.
+func (l *Log) LastSeq(ctx context.Context, runID string) (int64, error) {
+	msg, err := l.stream.GetLastMsgForSubject(ctx, subject(runID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("eventlog: last seq of %s: %w", runID, err)
+	}
+	seq, err := strconv.ParseInt(msg.Header.Get(seqHeader), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("eventlog: run %s: bad seq header: %w", runID, err)
+	}
+	return seq, nil
+}
+
+// PutRun stores a run's metadata.
+func (l *Log) PutRun(ctx context.Context, run thinkstream.Run) error {
+	b, err := json.Marshal(run)
+	if err != nil {
+		return fmt.Errorf("eventlog: encode run: %w", err)
+	}
+	if _, err := l.kv.Put(ctx, run.ID, b); err != nil {
+		return fmt.Errorf("eventlog: store run %s: %w", run.ID, err)
+	}
+	return nil
+}
+
+// GetRun loads a run's metadata.
+func (l *Log) GetRun(ctx context.Context, id string) (thinkstream.Run, error) {
+	var run thinkstream.Run
+	if !validKey(id) {
+		return run, ErrNotFound
+	}
+	e, err := l.kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return run, ErrNotFound
+	}
+	if err != nil {
+		return run, fmt.Errorf("eventlog: load run %s: %w", id, err)
+	}
+	if err := json.Unmarshal(e.Value(), &run); err != nil {
+		return run, fmt.Errorf("eventlog: decode run %s: %w", id, err)
+	}
+	return run, nil
+}
+
+// RunIDs returns the ids of all stored runs, newest first (ids are
+// time-ordered UUIDv7s, so sorting them sorts by creation time).
+func (l *Log) RunIDs(ctx context.Context) ([]string, error) {
+	keys, err := l.kv.Keys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: list runs: %w", err)
+	}
+	slices.Sort(keys)
+	slices.Reverse(keys)
+	return keys, nil
+}
+
+// validKey rejects ids that are not safe NATS subject tokens / KV keys.
+func validKey(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
