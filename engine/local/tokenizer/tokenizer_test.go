@@ -154,3 +154,51 @@ func TestSpecialTokens(t *testing.T) {
 		t.Errorf("padding piece %q, want empty", tok.Piece(151700))
 	}
 }
+
+func TestTinyVocab(t *testing.T) {
+	// A prefix of the real vocabulary with the first merges, as the tiny
+	// test models carry: BPE still works, merges just stop earlier.
+	full := qwen(t)
+	var v Vocab
+	for id := int32(0); id < 1021; id++ {
+		v.Tokens = append(v.Tokens, full.Text(id))
+		v.Types = append(v.Types, TypeNormal)
+	}
+	v.Tokens = append(v.Tokens, "<|endoftext|>", "<|im_start|>", "<|im_end|>")
+	v.Types = append(v.Types, TypeControl, TypeControl, TypeControl)
+	v.BOS, v.EOS = 1021, 1023
+	for rank := range 765 {
+		// Reconstruct merge rank r from the token it produces.
+		id := int32(256 + rank)
+		v.Merges = append(v.Merges, splitMerge(t, full, id))
+	}
+	tiny, err := New(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := tiny.Encode("<|im_start|>user\nExplain binary search.<|im_end|>", true)
+	want := []int32{1022, 872, 198, 840, 500, 466, 293, 258, 658, 511, 277, 331, 13, 1023}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("tiny vocab (-want +got):\n%s", diff)
+	}
+	if !tiny.IsEOG(1023) || !tiny.IsEOG(1021) || tiny.IsEOG(1022) {
+		t.Error("tiny EOG set wrong")
+	}
+}
+
+// splitMerge finds the merge that produced token id by trying every split
+// of its text into two tokens of lower id.
+func splitMerge(t *testing.T, tok *Tokenizer, id int32) string {
+	text := []rune(tok.Text(id))
+	for i := 1; i < len(text); i++ {
+		l, lok := tok.ID(string(text[:i]))
+		r, rok := tok.ID(string(text[i:]))
+		if lok && rok && l < id && r < id {
+			if m, ok := tok.merges[pairKey(l, r)]; ok && m.id == id {
+				return string(text[:i]) + " " + string(text[i:])
+			}
+		}
+	}
+	t.Fatalf("no merge makes token %d %q", id, tok.Text(id))
+	return ""
+}
