@@ -5,6 +5,7 @@ package thinkstream
 // listeners of that name, so those three would fire its connection handlers.
 const (
 	EventStreamOpen     = "stream.open" // per connection, never logged
+	EventViewers        = "viewers"     // live viewer count, never logged
 	EventRunCreated     = "run.created"
 	EventRunQueued      = "run.queued"
 	EventRunStarted     = "run.started"
