@@ -1,0 +1,144 @@
+package ggml
+
+import (
+	"fmt"
+	"math"
+)
+
+// VecDotType is the form llama.cpp converts activations to before
+// multiplying them with weights of type t: f16-rounded floats for F16,
+// Q8_0 blocks for Q8_0, Q8_K super-blocks for the K-quants, and plain
+// float32 for F32. Matching it is what keeps our logits close to llama.cpp's.
+func VecDotType(t Type) Type {
+	switch t {
+	case F16:
+		return F16
+	case BF16:
+		return BF16
+	case Q8_0:
+		return Q8_0
+	case Q4_K, Q6_K:
+		return Q8_K
+	}
+	return F32
+}
+
+// Acts holds n activation vectors converted to one vec-dot type. Its
+// buffers grow to the largest size seen and are then reused, so a decode
+// loop that prepares the same shapes every step does not allocate.
+type Acts struct {
+	Type Type // the vec-dot type held
+	N    int  // vectors
+	Cols int  // elements per vector
+
+	f  []float32 // F32/F16/BF16: values (rounded for F16/BF16)
+	q  []int8    // Q8_0/Q8_K: quantized values
+	d  []float32 // Q8_0: per-32 scales (f16-rounded); Q8_K: per-256 scales
+	bs []int32   // Q8_K: sums of each 16 quantized values
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// Prepare converts x (n vectors of cols floats, row after row) for
+// multiplication with weights of type wt.
+func (a *Acts) Prepare(wt Type, x []float32, n, cols int) error {
+	vt := VecDotType(wt)
+	if len(x) < n*cols {
+		return fmt.Errorf("ggml: %d activations for %d×%d", len(x), n, cols)
+	}
+	if bs := vt.BlockSize(); cols%bs != 0 {
+		return fmt.Errorf("ggml: row length %d is not a multiple of the %s block size %d", cols, vt, bs)
+	}
+	a.Type, a.N, a.Cols = vt, n, cols
+	x = x[:n*cols]
+	switch vt {
+	case F32:
+		a.f = grow(a.f, n*cols)
+		copy(a.f, x)
+	case F16:
+		a.f = grow(a.f, n*cols)
+		for i, v := range x {
+			a.f[i] = f16Table[F32ToF16(v)]
+		}
+	case BF16:
+		a.f = grow(a.f, n*cols)
+		for i, v := range x {
+			a.f[i] = BF16ToF32(F32ToBF16(v))
+		}
+	case Q8_0:
+		a.q = grow(a.q, n*cols)
+		a.d = grow(a.d, n*cols/32)
+		for b := range a.d {
+			a.d[b] = quantActQ8_0(x[32*b:32*b+32], a.q[32*b:32*b+32])
+		}
+	case Q8_K:
+		a.q = grow(a.q, n*cols)
+		a.d = grow(a.d, n*cols/QK_K)
+		a.bs = grow(a.bs, n*cols/16)
+		for b := range a.d {
+			a.d[b] = quantActQ8K(x[QK_K*b:QK_K*(b+1)], a.q[QK_K*b:QK_K*(b+1)], a.bs[16*b:16*b+16])
+		}
+	}
+	return nil
+}
+
+// quantActQ8_0 quantizes one block of 32 like ggml's AVX2 path: scale
+// 127/amax in float32, ties to even; the stored scale is amax/127 in f16.
+func quantActQ8_0(x []float32, q []int8) float32 {
+	amax := absMax(x)
+	id := float32(0)
+	if amax != 0 {
+		id = 127 / amax
+	}
+	for i, v := range x {
+		q[i] = int8(nearestInt(v * id))
+	}
+	return f16Table[F32ToF16(amax/127)]
+}
+
+// quantActQ8K quantizes a super-block of 256 like ggml's Q8_K reference:
+// the scale comes from the signed value of largest magnitude, so that value
+// maps to ∓127 exactly and the others are capped at +127.
+func quantActQ8K(x []float32, q []int8, bsums []int32) float32 {
+	amax, mx := float32(0), float32(0)
+	for _, v := range x {
+		av := v
+		if av < 0 {
+			av = -av
+		}
+		if av > amax {
+			amax, mx = av, v
+		}
+	}
+	if amax == 0 {
+		clear(q)
+		clear(bsums)
+		return 0
+	}
+	iscale := -127 / mx
+	for i, v := range x {
+		q[i] = int8(min(127, nearestInt(iscale*v)))
+	}
+	for j := range bsums {
+		s := int32(0)
+		for _, v := range q[16*j : 16*j+16] {
+			s += int32(v)
+		}
+		bsums[j] = s
+	}
+	return 1 / iscale
+}
+
+// F32ToBF16 rounds to bfloat16, nearest even, as ggml does.
+func F32ToBF16(f float32) uint16 {
+	b := math.Float32bits(f)
+	if b&0x7fffffff > 0x7f800000 { // NaN: force quiet
+		return uint16(b>>16) | 64
+	}
+	return uint16((b + (0x7fff + (b>>16)&1)) >> 16)
+}

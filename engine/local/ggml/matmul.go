@@ -1,0 +1,119 @@
+package ggml
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// Matrix is a 2-D weight tensor in its stored type: Rows rows of Cols
+// elements (GGML shape [Cols, Rows]). Data is usually a slice of a
+// memory-mapped model file.
+type Matrix struct {
+	Type       Type
+	Cols, Rows int
+	Data       []byte
+	rowBytes   int
+	f32        []float32 // Data viewed as float32 (F32 only)
+	u16        []uint16  // Data viewed as uint16 (F16/BF16 only)
+}
+
+// NewMatrix wraps data, checking its size against the shape.
+func NewMatrix(t Type, cols, rows int, data []byte) (*Matrix, error) {
+	if !t.Supported() {
+		return nil, fmt.Errorf("%w: %s", ErrUnsupportedType, t)
+	}
+	rb, err := t.RowBytes(cols)
+	if err != nil {
+		return nil, err
+	}
+	if cols <= 0 || rows <= 0 || len(data) != rb*rows {
+		return nil, fmt.Errorf("ggml: %s matrix %d×%d needs %d bytes, have %d", t, rows, cols, rb*rows, len(data))
+	}
+	m := &Matrix{Type: t, Cols: cols, Rows: rows, Data: data, rowBytes: rb}
+	// The views need natural alignment; GGUF data is 32-byte aligned, and
+	// a misaligned slice (only possible from a hand-built buffer) is copied.
+	switch t {
+	case F32:
+		if uintptr(unsafe.Pointer(&data[0]))%4 != 0 {
+			data = append(make([]byte, 0, len(data)+4), data...)
+		}
+		m.f32 = unsafe.Slice((*float32)(unsafe.Pointer(&data[0])), len(data)/4)
+	case F16, BF16:
+		if uintptr(unsafe.Pointer(&data[0]))%2 != 0 {
+			data = append(make([]byte, 0, len(data)+2), data...)
+		}
+		m.u16 = unsafe.Slice((*uint16)(unsafe.Pointer(&data[0])), len(data)/2)
+	}
+	return m, nil
+}
+
+// RowBytes is the storage size of one row.
+func (m *Matrix) RowBytes() int { return m.rowBytes }
+
+// Row dequantizes row i into dst (len Cols).
+func (m *Matrix) Row(i int, dst []float32) error {
+	if i < 0 || i >= m.Rows {
+		return fmt.Errorf("ggml: row %d out of range [0, %d)", i, m.Rows)
+	}
+	return Dequantize(m.Type, m.Data[i*m.rowBytes:(i+1)*m.rowBytes], dst[:m.Cols])
+}
+
+// dotRow computes row r of m · activation vector t of a.
+func (m *Matrix) dotRow(r int, a *Acts, t int) float32 {
+	c := m.Cols
+	switch m.Type {
+	case F32:
+		return dotF32(m.f32[r*c:(r+1)*c], a.f[t*c:(t+1)*c])
+	case F16:
+		return dotF16(m.u16[r*c:(r+1)*c], a.f[t*c:(t+1)*c])
+	case BF16:
+		return dotBF16(m.u16[r*c:(r+1)*c], a.f[t*c:(t+1)*c])
+	}
+	row := m.Data[r*m.rowBytes : (r+1)*m.rowBytes]
+	q := a.q[t*c : (t+1)*c]
+	switch m.Type {
+	case Q8_0:
+		return dotQ8_0(row, q, a.d[t*c/32:(t+1)*c/32])
+	case Q4_K:
+		return dotQ4K(row, q, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16])
+	case Q6_K:
+		return dotQ6K(row, q, a.d[t*c/QK_K:(t+1)*c/QK_K])
+	}
+	panic("ggml: unreachable: matrix of unsupported type " + m.Type.String())
+}
+
+// MatMul computes y[t*Rows + r] = row r of m · vector t of a, for all rows
+// and all a.N vectors, on pool. It needs no allocation.
+type MatMul struct {
+	m *Matrix
+	a *Acts
+	y []float32
+}
+
+// Run implements Task over rows. Each weight row is read once for all
+// vectors, which is what makes batched prompt processing cheaper.
+func (mm *MatMul) Run(lo, hi int) {
+	m, a, y := mm.m, mm.a, mm.y
+	for r := lo; r < hi; r++ {
+		for t := 0; t < a.N; t++ {
+			y[t*m.Rows+r] = m.dotRow(r, a, t)
+		}
+	}
+}
+
+// Mul multiplies m by the prepared activations a into y (a.N × m.Rows).
+// mm is caller-owned scratch so that the call does not allocate.
+func (p *Pool) Mul(mm *MatMul, m *Matrix, a *Acts, y []float32) error {
+	if a.Type != VecDotType(m.Type) || a.Cols != m.Cols {
+		return fmt.Errorf("ggml: activations %s×%d do not fit %s matrix with %d columns", a.Type, a.Cols, m.Type, m.Cols)
+	}
+	if len(y) < a.N*m.Rows {
+		return fmt.Errorf("ggml: output has %d floats, need %d", len(y), a.N*m.Rows)
+	}
+	mm.m, mm.a, mm.y = m, a, y
+	// Rows of big matrices are a few hundred bytes to a few kilobytes;
+	// 16 rows per chunk keep dispatch overhead negligible.
+	p.Run(m.Rows, 16, mm)
+	mm.m, mm.a, mm.y = nil, nil, nil
+	return nil
+}

@@ -1,0 +1,185 @@
+package ggml
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func randomMatrix(t testing.TB, typ Type, rows, cols int, rng *rand.Rand) (*Matrix, []float32) {
+	t.Helper()
+	src := make([]float32, rows*cols)
+	for i := range src {
+		src[i] = float32(rng.NormFloat64() * 0.05)
+	}
+	rb, err := typ.RowBytes(cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, rb*rows)
+	if err := Quantize(typ, src, data); err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMatrix(typ, cols, rows, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := make([]float32, rows*cols)
+	if err := Dequantize(typ, data, w); err != nil {
+		t.Fatal(err)
+	}
+	return m, w
+}
+
+// dequantActs returns the activations as the kernels see them.
+func dequantActs(a *Acts) []float32 {
+	switch a.Type {
+	case F32, F16, BF16:
+		return a.f[:a.N*a.Cols]
+	}
+	out := make([]float32, a.N*a.Cols)
+	bs := 32
+	if a.Type == Q8_K {
+		bs = QK_K
+	}
+	for i := range out {
+		out[i] = float32(a.q[i]) * a.d[i/bs]
+	}
+	return out
+}
+
+// TestMatMul checks every kernel against a float64 product of the
+// dequantized weights and the converted activations, and that the result
+// does not depend on the number of threads.
+func TestMatMul(t *testing.T) {
+	const rows, cols, n = 37, 512, 3
+	for _, typ := range []Type{F32, F16, BF16, Q8_0, Q4_K, Q6_K} {
+		t.Run(typ.String(), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(3, uint64(typ)))
+			m, w := randomMatrix(t, typ, rows, cols, rng)
+			x := make([]float32, n*cols)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			x[7] = 0
+			var a Acts
+			if err := a.Prepare(typ, x, n, cols); err != nil {
+				t.Fatal(err)
+			}
+			xa := dequantActs(&a)
+			// The converted activations must be close to the originals.
+			for i := range x {
+				if math.Abs(float64(xa[i]-x[i])) > 0.05 {
+					t.Fatalf("activation %d: %g became %g", i, x[i], xa[i])
+				}
+			}
+			var results [][]float32
+			for _, threads := range []int{1, 2, 5} {
+				p := NewPool(threads)
+				y := make([]float32, n*rows)
+				var mm MatMul
+				if err := p.Mul(&mm, m, &a, y); err != nil {
+					t.Fatal(err)
+				}
+				p.Close()
+				results = append(results, y)
+			}
+			for i := 1; i < len(results); i++ {
+				for j := range results[0] {
+					if math.Float32bits(results[0][j]) != math.Float32bits(results[i][j]) {
+						t.Fatalf("thread count changed y[%d]: %g vs %g", j, results[0][j], results[i][j])
+					}
+				}
+			}
+			y := results[0]
+			for tk := 0; tk < n; tk++ {
+				for r := 0; r < rows; r++ {
+					var want float64
+					for c := 0; c < cols; c++ {
+						want += float64(w[r*cols+c]) * float64(xa[tk*cols+c])
+					}
+					if got := float64(y[tk*rows+r]); math.Abs(got-want) > 1e-4*(1+math.Abs(want)) {
+						t.Errorf("y[%d][%d] = %g, want %g", tk, r, got, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestMatMulErrors(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	m, _ := randomMatrix(t, Q8_0, 4, 64, rng)
+	p := NewPool(1)
+	defer p.Close()
+	var a Acts
+	if err := a.Prepare(Q4_K, make([]float32, 256), 1, 256); err != nil {
+		t.Fatal(err)
+	}
+	var mm MatMul
+	if err := p.Mul(&mm, m, &a, make([]float32, 4)); err == nil {
+		t.Error("mismatched activations: no error")
+	}
+	if err := a.Prepare(Q8_0, make([]float32, 64), 1, 64); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Mul(&mm, m, &a, make([]float32, 3)); err == nil {
+		t.Error("short output: no error")
+	}
+	if err := a.Prepare(Q8_0, make([]float32, 40), 1, 40); err == nil {
+		t.Error("partial block: no error")
+	}
+	if _, err := NewMatrix(Q8_0, 64, 4, make([]byte, 10)); err == nil {
+		t.Error("short data: no error")
+	}
+	if _, err := NewMatrix(Q5_K, 256, 1, make([]byte, 176)); err == nil {
+		t.Error("unsupported type: no error")
+	}
+}
+
+func TestMatMulNoAllocs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	m, _ := randomMatrix(t, Q4_K, 256, 512, rng)
+	x := make([]float32, 512)
+	y := make([]float32, 256)
+	p := NewPool(3)
+	defer p.Close()
+	var a Acts
+	var mm MatMul
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := a.Prepare(Q4_K, x, 1, 512); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Mul(&mm, m, &a, y); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per matmul", allocs)
+	}
+}
+
+func BenchmarkMatVec(b *testing.B) {
+	const rows, cols = 1536, 1536
+	for _, typ := range []Type{F32, F16, Q8_0, Q4_K, Q6_K} {
+		b.Run(typ.String(), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 1))
+			m, _ := randomMatrix(b, typ, rows, cols, rng)
+			x := make([]float32, cols)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			y := make([]float32, rows)
+			p := NewPool(1)
+			defer p.Close()
+			var a Acts
+			var mm MatMul
+			b.SetBytes(int64(len(m.Data)))
+			for b.Loop() {
+				_ = a.Prepare(typ, x, 1, cols)
+				_ = p.Mul(&mm, m, &a, y)
+			}
+			b.ReportMetric(float64(rows*cols)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+		})
+	}
+}
