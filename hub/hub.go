@@ -1,0 +1,255 @@
+// Package hub fans a run's events out to the viewers on this node.
+//
+// Each active run is a topic holding a window of recent frames, each encoded
+// once as SSE bytes that every viewer writes as they are. A viewer is a
+// cursor into that window: it takes every frame after its cursor in one
+// batch, so a viewer that fell behind catches up with one write, and one that
+// fell out of the window reads the missing part from the durable log and then
+// rejoins live. Publishing never waits for a viewer: the window is trimmed
+// whatever the viewers do, so a stalled viewer costs the run nothing and
+// holds at most one window of shared frames.
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/eventlog"
+	"github.com/thinkstream/thinkstream/sse"
+)
+
+// Log is the part of the event log the hub reads from.
+type Log interface {
+	Read(ctx context.Context, runID string, after, until int64, fn func(eventlog.Record) error) error
+	LastSeq(ctx context.Context, runID string) (int64, error)
+}
+
+// Frame is one event ready to send.
+type Frame struct {
+	Seq  int64
+	Type string
+	Data []byte // the event's JSON
+	SSE  []byte // the whole SSE frame: id, event and data lines
+	// Created is when the frame was published (zero for frames read from
+	// the log), for delivery-lag measurement.
+	Created time.Time
+}
+
+// Config configures a Hub.
+type Config struct {
+	// Window is how many recent frames a topic keeps in memory (default 4096).
+	Window int
+	// Linger keeps a finished run's topic this long for late viewers
+	// (default 30s).
+	Linger time.Duration
+	// ViewersEvery limits how often viewer-count frames are sent (default 500ms).
+	ViewersEvery time.Duration
+	Metrics      *Metrics
+	Logger       *slog.Logger
+}
+
+// Hub is the set of topics of this node.
+type Hub struct {
+	cfg Config
+	log Log
+
+	mu     sync.Mutex
+	topics map[string]*topic
+}
+
+// New returns a hub reading catch-ups from log.
+func New(log Log, cfg Config) *Hub {
+	if cfg.Window <= 0 {
+		cfg.Window = 4096
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = 30 * time.Second
+	}
+	if cfg.ViewersEvery <= 0 {
+		cfg.ViewersEvery = 500 * time.Millisecond
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Hub{cfg: cfg, log: log, topics: make(map[string]*topic)}
+}
+
+type topic struct {
+	id string
+
+	mu      sync.Mutex
+	live    bool    // a producer is publishing
+	frames  []Frame // frames[i].Seq == base+i
+	base    int64
+	last    int64 // last published seq
+	ended   bool  // the terminal event was published
+	notify  chan struct{}
+	viewers int
+	// viewer-count frames are throttled: the count is published as a
+	// frame at most every ViewersEvery.
+	viewersFrame []byte
+	viewersVer   int
+	viewersTimer *time.Timer
+	lingerTimer  *time.Timer
+}
+
+// EncodeFrame builds a frame for an event JSON.
+func EncodeFrame(seq int64, typ string, data []byte) (Frame, error) {
+	b, err := sse.AppendEvent(make([]byte, 0, len(data)+len(typ)+32), strconv.FormatInt(seq, 10), typ, data)
+	if err != nil {
+		return Frame{}, err
+	}
+	return Frame{Seq: seq, Type: typ, Data: data, SSE: b}, nil
+}
+
+// Open makes a run live on this node: its producer will Publish to it.
+// lastSeq is the highest seq already logged (and so visible) for the run.
+func (h *Hub) Open(runID string, lastSeq int64) {
+	t := h.topic(runID, true)
+	t.mu.Lock()
+	t.live = true
+	if t.lingerTimer != nil {
+		t.lingerTimer.Stop()
+		t.lingerTimer = nil
+	}
+	if len(t.frames) == 0 {
+		t.base = lastSeq + 1
+		t.last = lastSeq
+	}
+	t.mu.Unlock()
+}
+
+// topic returns the run's topic, creating it when create is set.
+func (h *Hub) topic(runID string, create bool) *topic {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t := h.topics[runID]
+	if t == nil && create {
+		t = &topic{id: runID, notify: make(chan struct{})}
+		h.topics[runID] = t
+	}
+	return t
+}
+
+// Publish appends frames (already acknowledged by the log, in order, with
+// consecutive seqs) to a live topic and wakes its viewers.
+func (h *Hub) Publish(runID string, frames []Frame) {
+	if len(frames) == 0 {
+		return
+	}
+	t := h.topic(runID, true)
+	now := time.Now()
+	t.mu.Lock()
+	for i := range frames {
+		frames[i].Created = now
+		if frames[i].Seq != t.last+1 {
+			h.cfg.Logger.Error("hub: out-of-order publish", "run", runID, "want", t.last+1, "got", frames[i].Seq)
+		}
+		t.last = frames[i].Seq
+		if thinkstream.IsTerminal(frames[i].Type) {
+			t.ended = true
+		}
+	}
+	if len(t.frames) == 0 {
+		t.base = frames[0].Seq
+	}
+	t.frames = append(t.frames, frames...)
+	if over := len(t.frames) - h.cfg.Window; over > 0 {
+		// Copy rather than reslice so the old backing array can be freed
+		// once no stalled viewer holds it.
+		kept := make([]Frame, h.cfg.Window, h.cfg.Window+h.cfg.Window/4)
+		copy(kept, t.frames[over:])
+		t.frames = kept
+		t.base += int64(over)
+	}
+	close(t.notify)
+	t.notify = make(chan struct{})
+	ended := t.ended
+	t.mu.Unlock()
+	h.cfg.Metrics.Published.Add(float64(len(frames)))
+	if ended {
+		h.finish(t)
+	}
+}
+
+// finish marks a topic as no longer produced and drops it after Linger.
+func (h *Hub) finish(t *topic) {
+	t.mu.Lock()
+	t.live = false
+	if t.lingerTimer == nil {
+		t.lingerTimer = time.AfterFunc(h.cfg.Linger, func() { h.drop(t) })
+	}
+	t.mu.Unlock()
+}
+
+// Close ends a live topic without a terminal event (its producer stopped,
+// e.g. at shutdown); viewers then follow the log.
+func (h *Hub) Close(runID string) {
+	if t := h.topic(runID, false); t != nil {
+		h.finish(t)
+		t.mu.Lock()
+		close(t.notify)
+		t.notify = make(chan struct{})
+		t.mu.Unlock()
+	}
+}
+
+func (h *Hub) drop(t *topic) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.live || t.viewers > 0 {
+		t.lingerTimer = nil
+		return
+	}
+	if h.topics[t.id] == t {
+		delete(h.topics, t.id)
+	}
+}
+
+// Viewers returns how many viewers watch a run on this node.
+func (h *Hub) Viewers(runID string) int {
+	t := h.topic(runID, false)
+	if t == nil {
+		return 0
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.viewers
+}
+
+// addViewer changes a topic's viewer count and schedules a count frame.
+func (h *Hub) addViewer(t *topic, delta int) {
+	t.mu.Lock()
+	t.viewers += delta
+	if t.viewersTimer == nil {
+		t.viewersTimer = time.AfterFunc(h.cfg.ViewersEvery, func() { h.announceViewers(t) })
+	}
+	idle := !t.live && t.viewers == 0 && t.lingerTimer == nil
+	t.mu.Unlock()
+	h.cfg.Metrics.Viewers.Add(float64(delta))
+	if idle {
+		h.finish(t)
+	}
+}
+
+func (h *Hub) announceViewers(t *topic) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.viewersTimer = nil
+	data, _ := json.Marshal(thinkstream.Event{Type: thinkstream.EventViewers, Viewers: t.viewers})
+	b, _ := sse.AppendEvent(nil, "", thinkstream.EventViewers, data)
+	t.viewersFrame = b
+	t.viewersVer++
+	close(t.notify)
+	t.notify = make(chan struct{})
+}

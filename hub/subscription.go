@@ -1,0 +1,169 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/eventlog"
+)
+
+// ErrEnded is returned by Next after the terminal frame was delivered.
+var ErrEnded = errors.New("run ended")
+
+// catchUpBatch bounds how many log events one Next returns, so a viewer of a
+// huge run gets its first bytes early and memory per viewer stays bounded.
+const catchUpBatch = 2048
+
+// Options choose how a subscription reads.
+type Options struct {
+	// Coalesce merges consecutive deltas of one kind in catch-up batches.
+	Coalesce bool
+}
+
+// Subscription is one viewer's cursor over a run's events.
+type Subscription struct {
+	h      *Hub
+	t      *topic
+	runID  string
+	next   int64 // seq of the next frame to deliver
+	opts   Options
+	ended  bool
+	vver   int
+	closed bool
+}
+
+// Subscribe starts a viewer of runID after seq `after`. The caller must
+// Close it.
+func (h *Hub) Subscribe(runID string, after int64, opts Options) *Subscription {
+	t := h.topic(runID, true)
+	h.addViewer(t, 1)
+	t.mu.Lock()
+	vver := t.viewersVer
+	t.mu.Unlock()
+	return &Subscription{h: h, t: t, runID: runID, next: after + 1, opts: opts, vver: vver - 1}
+}
+
+// Close releases the viewer.
+func (s *Subscription) Close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.h.addViewer(s.t, -1)
+}
+
+// Next returns the next batch: frames to write in order (several when the
+// viewer is behind), and possibly a viewer-count frame. It blocks until
+// something is available or ctx ends. After the terminal frame it returns
+// ErrEnded.
+func (s *Subscription) Next(ctx context.Context) (frames []Frame, viewers []byte, err error) {
+	for {
+		if s.ended {
+			return nil, nil, ErrEnded
+		}
+		t := s.t
+		t.mu.Lock()
+		if s.vver != t.viewersVer && t.viewersFrame != nil {
+			s.vver = t.viewersVer
+			viewers = t.viewersFrame
+		}
+		inWindow := len(t.frames) > 0 && s.next >= t.base
+		if inWindow && s.next <= t.last {
+			frames = t.frames[s.next-t.base:]
+			t.mu.Unlock()
+			if s.opts.Coalesce && len(frames) > 1 {
+				frames, err = coalesce(frames)
+				if err != nil {
+					return nil, nil, err
+				}
+			}
+			s.advance(frames)
+			return frames, viewers, nil
+		}
+		live, last, notify := t.live, t.last, t.notify
+		t.mu.Unlock()
+		switch {
+		case !inWindow && (s.next <= last || !live):
+			// Behind the window, or the run is not live here: read the log.
+			frames, err = s.fromLog(ctx, last)
+			if err != nil {
+				return nil, viewers, err
+			}
+			if len(frames) > 0 || viewers != nil {
+				return frames, viewers, nil
+			}
+			if !live {
+				// Nothing more is logged and no producer is here: the run
+				// ended without a terminal event we can see (or has no
+				// events).
+				return nil, nil, ErrEnded
+			}
+		case !live && s.next > last:
+			return nil, viewers, ErrEnded
+		case viewers != nil:
+			return nil, viewers, nil
+		}
+		select {
+		case <-notify:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+}
+
+func (s *Subscription) advance(frames []Frame) {
+	if len(frames) == 0 {
+		return
+	}
+	lastF := frames[len(frames)-1]
+	s.next = lastF.Seq + 1
+	if thinkstream.IsTerminal(lastF.Type) {
+		s.ended = true
+	}
+}
+
+// fromLog reads up to catchUpBatch events after the cursor from the log.
+// liveLast is the topic's last published seq (0 when not live here).
+func (s *Subscription) fromLog(ctx context.Context, liveLast int64) ([]Frame, error) {
+	until := liveLast
+	if until < s.next {
+		last, err := s.h.log.LastSeq(ctx, s.runID)
+		if err != nil {
+			return nil, err
+		}
+		until = last
+	}
+	if until < s.next {
+		return nil, nil
+	}
+	until = min(until, s.next+catchUpBatch-1)
+	frames := make([]Frame, 0, until-s.next+1)
+	err := s.h.log.Read(ctx, s.runID, s.next-1, until, func(r eventlog.Record) error {
+		typ, err := eventType(r.Data)
+		if err != nil {
+			return fmt.Errorf("hub: run %s seq %d: %w", s.runID, r.Seq, err)
+		}
+		f, err := EncodeFrame(r.Seq, typ, r.Data)
+		if err != nil {
+			return err
+		}
+		frames = append(frames, f)
+		return nil
+	})
+	if errors.Is(err, eventlog.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.h.cfg.Metrics.CatchUps.Inc()
+	if s.opts.Coalesce && len(frames) > 1 {
+		if frames, err = coalesce(frames); err != nil {
+			return nil, err
+		}
+	}
+	s.advance(frames)
+	return frames, nil
+}
