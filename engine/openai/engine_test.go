@@ -69,20 +69,27 @@ func TestChatRequestBody(t *testing.T) {
 	tests := []struct {
 		name string
 		pass []string
+		topK *int // overrides params.TopK when set
 		want map[string]any
 	}{
-		{"default pass-through", nil, map[string]any{
+		{"default pass-through", nil, nil, map[string]any{
 			"model": "WeiboAI/VibeThinker-1.5B", "stream": true, "stream_options": map[string]any{"include_usage": true},
 			"messages":    []any{map[string]any{"role": "user", "content": "What is 2+2?"}},
 			"temperature": 1.0, "top_p": 0.95, "max_tokens": 16384.0, "stop": []any{"###"}, "presence_penalty": 0.5,
 			"top_k": 20.0, "min_p": 0.05, "seed": 7.0, "repetition_penalty": 1.1,
 		}},
-		{"strict server", []string{}, map[string]any{
+		{"strict server", []string{}, nil, map[string]any{
 			"model": "WeiboAI/VibeThinker-1.5B", "stream": true, "stream_options": map[string]any{"include_usage": true},
 			"messages":    []any{map[string]any{"role": "user", "content": "What is 2+2?"}},
 			"temperature": 1.0, "top_p": 0.95, "max_tokens": 16384.0, "stop": []any{"###"}, "presence_penalty": 0.5,
 		}},
-		{"seed only", []string{ParamSeed}, map[string]any{
+		{"top_k off is -1", []string{ParamTopK}, new(int), map[string]any{
+			"model": "WeiboAI/VibeThinker-1.5B", "stream": true, "stream_options": map[string]any{"include_usage": true},
+			"messages":    []any{map[string]any{"role": "user", "content": "What is 2+2?"}},
+			"temperature": 1.0, "top_p": 0.95, "max_tokens": 16384.0, "stop": []any{"###"}, "presence_penalty": 0.5,
+			"top_k": -1.0,
+		}},
+		{"seed only", []string{ParamSeed}, nil, map[string]any{
 			"model": "WeiboAI/VibeThinker-1.5B", "stream": true, "stream_options": map[string]any{"include_usage": true},
 			"messages":    []any{map[string]any{"role": "user", "content": "What is 2+2?"}},
 			"temperature": 1.0, "top_p": 0.95, "max_tokens": 16384.0, "stop": []any{"###"}, "presence_penalty": 0.5,
@@ -95,6 +102,9 @@ func TestChatRequestBody(t *testing.T) {
 			e := newEngine(t, u.url(), func(c *Config) { c.PassThrough = tt.pass; c.APIKey = "sk-test" })
 			req := testReq
 			req.Params = params
+			if tt.topK != nil {
+				req.Params.TopK = tt.topK
+			}
 			if _, _, err := collect(t.Context(), e, req); err != nil {
 				t.Fatal(err)
 			}

@@ -53,9 +53,14 @@ func (e *Engine) buildBody(model string, req thinkstream.Request, mode string) (
 	if e.pass[ParamSeed] {
 		w.Seed = p.Seed
 	}
-	if e.pass[ParamTopK] && p.TopK != nil && *p.TopK > 0 {
-		// top_k <= 0 means "off" to us; servers disagree on 0 vs -1.
-		w.TopK = p.TopK
+	if e.pass[ParamTopK] && p.TopK != nil {
+		k := *p.TopK
+		if k <= 0 {
+			// 0 means "off" to us; -1 is the value vLLM, SGLang and
+			// llama.cpp all read as disabled (older vLLM rejects 0).
+			k = -1
+		}
+		w.TopK = &k
 	}
 	if e.pass[ParamMinP] {
 		w.MinP = p.MinP
