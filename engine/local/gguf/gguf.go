@@ -252,19 +252,28 @@ func (f *File) Value(key string) (Value, bool) {
 	return v, ok
 }
 
+// get returns the value of key, or a value of no type (every accessor
+// reports false) when the key is absent.
+func (f *File) get(key string) Value {
+	if v, ok := f.Metadata[key]; ok {
+		return v
+	}
+	return Value{Type: typeNone}
+}
+
 // String returns a string-valued key.
-func (f *File) String(key string) (string, bool) { return f.Metadata[key].String() }
+func (f *File) String(key string) (string, bool) { return f.get(key).String() }
 
 // Uint returns an integer-valued key that is non-negative.
-func (f *File) Uint(key string) (uint64, bool) { return f.Metadata[key].Uint() }
+func (f *File) Uint(key string) (uint64, bool) { return f.get(key).Uint() }
 
 // Int returns an integer-valued key.
-func (f *File) Int(key string) (int64, bool) { return f.Metadata[key].Int() }
+func (f *File) Int(key string) (int64, bool) { return f.get(key).Int() }
 
 // Float returns a float-valued key. Integer values are accepted too, since
 // writers are not consistent about e.g. rope.freq_base.
 func (f *File) Float(key string) (float64, bool) {
-	v := f.Metadata[key]
+	v := f.get(key)
 	if x, ok := v.Float(); ok {
 		return x, true
 	}
@@ -275,16 +284,16 @@ func (f *File) Float(key string) (float64, bool) {
 }
 
 // Bool returns a bool-valued key.
-func (f *File) Bool(key string) (bool, bool) { return f.Metadata[key].Bool() }
+func (f *File) Bool(key string) (bool, bool) { return f.get(key).Bool() }
 
 // Strings returns an array-of-strings key.
-func (f *File) Strings(key string) ([]string, bool) { return f.Metadata[key].Strings() }
+func (f *File) Strings(key string) ([]string, bool) { return f.get(key).Strings() }
 
 // Int32s returns an array-of-integers key as int32.
-func (f *File) Int32s(key string) ([]int32, bool) { return f.Metadata[key].Int32s() }
+func (f *File) Int32s(key string) ([]int32, bool) { return f.get(key).Int32s() }
 
 // Float32s returns an array-of-float32 key.
-func (f *File) Float32s(key string) ([]float32, bool) { return f.Metadata[key].Float32s() }
+func (f *File) Float32s(key string) ([]float32, bool) { return f.get(key).Float32s() }
 
 // reader decodes little-endian fields, remembering the first error so that
 // call sites can check once after a group of reads.

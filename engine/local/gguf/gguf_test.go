@@ -81,6 +81,29 @@ func TestRoundTrip(t *testing.T) {
 	if b, ok := f.Bool("x.flag"); !ok || !b {
 		t.Errorf("flag = %v, %v", b, ok)
 	}
+	for _, key := range []string{"missing", "also.missing"} {
+		if _, ok := f.Uint(key); ok {
+			t.Errorf("Uint(%q) reported a value", key)
+		}
+		if _, ok := f.Int(key); ok {
+			t.Errorf("Int(%q) reported a value", key)
+		}
+		if _, ok := f.Float(key); ok {
+			t.Errorf("Float(%q) reported a value", key)
+		}
+		if _, ok := f.Bool(key); ok {
+			t.Errorf("Bool(%q) reported a value", key)
+		}
+		if _, ok := f.String(key); ok {
+			t.Errorf("String(%q) reported a value", key)
+		}
+		if _, ok := f.Strings(key); ok {
+			t.Errorf("Strings(%q) reported a value", key)
+		}
+		if _, ok := f.Int32s(key); ok {
+			t.Errorf("Int32s(%q) reported a value", key)
+		}
+	}
 	if _, ok := f.String("qwen2.block_count"); ok {
 		t.Error("uint read as string")
 	}

@@ -23,6 +23,9 @@ const (
 	TypeUint64  ValueType = 10
 	TypeInt64   ValueType = 11
 	TypeFloat64 ValueType = 12
+
+	// typeNone marks an absent key; it never comes from a file.
+	typeNone ValueType = 1<<32 - 1
 )
 
 var valueTypeNames = [...]string{"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "bool", "string", "array", "uint64", "int64", "float64"}
