@@ -1,0 +1,253 @@
+package runs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/eventlog"
+	"github.com/thinkstream/thinkstream/hub"
+)
+
+// Recover ends the runs a crash left queued or running with run.interrupted,
+// so that every run in the log has exactly one terminal event. It returns
+// how many runs it ended.
+func (m *Manager) Recover(ctx context.Context) (int, error) {
+	ids, err := m.cfg.Log.RunIDs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		meta, err := m.cfg.Log.GetRun(ctx, id)
+		if err != nil {
+			return n, err
+		}
+		if meta.State.Terminal() {
+			continue
+		}
+		last, err := m.cfg.Log.LastSeq(ctx, id)
+		if err != nil {
+			return n, err
+		}
+		r := &run{m: m, meta: meta, seq: last, detached: true, created: meta.CreatedAt}
+		// The crash may have come between the terminal event and the
+		// metadata update: then only the metadata is stale.
+		if term, ok := m.terminalAt(ctx, id, last); ok {
+			meta.State, meta.LastSeq = term, last
+			if err := m.cfg.Log.PutRun(ctx, meta); err != nil {
+				return n, err
+			}
+			continue
+		}
+		r.finish(thinkstream.StateInterrupted, errors.New("server restarted"), thinkstream.Result{})
+		n++
+	}
+	return n, nil
+}
+
+func (m *Manager) terminalAt(ctx context.Context, id string, seq int64) (thinkstream.RunState, bool) {
+	if seq == 0 {
+		return "", false
+	}
+	var ev thinkstream.Event
+	err := m.cfg.Log.Read(ctx, id, seq-1, seq, func(r eventlog.Record) error {
+		return json.Unmarshal(r.Data, &ev)
+	})
+	if err != nil || !thinkstream.IsTerminal(ev.Type) {
+		return "", false
+	}
+	return ev.State, true
+}
+
+// Shutdown stops admitting runs, gives running ones ShutdownGrace to finish,
+// then ends the rest with run.interrupted and waits for them (or ctx).
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	m.closed = true
+	queued := m.queue
+	m.queue = nil
+	m.mu.Unlock()
+	for _, r := range queued {
+		go r.endQueued(thinkstream.StateInterrupted)
+	}
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	if m.cfg.ShutdownGrace > 0 {
+		select {
+		case <-done:
+			return nil
+		case <-time.After(m.cfg.ShutdownGrace):
+		case <-ctx.Done():
+		}
+	}
+	m.mu.Lock()
+	for _, r := range m.active {
+		r.stop(thinkstream.StateInterrupted)
+	}
+	m.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("runs: shutdown: %w", ctx.Err())
+	}
+}
+
+// Follow yields a run's logged events after seq `after`, live, ending after
+// the terminal event.
+func (m *Manager) Follow(ctx context.Context, id string, after int64) iter.Seq2[thinkstream.Event, error] {
+	return func(yield func(thinkstream.Event, error) bool) {
+		if _, err := m.Get(ctx, id); err != nil {
+			yield(thinkstream.Event{}, err)
+			return
+		}
+		sub := m.cfg.Hub.Subscribe(id, after, hub.Options{})
+		defer sub.Close()
+		for {
+			frames, _, err := sub.Next(ctx)
+			if errors.Is(err, hub.ErrEnded) {
+				return
+			}
+			if err != nil {
+				yield(thinkstream.Event{}, err)
+				return
+			}
+			for _, f := range frames {
+				var ev thinkstream.Event
+				if err := json.Unmarshal(f.Data, &ev); err != nil {
+					yield(ev, fmt.Errorf("runs: decode event: %w", err))
+					return
+				}
+				if !yield(ev, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Snapshot is what a late joiner needs to show a run without replaying its
+// deltas one by one: the coalesced events so far and their digest.
+type Snapshot struct {
+	Events      []json.RawMessage        `json:"events"`
+	Thinking    string                   `json:"thinking"`
+	Answer      string                   `json:"answer"`
+	Result      string                   `json:"result,omitempty"`
+	Steps       int                      `json:"steps"`
+	Annotations []thinkstream.Annotation `json:"annotations"`
+	LastSeq     int64                    `json:"last_seq"`
+}
+
+// Snapshot builds a run's snapshot from its log.
+func (m *Manager) Snapshot(ctx context.Context, id string) (*Snapshot, error) {
+	m.snapMu.Lock()
+	if s, ok := m.snaps[id]; ok {
+		m.snapMu.Unlock()
+		return s, nil
+	}
+	m.snapMu.Unlock()
+	run, err := m.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s := &Snapshot{Annotations: []thinkstream.Annotation{}, Events: []json.RawMessage{}}
+	var thinking, answer strings.Builder
+	var frames []hub.Frame
+	err = m.cfg.Log.Read(ctx, id, 0, 0, func(r eventlog.Record) error {
+		var ev thinkstream.Event
+		if err := json.Unmarshal(r.Data, &ev); err != nil {
+			return err
+		}
+		frames = append(frames, hub.Frame{Seq: ev.Seq, Type: ev.Type, Data: r.Data})
+		s.LastSeq = ev.Seq
+		switch {
+		case ev.Type == thinkstream.EventThinking || ev.Type == thinkstream.EventCode && ev.Channel == "thinking":
+			thinking.WriteString(ev.Text)
+		case ev.Type == thinkstream.EventAnswer || ev.Type == thinkstream.EventCode:
+			answer.WriteString(ev.Text)
+		case ev.Type == thinkstream.EventStep:
+			s.Steps = ev.Index
+		case ev.Type == thinkstream.EventResult:
+			s.Result = ev.Answer
+		case ev.Type == thinkstream.EventAnnotation && ev.Annotation != nil:
+			s.Annotations = append(s.Annotations, *ev.Annotation)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, eventlog.ErrNotFound) {
+		return nil, err
+	}
+	s.Thinking, s.Answer = thinking.String(), answer.String()
+	if frames, err = hub.Coalesce(frames); err != nil {
+		return nil, err
+	}
+	for _, f := range frames {
+		s.Events = append(s.Events, json.RawMessage(f.Data))
+	}
+	if run.State.Terminal() {
+		m.keepSnapshot(id, s)
+	}
+	return s, nil
+}
+
+const snapshotCache = 32
+
+func (m *Manager) keepSnapshot(id string, s *Snapshot) {
+	m.snapMu.Lock()
+	defer m.snapMu.Unlock()
+	if _, ok := m.snaps[id]; ok {
+		return
+	}
+	m.snaps[id] = s
+	m.order = append(m.order, id)
+	if len(m.order) > snapshotCache {
+		delete(m.snaps, m.order[0])
+		m.order = m.order[1:]
+	}
+}
+
+func (m *Manager) dropSnapshot(id string) {
+	m.snapMu.Lock()
+	defer m.snapMu.Unlock()
+	delete(m.snaps, id)
+}
+
+// Metrics are the run manager's Prometheus collectors.
+type Metrics struct {
+	Runs         *prometheus.CounterVec
+	Rejected     prometheus.Counter
+	TTFT         prometheus.Histogram
+	TokensPerSec prometheus.Histogram
+}
+
+// NewMetrics creates the collectors, registered with reg when not nil.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "thinkstream_runs_total", Help: "Runs entering each state.",
+		}, []string{"state"}),
+		Rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "thinkstream_runs_rejected_total", Help: "Runs rejected because the queue was full.",
+		}),
+		TTFT: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "thinkstream_time_to_first_token_seconds", Help: "Time from run start to its first token.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+		}),
+		TokensPerSec: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "thinkstream_tokens_per_second", Help: "Generation speed of finished runs.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Runs, m.Rejected, m.TTFT, m.TokensPerSec)
+	}
+	return m
+}

@@ -1,0 +1,412 @@
+// Package runs is the run manager: it admits runs (a bounded number generate
+// at once, a bounded queue waits), drives each through its engine and the
+// reasoning parser, numbers the resulting events, logs them durably and only
+// then hands them to the hub, and ends every run with exactly one terminal
+// event — also runs that a crash or shutdown cut short.
+package runs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/eventlog"
+	"github.com/thinkstream/thinkstream/hub"
+)
+
+// Errors callers map to HTTP statuses.
+var (
+	ErrNotFound     = errors.New("run not found")
+	ErrQueueFull    = errors.New("run queue is full")
+	ErrShuttingDown = errors.New("server is shutting down")
+	ErrNotActive    = errors.New("run is not active")
+	ErrForbidden    = errors.New("not the owner of this run")
+)
+
+// Log is what the manager needs of the durable log.
+type Log interface {
+	Append(ctx context.Context, runID string, recs []eventlog.Record) error
+	Read(ctx context.Context, runID string, after, until int64, fn func(eventlog.Record) error) error
+	LastSeq(ctx context.Context, runID string) (int64, error)
+	PutRun(ctx context.Context, run thinkstream.Run) error
+	GetRun(ctx context.Context, id string) (thinkstream.Run, error)
+	RunIDs(ctx context.Context) ([]string, error)
+}
+
+// Profiles turns a request into the messages and parameters sent to the
+// engine (system prompt, prompt suffix, sampling defaults).
+type Profiles interface {
+	Apply(req thinkstream.RunRequest) ([]thinkstream.Message, thinkstream.Params, error)
+}
+
+// Config configures a Manager. Zero values are documented defaults.
+type Config struct {
+	Engine   thinkstream.Engine
+	Log      Log
+	Hub      *hub.Hub
+	Profiles Profiles // nil: system + problem as given
+	// MaxConcurrent generations (default: the engine's MaxParallel, else 1).
+	MaxConcurrent int
+	// MaxQueue runs may wait (default 64); beyond that Create fails with
+	// ErrQueueFull.
+	MaxQueue int
+	// StatsEvery is the period of stats events (default 1s).
+	StatsEvery time.Duration
+	// ShutdownGrace is how long Shutdown lets running generations finish
+	// before interrupting them (default 0: interrupt at once).
+	ShutdownGrace time.Duration
+	Metrics       *Metrics
+	Logger        *slog.Logger
+}
+
+// Manager owns the lifecycle of runs.
+type Manager struct {
+	cfg  Config
+	info thinkstream.EngineInfo
+
+	mu      sync.Mutex
+	active  map[string]*run // queued and running
+	queue   []*run
+	running int
+	closed  bool
+	wg      sync.WaitGroup
+
+	snapMu sync.Mutex
+	snaps  map[string]*Snapshot // finished runs' snapshots
+	order  []string
+}
+
+// New returns a manager. Call Recover once before serving.
+func New(cfg Config) *Manager {
+	m := &Manager{cfg: cfg, active: make(map[string]*run), snaps: make(map[string]*Snapshot)}
+	if d, ok := cfg.Engine.(thinkstream.Describer); ok {
+		m.info = d.Info()
+	}
+	if m.cfg.MaxConcurrent <= 0 {
+		m.cfg.MaxConcurrent = max(m.info.MaxParallel, 1)
+	}
+	if m.cfg.MaxQueue <= 0 {
+		m.cfg.MaxQueue = 64
+	}
+	if m.cfg.StatsEvery <= 0 {
+		m.cfg.StatsEvery = time.Second
+	}
+	if m.cfg.Metrics == nil {
+		m.cfg.Metrics = NewMetrics(nil)
+	}
+	if m.cfg.Logger == nil {
+		m.cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return m
+}
+
+// EngineInfo describes the engine runs go to.
+func (m *Manager) EngineInfo() thinkstream.EngineInfo { return m.info }
+
+// Created is what Create returns: the run and the secret that lets its
+// creator cancel or pause it.
+type Created struct {
+	thinkstream.Run
+	OwnerToken string `json:"owner_token"`
+}
+
+// Create admits a new run. A rejected request creates nothing.
+func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Created, error) {
+	msgs, params, err := m.apply(req)
+	if err != nil {
+		return Created{}, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Created{}, fmt.Errorf("runs: new id: %w", err)
+	}
+	now := time.Now()
+	r := &run{
+		m:       m,
+		created: now,
+		owner:   newToken(),
+		ready:   make(chan struct{}),
+		req:     thinkstream.Request{RunID: id.String(), Messages: msgs, Params: params},
+		meta: thinkstream.Run{
+			ID: id.String(), State: thinkstream.StateQueued, Problem: req.Problem, System: req.System,
+			Profile: req.Profile, Params: params, Engine: m.cfg.Engine.Name(), Model: m.info.Model,
+			Simulated: m.info.Simulated, Source: req.Source, CreatedAt: now.UTC(),
+		},
+	}
+	m.mu.Lock()
+	switch {
+	case m.closed:
+		m.mu.Unlock()
+		return Created{}, ErrShuttingDown
+	case m.running < m.cfg.MaxConcurrent:
+		m.running++
+		r.startNow = true
+	case len(m.queue) < m.cfg.MaxQueue:
+		m.queue = append(m.queue, r)
+		r.position = len(m.queue)
+	default:
+		m.mu.Unlock()
+		m.cfg.Metrics.Rejected.Inc()
+		return Created{}, ErrQueueFull
+	}
+	m.active[r.meta.ID] = r
+	m.wg.Add(1)
+	m.mu.Unlock()
+
+	if err := m.announce(ctx, r); err != nil {
+		m.mu.Lock()
+		delete(m.active, r.meta.ID)
+		m.removeQueued(r)
+		if r.startNow {
+			m.running--
+		}
+		m.mu.Unlock()
+		m.wg.Done()
+		return Created{}, err
+	}
+	m.cfg.Metrics.Runs.WithLabelValues(string(thinkstream.StateQueued)).Inc()
+	if r.startNow {
+		go r.work()
+	}
+	return Created{Run: r.snapshotMeta(), OwnerToken: r.owner}, nil
+}
+
+// announce stores the run and logs run.created (and run.queued).
+func (m *Manager) announce(ctx context.Context, r *run) error {
+	if err := m.cfg.Log.PutRun(ctx, r.meta); err != nil {
+		return err
+	}
+	m.cfg.Hub.Open(r.meta.ID, 0)
+	meta := r.meta
+	if err := r.emit(ctx, thinkstream.Event{Type: thinkstream.EventRunCreated, Run: &meta}); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	pos := r.position
+	m.mu.Unlock()
+	if pos > 0 {
+		if err := r.emit(ctx, thinkstream.Event{Type: thinkstream.EventRunQueued, Position: pos}); err != nil {
+			return err
+		}
+	}
+	close(r.ready)
+	return nil
+}
+
+func (m *Manager) apply(req thinkstream.RunRequest) ([]thinkstream.Message, thinkstream.Params, error) {
+	if m.cfg.Profiles != nil {
+		return m.cfg.Profiles.Apply(req)
+	}
+	if len(req.Messages) > 0 {
+		return req.Messages, req.Params, nil
+	}
+	var msgs []thinkstream.Message
+	if req.System != "" {
+		msgs = append(msgs, thinkstream.Message{Role: "system", Content: req.System})
+	}
+	msgs = append(msgs, thinkstream.Message{Role: "user", Content: req.Problem})
+	return msgs, req.Params, nil
+}
+
+// removeQueued drops r from the queue; m.mu must be held.
+func (m *Manager) removeQueued(r *run) bool {
+	for i, q := range m.queue {
+		if q == r {
+			m.queue = append(m.queue[:i], m.queue[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// release frees a generation slot and starts the next queued run.
+func (m *Manager) release(r *run) {
+	m.mu.Lock()
+	delete(m.active, r.meta.ID)
+	m.running--
+	var next *run
+	if len(m.queue) > 0 && !m.closed {
+		next, m.queue = m.queue[0], m.queue[1:]
+		m.running++
+	}
+	moved := append([]*run(nil), m.queue...)
+	for i, q := range moved {
+		q.position = i + 1
+	}
+	m.mu.Unlock()
+	m.wg.Done()
+	if next != nil {
+		go next.work()
+	}
+	for i, q := range moved {
+		go q.queuedAt(i + 1)
+	}
+}
+
+// Get returns a run's metadata.
+func (m *Manager) Get(ctx context.Context, id string) (thinkstream.Run, error) {
+	m.mu.Lock()
+	r := m.active[id]
+	m.mu.Unlock()
+	if r != nil {
+		return r.snapshotMeta(), nil
+	}
+	run, err := m.cfg.Log.GetRun(ctx, id)
+	if errors.Is(err, eventlog.ErrNotFound) {
+		return run, ErrNotFound
+	}
+	return run, err
+}
+
+// List returns up to limit runs created before the run `before` (all when
+// empty), newest first, and the id to pass as `before` for the next page.
+func (m *Manager) List(ctx context.Context, limit int, before string) ([]thinkstream.Run, string, error) {
+	ids, err := m.cfg.Log.RunIDs(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]thinkstream.Run, 0, limit)
+	for _, id := range ids {
+		if before != "" && id >= before {
+			continue
+		}
+		if len(out) == limit {
+			return out, out[len(out)-1].ID, nil
+		}
+		run, err := m.Get(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, run)
+	}
+	return out, "", nil
+}
+
+// Cancel stops a queued or running run. token must be its owner token
+// unless empty tokens are allowed by the caller (pass the run's own token).
+func (m *Manager) Cancel(ctx context.Context, id, token string) error {
+	r, err := m.activeRun(ctx, id, token)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	queued := m.removeQueued(r)
+	m.mu.Unlock()
+	if queued {
+		go r.endQueued(thinkstream.StateCancelled)
+		return nil
+	}
+	r.stop(thinkstream.StateCancelled)
+	return nil
+}
+
+// CancelAny cancels a run without an owner check (the server's own front
+// doors, e.g. an OpenAI client that disconnected).
+func (m *Manager) CancelAny(ctx context.Context, id string) error {
+	m.mu.Lock()
+	r := m.active[id]
+	m.mu.Unlock()
+	if r == nil {
+		return m.notActive(ctx, id)
+	}
+	return m.Cancel(ctx, id, r.owner)
+}
+
+func (m *Manager) activeRun(ctx context.Context, id, token string) (*run, error) {
+	m.mu.Lock()
+	r := m.active[id]
+	m.mu.Unlock()
+	if r == nil {
+		return nil, m.notActive(ctx, id)
+	}
+	if !r.ownedBy(token) {
+		return nil, ErrForbidden
+	}
+	return r, nil
+}
+
+func (m *Manager) notActive(ctx context.Context, id string) error {
+	if _, err := m.Get(ctx, id); err != nil {
+		return err
+	}
+	return ErrNotActive
+}
+
+// Pause pauses a running generation when the engine supports it.
+func (m *Manager) Pause(ctx context.Context, id, token string) error {
+	return m.pauseResume(ctx, id, token, true)
+}
+
+// Resume resumes a paused generation.
+func (m *Manager) Resume(ctx context.Context, id, token string) error {
+	return m.pauseResume(ctx, id, token, false)
+}
+
+func (m *Manager) pauseResume(ctx context.Context, id, token string, pause bool) error {
+	p, ok := m.cfg.Engine.(thinkstream.Pauser)
+	if !ok {
+		return thinkstream.ErrUnsupported
+	}
+	r, err := m.activeRun(ctx, id, token)
+	if err != nil {
+		return err
+	}
+	typ := thinkstream.EventRunResumed
+	if pause {
+		err, typ = p.Pause(id), thinkstream.EventRunPaused
+	} else {
+		err = p.Resume(id)
+	}
+	if err != nil {
+		return err
+	}
+	return r.emit(ctx, thinkstream.Event{Type: typ})
+}
+
+// Annotate logs an annotation of a run's step that every viewer sees.
+func (m *Manager) Annotate(ctx context.Context, id string, a thinkstream.Annotation) (thinkstream.Event, error) {
+	m.mu.Lock()
+	r := m.active[id]
+	m.mu.Unlock()
+	if r != nil {
+		ev := thinkstream.Event{Type: thinkstream.EventAnnotation, Annotation: &a}
+		return ev, r.emit(ctx, ev)
+	}
+	// A finished run: its events are immutable except for annotations,
+	// which follow the terminal event and reach viewers via snapshots.
+	if _, err := m.Get(ctx, id); err != nil {
+		return thinkstream.Event{}, err
+	}
+	f := &run{m: m, meta: thinkstream.Run{ID: id}, detached: true}
+	last, err := m.cfg.Log.LastSeq(ctx, id)
+	if err != nil {
+		return thinkstream.Event{}, err
+	}
+	f.seq = last
+	ev := thinkstream.Event{Type: thinkstream.EventAnnotation, Annotation: &a}
+	if err := f.emit(ctx, ev); err != nil {
+		return thinkstream.Event{}, err
+	}
+	m.dropSnapshot(id)
+	return ev, nil
+}
+
+// Viewers returns the number of viewers of a run on this node.
+func (m *Manager) Viewers(id string) int { return m.cfg.Hub.Viewers(id) }
+
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,331 @@
+package runs
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/eventlog"
+	"github.com/thinkstream/thinkstream/hub"
+	"github.com/thinkstream/thinkstream/reasoning"
+)
+
+// run is one admitted run. Its mutex serialises event numbering and logging,
+// because the engine's tokens, the stats ticker and API calls (annotations,
+// pause) all emit events.
+type run struct {
+	m        *Manager
+	created  time.Time
+	owner    string
+	ready    chan struct{} // closed once run.created is logged
+	req      thinkstream.Request
+	startNow bool
+	position int  // queue position, guarded by m.mu
+	detached bool // emitting for a finished run (annotations)
+
+	mu       sync.Mutex
+	seq      int64
+	meta     thinkstream.Run
+	ended    bool
+	cancel   context.CancelCauseFunc
+	stopWith thinkstream.RunState // why cancel was called
+
+	tokens, thinking int
+	firstToken       time.Time
+	startedAt        time.Time
+	answer           string
+}
+
+var (
+	errStopped = errors.New("run stopped")
+)
+
+func (r *run) ownedBy(token string) bool {
+	return token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(r.owner)) == 1
+}
+
+func (r *run) snapshotMeta() thinkstream.Run {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.meta
+	m.LastSeq = r.seq
+	return m
+}
+
+// emit numbers events, logs them and publishes them to the hub once the
+// log has acknowledged them.
+func (r *run) emit(ctx context.Context, evs ...thinkstream.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ended && !r.detached {
+		return errStopped
+	}
+	return r.emitLocked(ctx, evs)
+}
+
+func (r *run) emitLocked(ctx context.Context, evs []thinkstream.Event) error {
+	recs := make([]eventlog.Record, len(evs))
+	frames := make([]hub.Frame, len(evs))
+	t := time.Since(r.created).Milliseconds()
+	for i := range evs {
+		evs[i].Seq = r.seq + int64(i) + 1
+		evs[i].T = t
+		data, err := json.Marshal(evs[i])
+		if err != nil {
+			return fmt.Errorf("runs: encode event: %w", err)
+		}
+		recs[i] = eventlog.Record{Seq: evs[i].Seq, Data: data}
+		if frames[i], err = hub.EncodeFrame(evs[i].Seq, evs[i].Type, data); err != nil {
+			return fmt.Errorf("runs: encode frame: %w", err)
+		}
+	}
+	// The log write must not be abandoned half way because a client went
+	// away: whoever asked, the run's log stays consistent.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := r.m.cfg.Log.Append(lctx, r.meta.ID, recs); err != nil {
+		return err
+	}
+	r.seq += int64(len(evs))
+	if !r.detached {
+		r.m.cfg.Hub.Publish(r.meta.ID, frames)
+	}
+	return nil
+}
+
+// queuedAt tells viewers a queued run moved up.
+func (r *run) queuedAt(pos int) {
+	<-r.ready
+	_ = r.emit(context.Background(), thinkstream.Event{Type: thinkstream.EventRunQueued, Position: pos})
+}
+
+// stop asks a running generation to end with the given state.
+func (r *run) stop(state thinkstream.RunState) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopWith == "" {
+		r.stopWith = state
+	}
+	if r.cancel != nil {
+		r.cancel(errStopped)
+	}
+}
+
+// endQueued ends a run that never started.
+func (r *run) endQueued(state thinkstream.RunState) {
+	<-r.ready
+	r.finish(state, nil, thinkstream.Result{})
+	r.m.mu.Lock()
+	delete(r.m.active, r.meta.ID)
+	r.m.mu.Unlock()
+	r.m.wg.Done()
+}
+
+// work runs the generation; it owns a slot of the manager.
+func (r *run) work() {
+	defer r.m.release(r)
+	<-r.ready
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	r.mu.Lock()
+	if r.stopWith != "" { // cancelled or shut down while being admitted
+		state := r.stopWith
+		r.mu.Unlock()
+		r.finish(state, nil, thinkstream.Result{})
+		return
+	}
+	r.cancel = cancel
+	r.startedAt = time.Now()
+	started := r.startedAt.UTC()
+	r.meta.State, r.meta.StartedAt = thinkstream.StateRunning, &started
+	meta := r.meta
+	r.mu.Unlock()
+	_ = r.m.cfg.Log.PutRun(ctx, meta)
+	r.m.cfg.Metrics.Runs.WithLabelValues(string(thinkstream.StateRunning)).Inc()
+	if err := r.emit(ctx, thinkstream.Event{Type: thinkstream.EventRunStarted}); err != nil {
+		r.finish(thinkstream.StateFailed, err, thinkstream.Result{})
+		return
+	}
+
+	statsDone := make(chan struct{})
+	go r.statsLoop(ctx, statsDone)
+	parser := reasoning.NewParser(reasoning.DefaultOptions())
+	var buf []thinkstream.Event
+	res, err := r.m.cfg.Engine.Generate(ctx, r.req, func(tok thinkstream.Token) error {
+		buf = parser.AppendAdd(buf[:0], tok)
+		r.countToken(buf)
+		return r.emit(ctx, buf...)
+	})
+	close(statsDone)
+	if tail := parser.Finish(); len(tail) > 0 {
+		r.noteResult(tail)
+		if e := r.emit(context.WithoutCancel(ctx), tail...); e != nil && err == nil {
+			err = e
+		}
+	}
+	r.mu.Lock()
+	stopWith := r.stopWith
+	r.mu.Unlock()
+	switch {
+	case stopWith != "":
+		r.finish(stopWith, nil, res)
+	case err != nil:
+		r.finish(thinkstream.StateFailed, err, res)
+	default:
+		r.finish(thinkstream.StateCompleted, nil, res)
+	}
+}
+
+// countToken updates token counters from the events one token produced.
+func (r *run) countToken(evs []thinkstream.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.tokens == 0 {
+		r.firstToken = time.Now()
+	}
+	r.tokens++
+	for _, ev := range evs {
+		if ev.Type == thinkstream.EventThinking || ev.Type == thinkstream.EventStep ||
+			(ev.Type == thinkstream.EventCode && ev.Channel == "thinking") {
+			r.thinking++
+			return
+		}
+	}
+}
+
+func (r *run) noteResult(evs []thinkstream.Event) {
+	for _, ev := range evs {
+		if ev.Type == thinkstream.EventResult {
+			r.mu.Lock()
+			r.answer = ev.Answer
+			r.mu.Unlock()
+		}
+	}
+}
+
+func (r *run) statsLoop(ctx context.Context, done <-chan struct{}) {
+	tick := time.NewTicker(r.m.cfg.StatsEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			_ = r.emit(ctx, thinkstream.Event{Type: thinkstream.EventStats, Stats: r.stats()})
+		}
+	}
+}
+
+func (r *run) stats() *thinkstream.Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := &thinkstream.Stats{Tokens: r.tokens, ThinkingTokens: r.thinking, Viewers: r.m.cfg.Hub.Viewers(r.meta.ID)}
+	if !r.startedAt.IsZero() {
+		s.ElapsedMS = time.Since(r.startedAt).Milliseconds()
+	}
+	if r.tokens > 1 {
+		if d := time.Since(r.firstToken).Seconds(); d > 0 {
+			s.TokensPerSec = float64(r.tokens-1) / d
+		}
+	}
+	return s
+}
+
+// finish logs the terminal event (after a run.error for failures) and
+// stores the final metadata.
+func (r *run) finish(state thinkstream.RunState, cause error, res thinkstream.Result) {
+	ctx := context.Background()
+	now := time.Now()
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		return
+	}
+	usage := res.Usage
+	if usage.CompletionTokens == 0 {
+		usage.CompletionTokens = r.tokens
+	}
+	if usage.ReasoningTokens == 0 {
+		usage.ReasoningTokens = r.thinking
+	}
+	tm := res.Timings
+	tm.TotalMS = now.Sub(r.created).Milliseconds()
+	if !r.startedAt.IsZero() {
+		tm.QueueMS = r.startedAt.Sub(r.created).Milliseconds()
+		if !r.firstToken.IsZero() {
+			tm.TTFTMS = r.firstToken.Sub(r.startedAt).Milliseconds()
+			r.m.cfg.Metrics.TTFT.Observe(r.firstToken.Sub(r.startedAt).Seconds())
+			if d := now.Sub(r.firstToken).Seconds(); r.tokens > 1 && d > 0 {
+				r.m.cfg.Metrics.TokensPerSec.Observe(float64(r.tokens-1) / d)
+			}
+		}
+	}
+	var evs []thinkstream.Event
+	var runErr *thinkstream.RunError
+	if state == thinkstream.StateFailed || state == thinkstream.StateInterrupted {
+		runErr = publicError(state, cause)
+		evs = append(evs, thinkstream.Event{Type: thinkstream.EventRunError, Error: runErr})
+	}
+	evs = append(evs, thinkstream.Event{
+		Type: terminalType(state), State: state, Usage: &usage, Timings: &tm, Error: runErr,
+	})
+	if err := r.emitLocked(ctx, evs); err != nil {
+		r.m.cfg.Logger.Error("run: log terminal event", "run", r.meta.ID, "err", err)
+	}
+	r.ended = true
+	ended := now.UTC()
+	r.meta.State, r.meta.EndedAt, r.meta.LastSeq = state, &ended, r.seq
+	r.meta.Answer, r.meta.Usage, r.meta.Timings, r.meta.Error = r.answer, &usage, &tm, runErr
+	meta := r.meta
+	r.mu.Unlock()
+	if err := r.m.cfg.Log.PutRun(ctx, meta); err != nil {
+		r.m.cfg.Logger.Error("run: store final state", "run", meta.ID, "err", err)
+	}
+	r.m.cfg.Metrics.Runs.WithLabelValues(string(state)).Inc()
+	level := r.m.cfg.Logger.Info
+	if cause != nil {
+		level = r.m.cfg.Logger.Warn
+	}
+	attrs := []any{"run", meta.ID, "state", state, "tokens", usage.CompletionTokens, "total_ms", tm.TotalMS}
+	if cause != nil {
+		attrs = append(attrs, "err", cause)
+	}
+	level("run ended", attrs...)
+}
+
+func terminalType(s thinkstream.RunState) string {
+	switch s {
+	case thinkstream.StateCompleted:
+		return thinkstream.EventRunCompleted
+	case thinkstream.StateCancelled:
+		return thinkstream.EventRunCancelled
+	case thinkstream.StateInterrupted:
+		return thinkstream.EventRunInterrupted
+	}
+	return thinkstream.EventRunFailed
+}
+
+// publicError turns an internal error into what viewers may read.
+func publicError(state thinkstream.RunState, err error) *thinkstream.RunError {
+	if state == thinkstream.StateInterrupted {
+		return &thinkstream.RunError{Code: "interrupted", Message: "the server stopped before the run finished", Retryable: true}
+	}
+	var ee *thinkstream.EngineError
+	if errors.As(err, &ee) {
+		return &thinkstream.RunError{Code: ee.Code, Message: ee.Message, Retryable: ee.Retryable}
+	}
+	if errors.Is(err, thinkstream.ErrUnsupported) {
+		return &thinkstream.RunError{Code: "unsupported", Message: "the engine does not support this request"}
+	}
+	return &thinkstream.RunError{Code: "engine_error", Message: "the model engine failed", Retryable: true}
+}
