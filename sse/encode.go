@@ -10,7 +10,9 @@
 // The decoder follows the standard's parsing algorithm line by line,
 // including its quieter rules (a BOM, a CR split from its LF across reads,
 // an id with NUL, a non-numeric retry), and bounds the length of a line so a
-// hostile or broken upstream cannot make it buffer without limit.
+// hostile or broken upstream cannot make it buffer without limit. It hands
+// out field values as the bytes it read: where a browser would replace
+// invalid UTF-8 with U+FFFD, the Reader leaves that to the caller.
 package sse
 
 import (
