@@ -1,0 +1,239 @@
+// Markdown, math and code rendering for model output.
+//
+// Model output is untrusted. markdown-it runs with html:false (raw HTML is
+// shown as text) and its default validateLink (javascript:, vbscript:,
+// file: and most data: links are dropped). Math is parsed into placeholder
+// elements carrying the TeX in a data attribute; renderMath then typesets
+// them with katex.render, which builds DOM nodes and sets styles through
+// CSSOM, so the page keeps a strict style-src CSP without 'unsafe-inline'.
+// KaTeX runs with trust:false (\href, \url, \htmlClass … are refused).
+
+import MarkdownIt from "markdown-it";
+import type { MarkdownIt as MD } from "markdown-it";
+import type { StateInline, StateBlock } from "markdown-it";
+import katex from "katex";
+import hljs from "highlight.js/lib/core";
+import python from "highlight.js/lib/languages/python";
+import cpp from "highlight.js/lib/languages/cpp";
+import c from "highlight.js/lib/languages/c";
+import java from "highlight.js/lib/languages/java";
+import javascript from "highlight.js/lib/languages/javascript";
+import typescript from "highlight.js/lib/languages/typescript";
+import go from "highlight.js/lib/languages/go";
+import rust from "highlight.js/lib/languages/rust";
+import bash from "highlight.js/lib/languages/bash";
+import json from "highlight.js/lib/languages/json";
+import plaintext from "highlight.js/lib/languages/plaintext";
+
+hljs.registerLanguage("python", python);
+hljs.registerLanguage("cpp", cpp);
+hljs.registerLanguage("c", c);
+hljs.registerLanguage("java", java);
+hljs.registerLanguage("javascript", javascript);
+hljs.registerLanguage("typescript", typescript);
+hljs.registerLanguage("go", go);
+hljs.registerLanguage("rust", rust);
+hljs.registerLanguage("bash", bash);
+hljs.registerLanguage("json", json);
+hljs.registerLanguage("plaintext", plaintext);
+
+function escapeHtml(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+}
+
+/** highlightCode returns highlighted HTML for code in lang (escaped text when unknown). */
+export function highlightCode(code: string, lang: string): string {
+  const l = lang && hljs.getLanguage(lang) ? lang : "";
+  if (!l) return escapeHtml(code);
+  try {
+    return hljs.highlight(code, { language: l, ignoreIllegals: true }).value;
+  } catch {
+    return escapeHtml(code);
+  }
+}
+
+function mathPlaceholder(tex: string, display: boolean): string {
+  const tag = display ? "div" : "span";
+  const cls = display ? "ts-math ts-math-display" : "ts-math";
+  return `<${tag} class="${cls}" data-tex="${escapeHtml(tex)}">${escapeHtml(display ? `$$${tex}$$` : `$${tex}$`)}</${tag}>`;
+}
+
+// Inline math: $…$ (pandoc rules: no space after the opener or before the
+// closer, closer not followed by a digit), $$…$$, \(…\) and \[…\].
+function mathInline(state: StateInline, silent: boolean): boolean {
+  const src = state.src;
+  const pos = state.pos;
+  const ch = src.charCodeAt(pos);
+  let open = "";
+  let close = "";
+  if (ch === 0x24 /* $ */) {
+    open = src.startsWith("$$", pos) ? "$$" : "$";
+    close = open;
+  } else if (ch === 0x5c /* \ */) {
+    const n = src.charCodeAt(pos + 1);
+    if (n === 0x28 /* ( */) {
+      open = "\\(";
+      close = "\\)";
+    } else if (n === 0x5b /* [ */) {
+      open = "\\[";
+      close = "\\]";
+    } else return false;
+  } else return false;
+  const start = pos + open.length;
+  if (open === "$") {
+    const next = src.charCodeAt(start);
+    if (isNaN(next) || next === 0x20 || next === 0x09 || next === 0x0a) return false;
+  }
+  let end = start;
+  for (;;) {
+    end = src.indexOf(close, end);
+    if (end < 0) return false;
+    if (src.charCodeAt(end - 1) === 0x5c /* escaped \$ */ && open === "$") {
+      end++;
+      continue;
+    }
+    if (open === "$") {
+      const before = src.charCodeAt(end - 1);
+      const after = src.charCodeAt(end + 1);
+      if (before === 0x20 || before === 0x09 || before === 0x0a || (after >= 0x30 && after <= 0x39)) {
+        end++;
+        continue;
+      }
+    }
+    break;
+  }
+  if (end === start) return false;
+  if (!silent) {
+    const tok = state.push("math_inline", "math", 0);
+    tok.content = src.slice(start, end);
+    tok.markup = open;
+    tok.meta = { display: open === "$$" || open === "\\[" };
+  }
+  state.pos = end + close.length;
+  return true;
+}
+
+// Block math: a line starting with $$ or \[ up to a line ending in $$ or \].
+function mathBlock(state: StateBlock, startLine: number, endLine: number, silent: boolean): boolean {
+  let pos = state.bMarks[startLine] + state.tShift[startLine];
+  let max = state.eMarks[startLine];
+  if (state.sCount[startLine] - state.blkIndent >= 4) return false;
+  const first = state.src.slice(pos, max);
+  let close: string;
+  if (first.startsWith("$$")) close = "$$";
+  else if (first.startsWith("\\[")) close = "\\]";
+  else return false;
+  let rest = first.slice(2);
+  let content = "";
+  let line = startLine;
+  let found = false;
+  const ci = rest.trimEnd().lastIndexOf(close);
+  if (ci >= 0 && rest.trimEnd().endsWith(close)) {
+    content = rest.trimEnd().slice(0, ci);
+    found = true;
+  } else {
+    const parts = [rest];
+    while (++line < endLine) {
+      pos = state.bMarks[line] + state.tShift[line];
+      max = state.eMarks[line];
+      const l = state.src.slice(pos, max);
+      if (pos < max && state.sCount[line] < state.blkIndent) break;
+      const t = l.trimEnd();
+      if (t.endsWith(close)) {
+        parts.push(t.slice(0, t.length - close.length));
+        found = true;
+        break;
+      }
+      parts.push(l);
+    }
+    content = parts.join("\n");
+    if (!found) line = endLine - 1; // unterminated (still streaming): take the rest
+  }
+  if (silent) return true;
+  state.line = line + 1;
+  const tok = state.push("math_block", "math", 0);
+  tok.block = true;
+  tok.content = content.trim();
+  tok.map = [startLine, state.line];
+  tok.markup = close;
+  return true;
+}
+
+function createMarkdown(): MD {
+  const md = new MarkdownIt({ html: false, linkify: false, typographer: false, breaks: false });
+  md.inline.ruler.before("escape", "math_inline", mathInline);
+  md.block.ruler.before("fence", "math_block", mathBlock, { alt: ["paragraph", "reference", "blockquote", "list"] });
+  md.renderer.rules.math_inline = (tokens, idx) => mathPlaceholder(tokens[idx].content, !!tokens[idx].meta?.display);
+  md.renderer.rules.math_block = (tokens, idx) => mathPlaceholder(tokens[idx].content, true) + "\n";
+  md.renderer.rules.fence = (tokens, idx) => {
+    const tok = tokens[idx];
+    const info = (tok.info || "").trim().split(/\s+/)[0].toLowerCase();
+    const lang = langAlias[info] || info;
+    const label = info || "code";
+    const body = highlightCode(tok.content, lang);
+    const cls = lang && hljs.getLanguage(lang) ? ` class="hljs language-${escapeHtml(lang)}"` : ` class="hljs"`;
+    return (
+      `<div class="ts-code"><div class="ts-code-bar"><span class="ts-code-lang">${escapeHtml(label)}</span>` +
+      `<button type="button" class="ts-copy" data-action="copy-code" aria-label="Copy ${escapeHtml(label)} code">Copy</button></div>` +
+      `<pre><code${cls}>${body}</code></pre></div>\n`
+    );
+  };
+  const defaultLink = md.renderer.rules.link_open || ((tokens, idx, options, _env, self) => self.renderToken(tokens, idx, options));
+  md.renderer.rules.link_open = (tokens, idx, options, env, self) => {
+    tokens[idx].attrSet("rel", "noopener noreferrer nofollow");
+    tokens[idx].attrSet("target", "_blank");
+    return defaultLink(tokens, idx, options, env, self);
+  };
+  return md;
+}
+
+const langAlias: Record<string, string> = {
+  py: "python", python3: "python", "c++": "cpp", cc: "cpp", cxx: "cpp", h: "c", js: "javascript",
+  ts: "typescript", golang: "go", rs: "rust", sh: "bash", shell: "bash", console: "bash", text: "plaintext", txt: "plaintext",
+};
+
+let mdInstance: MD | undefined;
+
+/** markdownToHtml renders untrusted markdown to HTML with math placeholders. */
+export function markdownToHtml(src: string): string {
+  mdInstance ??= createMarkdown();
+  return mdInstance.render(src);
+}
+
+/** renderMath typesets every math placeholder inside root. */
+export function renderMath(root: ParentNode): void {
+  const els = root.querySelectorAll<HTMLElement>(".ts-math[data-tex]");
+  for (const el of els) {
+    const tex = el.dataset.tex || "";
+    el.removeAttribute("data-tex");
+    typeset(tex, el, el.classList.contains("ts-math-display"));
+  }
+}
+
+/** katexOptions are the options every formula is typeset with. */
+export function katexOptions(display: boolean) {
+  return {
+    displayMode: display,
+    throwOnError: false,
+    trust: false,
+    strict: "ignore" as const,
+    maxExpand: 500,
+    maxSize: 20,
+    output: "htmlAndMathml" as const,
+  };
+}
+
+/** typeset renders TeX into el with the safe options. */
+export function typeset(tex: string, el: HTMLElement, display: boolean): void {
+  try {
+    katex.render(tex, el, katexOptions(display));
+  } catch {
+    el.textContent = tex;
+  }
+}
+
+/** renderMarkdownInto replaces el's content with rendered markdown. */
+export function renderMarkdownInto(el: HTMLElement, src: string): void {
+  el.innerHTML = markdownToHtml(src);
+  renderMath(el);
+}
