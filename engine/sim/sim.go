@@ -210,14 +210,22 @@ const (
 )
 
 // pacer spaces tokens: TTFT before the first, then 1/Rate with seeded
-// jitter. One timer is reused for the whole run; waiting blocks on it and on
-// ctx, so a cancelled run stops within one token and nothing spins.
+// jitter. Delays are measured from when each token was due, not from when
+// the previous wait returned, so timer overshoot (a busy machine wakes
+// sleepers late) does not add up and the mean rate stays the configured one.
+// One timer is reused for the whole run; waiting blocks on it and on ctx, so
+// a cancelled run stops within one token and nothing spins.
 type pacer struct {
 	e     *Engine
 	rng   *rand.Rand
 	timer *time.Timer
 	n     int
+	due   time.Time
 }
+
+// maxLag bounds catching up: after a stall longer than this (a suspended
+// process, a debugger) the schedule restarts instead of bursting the backlog.
+const maxLag = time.Second
 
 func newPacer(e *Engine, seed int64, problem string) *pacer {
 	return &pacer{e: e, rng: rand.New(rand.NewPCG(uint64(seed), hashString(problem)^streamDelay))}
@@ -236,8 +244,16 @@ func (p *pacer) delay(n int) time.Duration {
 }
 
 func (p *pacer) wait(ctx context.Context) error {
-	d := p.delay(p.n)
+	if p.e.interval == 0 && p.e.ttft == 0 {
+		return ctx.Err() // unpaced: no clock reads on the hot path
+	}
+	now := time.Now()
+	if p.n == 0 || now.Sub(p.due) > maxLag {
+		p.due = now
+	}
+	p.due = p.due.Add(p.delay(p.n))
 	p.n++
+	d := p.due.Sub(now)
 	if d <= 0 {
 		return ctx.Err()
 	}

@@ -198,6 +198,48 @@ func TestPacing(t *testing.T) {
 	})
 }
 
+// TestPacingCatchUp checks the schedule: a consumer that stalls briefly is
+// caught up (tokens keep their slots on average), a long stall restarts the
+// schedule instead of releasing a burst.
+func TestPacingCatchUp(t *testing.T) {
+	const gap = 25 * time.Millisecond
+	for _, tt := range []struct {
+		name  string
+		stall time.Duration
+		// slot is where token 20 lands relative to the unstalled schedule.
+		slot time.Duration
+	}{
+		{"short stall caught up", 100 * time.Millisecond, 0},
+		{"long stall restarts", 3 * time.Second, 3 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := New(Config{Rate: 40, TTFT: -1, Jitter: -1})
+				start := time.Now()
+				var at []time.Duration
+				_, err := e.Generate(context.Background(), request("sim:long 100", seedOf(1)), func(thinkstream.Token) error {
+					at = append(at, time.Since(start))
+					if len(at) == 10 {
+						time.Sleep(tt.stall)
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := 20*gap + tt.slot; at[20] != want {
+					t.Errorf("token 20 at %v, want %v", at[20], want)
+				}
+				for i := 11; i < len(at); i++ {
+					if d := at[i] - at[i-1]; d > gap {
+						t.Fatalf("gap after the stall %v at token %d", d, i)
+					}
+				}
+			})
+		})
+	}
+}
+
 func TestCancelWithinOneToken(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := New(Config{Rate: 1, TTFT: -1}) // one token a second
@@ -318,5 +360,41 @@ func TestInfo(t *testing.T) {
 	}
 	if got := New(Config{MaxParallel: 8}).Info().MaxParallel; got != 8 {
 		t.Errorf("MaxParallel = %d", got)
+	}
+}
+
+// BenchmarkGenerate measures the engine's own cost per token with pacing
+// off: what a load test at thousands of tokens per second spends on the sim.
+func BenchmarkGenerate(b *testing.B) {
+	e := New(Config{Rate: math.Inf(1), TTFT: -1})
+	req := request("sim:long 10000", seedOf(1))
+	b.ReportAllocs()
+	tokens := 0
+	for b.Loop() {
+		res, err := e.Generate(context.Background(), req, func(thinkstream.Token) error { return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		tokens += res.Usage.CompletionTokens
+	}
+	b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+// BenchmarkGeneratePaced runs at a real 2,000 tokens/s to check that
+// pacing costs no CPU while waiting: compare the CPU time with the wall
+// time (go test -bench GeneratePaced -cpuprofile).
+func BenchmarkGeneratePaced(b *testing.B) {
+	e := New(Config{Rate: 2000, TTFT: -1, Jitter: -1})
+	req := request("sim:long 200", seedOf(1))
+	for b.Loop() {
+		start := time.Now()
+		res, err := e.Generate(context.Background(), req, func(thinkstream.Token) error { return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		rate := float64(res.Usage.CompletionTokens-1) / time.Since(start).Seconds()
+		if rate < 1000 || rate > 2100 {
+			b.Errorf("paced at %.0f tokens/s, want about 2000", rate)
+		}
 	}
 }
