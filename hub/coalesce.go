@@ -19,11 +19,11 @@ func eventType(data []byte) (string, error) {
 	return v.Type, nil
 }
 
-// coalesce merges runs of consecutive delta frames that continue the same
+// Coalesce merges runs of consecutive delta frames that continue the same
 // text (same type, step, block, channel) into one frame whose seq is the
 // last it covers and whose data names the first in `from`. Other frames pass
 // through untouched, so a resume from any frame's id stays exact.
-func coalesce(in []Frame) ([]Frame, error) {
+func Coalesce(in []Frame) ([]Frame, error) {
 	out := make([]Frame, 0, len(in)/4+1)
 	var (
 		cur  thinkstream.Event

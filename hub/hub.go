@@ -253,3 +253,6 @@ func (h *Hub) announceViewers(t *topic) {
 	close(t.notify)
 	t.notify = make(chan struct{})
 }
+
+// Metrics returns the hub's collectors, for the writers that deliver frames.
+func (h *Hub) Metrics() *Metrics { return h.cfg.Metrics }

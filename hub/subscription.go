@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/thinkstream/thinkstream"
 	"github.com/thinkstream/thinkstream/eventlog"
@@ -11,6 +12,10 @@ import (
 
 // ErrEnded is returned by Next after the terminal frame was delivered.
 var ErrEnded = errors.New("run ended")
+
+// ErrIdle is returned by Next when nothing happened for Options.Idle: time
+// for the caller to send a heartbeat.
+var ErrIdle = errors.New("idle")
 
 // catchUpBatch bounds how many log events one Next returns, so a viewer of a
 // huge run gets its first bytes early and memory per viewer stays bounded.
@@ -20,6 +25,9 @@ const catchUpBatch = 2048
 type Options struct {
 	// Coalesce merges consecutive deltas of one kind in catch-up batches.
 	Coalesce bool
+	// Idle makes Next return ErrIdle after this long without anything to
+	// deliver (0: wait indefinitely).
+	Idle time.Duration
 }
 
 // Subscription is one viewer's cursor over a run's events.
@@ -32,6 +40,7 @@ type Subscription struct {
 	ended  bool
 	vver   int
 	closed bool
+	idle   *time.Timer
 }
 
 // Subscribe starts a viewer of runID after seq `after`. The caller must
@@ -51,6 +60,9 @@ func (s *Subscription) Close() {
 		return
 	}
 	s.closed = true
+	if s.idle != nil {
+		s.idle.Stop()
+	}
 	s.h.addViewer(s.t, -1)
 }
 
@@ -74,7 +86,7 @@ func (s *Subscription) Next(ctx context.Context) (frames []Frame, viewers []byte
 			frames = t.frames[s.next-t.base:]
 			t.mu.Unlock()
 			if s.opts.Coalesce && len(frames) > 1 {
-				frames, err = coalesce(frames)
+				frames, err = Coalesce(frames)
 				if err != nil {
 					return nil, nil, err
 				}
@@ -105,8 +117,19 @@ func (s *Subscription) Next(ctx context.Context) (frames []Frame, viewers []byte
 		case viewers != nil:
 			return nil, viewers, nil
 		}
+		var idle <-chan time.Time
+		if s.opts.Idle > 0 {
+			if s.idle == nil {
+				s.idle = time.NewTimer(s.opts.Idle)
+			} else {
+				s.idle.Reset(s.opts.Idle)
+			}
+			idle = s.idle.C
+		}
 		select {
 		case <-notify:
+		case <-idle:
+			return nil, nil, ErrIdle
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
 		}
@@ -160,7 +183,7 @@ func (s *Subscription) fromLog(ctx context.Context, liveLast int64) ([]Frame, er
 	}
 	s.h.cfg.Metrics.CatchUps.Inc()
 	if s.opts.Coalesce && len(frames) > 1 {
-		if frames, err = coalesce(frames); err != nil {
+		if frames, err = Coalesce(frames); err != nil {
 			return nil, err
 		}
 	}

@@ -1,0 +1,207 @@
+// Package httpapi is thinkstream's HTTP front door: the runs API (v1), the
+// SSE event streams, the compatibility endpoint of the original article's
+// page, health and metrics. Every error a client sees is an RFC 9457
+// problem+json document with a stable type; internal error text stays in the
+// logs.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"iter"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/hub"
+	"github.com/thinkstream/thinkstream/runs"
+)
+
+// Runs is what the API needs of the run manager.
+type Runs interface {
+	Create(ctx context.Context, req thinkstream.RunRequest) (runs.Created, error)
+	Get(ctx context.Context, id string) (thinkstream.Run, error)
+	List(ctx context.Context, limit int, before string) ([]thinkstream.Run, string, error)
+	Snapshot(ctx context.Context, id string) (*runs.Snapshot, error)
+	Cancel(ctx context.Context, id, token string) error
+	Pause(ctx context.Context, id, token string) error
+	Resume(ctx context.Context, id, token string) error
+	Annotate(ctx context.Context, id string, a thinkstream.Annotation) (thinkstream.Event, error)
+	Follow(ctx context.Context, id string, after int64) iter.Seq2[thinkstream.Event, error]
+	Viewers(id string) int
+	EngineInfo() thinkstream.EngineInfo
+}
+
+// Config configures the API. Zero values are documented defaults.
+type Config struct {
+	// MaxProblemBytes caps the problem text (default 16 KiB).
+	MaxProblemBytes int
+	// MaxBodyBytes caps request bodies (default 64 KiB).
+	MaxBodyBytes int64
+	// MaxTokens is the server cap for max_tokens (default 40960).
+	MaxTokens int
+	// Heartbeat is the period of SSE comment lines on idle streams
+	// (default 15s).
+	Heartbeat time.Duration
+	// Retry is the reconnection delay suggested to SSE clients (default 2s).
+	Retry time.Duration
+	// WriteTimeout ends a viewer's stream when one write takes longer: a
+	// viewer that stopped reading is cut off and can resume later
+	// (default 30s).
+	WriteTimeout time.Duration
+	// Profiles lists the known profile names (empty: any name is passed on).
+	Profiles []string
+	Logger   *slog.Logger
+	// Gatherer serves /metrics (nil: no metrics endpoint).
+	Gatherer prometheus.Gatherer
+	// Extra mounts more handlers (the web UI, the OpenAI-compatible API).
+	Extra func(mux *http.ServeMux)
+}
+
+// API serves HTTP.
+type API struct {
+	cfg      Config
+	runs     Runs
+	hub      *hub.Hub
+	mux      *http.ServeMux
+	stopping atomic.Bool
+	log      *slog.Logger
+}
+
+// New builds the API around a run manager and the hub it publishes to.
+func New(r Runs, h *hub.Hub, cfg Config) *API {
+	if cfg.MaxProblemBytes <= 0 {
+		cfg.MaxProblemBytes = 16 << 10
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.MaxTokens <= 0 {
+		cfg.MaxTokens = 40960
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 15 * time.Second
+	}
+	if cfg.Retry <= 0 {
+		cfg.Retry = 2 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &API{cfg: cfg, runs: r, hub: h, mux: http.NewServeMux(), log: cfg.Logger}
+	a.routes()
+	return a
+}
+
+func (a *API) routes() {
+	m := a.mux
+	m.HandleFunc("POST /v1/runs", a.createRun)
+	m.HandleFunc("GET /v1/runs", a.listRuns)
+	m.HandleFunc("GET /v1/runs/{id}", a.getRun)
+	m.HandleFunc("GET /v1/runs/{id}/events", a.streamRun)
+	m.HandleFunc("POST /v1/runs/{id}/cancel", a.action(a.runs.Cancel))
+	m.HandleFunc("POST /v1/runs/{id}/pause", a.action(a.runs.Pause))
+	m.HandleFunc("POST /v1/runs/{id}/resume", a.action(a.runs.Resume))
+	m.HandleFunc("POST /v1/runs/{id}/annotations", a.annotate)
+	m.HandleFunc("GET /infer", a.infer)
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	m.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if a.stopping.Load() {
+			a.problem(w, r, http.StatusServiceUnavailable, "shutting-down", "Shutting down", "the server is shutting down", nil)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	if a.cfg.Gatherer != nil {
+		m.Handle("GET /metrics", promhttp.HandlerFor(a.cfg.Gatherer, promhttp.HandlerOpts{}))
+	}
+	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		a.problem(w, r, http.StatusNotFound, "not-found", "Not found", "no such endpoint", nil)
+	})
+	if a.cfg.Extra != nil {
+		a.cfg.Extra(m)
+	}
+}
+
+// ServeHTTP logs each request with its own attributes and dispatches it.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mux.ServeHTTP(w, r)
+}
+
+// Stopping tells streams to end with a retry hint and readiness to fail.
+func (a *API) Stopping() { a.stopping.Store(true) }
+
+// FieldError names an offending request field.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// problem writes an RFC 9457 problem document.
+func (a *API) problem(w http.ResponseWriter, r *http.Request, status int, slug, title, detail string, fields []FieldError) {
+	body := struct {
+		Type     string       `json:"type"`
+		Title    string       `json:"title"`
+		Status   int          `json:"status"`
+		Detail   string       `json:"detail,omitempty"`
+		Instance string       `json:"instance,omitempty"`
+		Errors   []FieldError `json:"errors,omitempty"`
+	}{"/problems/" + slug, title, status, detail, r.URL.Path, fields}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// internal logs err and answers 500 without revealing it.
+func (a *API) internal(w http.ResponseWriter, r *http.Request, err error) {
+	a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	a.problem(w, r, http.StatusInternalServerError, "internal", "Internal error", "the server could not complete the request", nil)
+}
+
+// runError maps run manager errors to problems.
+func (a *API) runError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, runs.ErrNotFound):
+		a.problem(w, r, http.StatusNotFound, "run-not-found", "Run not found", "no run has this id", nil)
+	case errors.Is(err, runs.ErrQueueFull):
+		w.Header().Set("Retry-After", "5")
+		a.problem(w, r, http.StatusTooManyRequests, "queue-full", "Too many runs", "all generation slots and the queue are full; retry later", nil)
+	case errors.Is(err, runs.ErrShuttingDown):
+		w.Header().Set("Retry-After", "5")
+		a.problem(w, r, http.StatusServiceUnavailable, "shutting-down", "Shutting down", "the server is shutting down", nil)
+	case errors.Is(err, runs.ErrForbidden):
+		a.problem(w, r, http.StatusForbidden, "not-owner", "Not the owner", "only the run's creator (X-Thinkstream-Owner header) can do this", nil)
+	case errors.Is(err, runs.ErrNotActive):
+		a.problem(w, r, http.StatusConflict, "run-not-active", "Run not active", "the run has already ended", nil)
+	case errors.Is(err, thinkstream.ErrUnsupported):
+		a.problem(w, r, http.StatusNotImplemented, "unsupported", "Not supported", "the engine of this server does not support this", nil)
+	default:
+		var fe *fieldErr
+		if errors.As(err, &fe) {
+			a.problem(w, r, http.StatusUnprocessableEntity, "invalid-field", "Invalid field", fe.Error(), []FieldError{{fe.field, fe.msg}})
+			return
+		}
+		a.internal(w, r, err)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,228 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/hub"
+	"github.com/thinkstream/thinkstream/sse"
+)
+
+// streamOptions are the per-connection choices of an event stream.
+type streamOptions struct {
+	after    int64
+	resumed  bool
+	coalesce bool
+	speed    float64 // > 0: replay at the original pace divided by speed
+	// encode turns a frame into the bytes to send; nil sends f.SSE.
+	encode func(dst []byte, f hub.Frame) []byte
+}
+
+// parseAfter reads the resume position: the Last-Event-ID header (sent by
+// EventSource on its reconnects) wins over ?after=N (for first connects).
+func parseAfter(r *http.Request) (after int64, resumed bool, err error) {
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, false, errors.New("Last-Event-ID must be a non-negative integer event id")
+		}
+		return n, true, nil
+	}
+	if v := r.URL.Query().Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, false, errors.New("after must be a non-negative integer event id")
+		}
+		return n, n > 0, nil
+	}
+	return 0, false, nil
+}
+
+func (a *API) streamRun(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	after, resumed, err := parseAfter(r)
+	if err != nil {
+		a.problem(w, r, http.StatusBadRequest, "invalid-event-id", "Invalid event id", err.Error(), []FieldError{{"after", err.Error()}})
+		return
+	}
+	q := r.URL.Query()
+	opts := streamOptions{after: after, resumed: resumed, coalesce: q.Get("coalesce") == "1" || q.Get("coalesce") == "true"}
+	if p := q.Get("pace"); p != "" {
+		if p != "original" {
+			a.problem(w, r, http.StatusBadRequest, "invalid-query", "Invalid query", "pace must be \"original\"", []FieldError{{"pace", "must be original"}})
+			return
+		}
+		opts.speed = 1
+		if s := q.Get("speed"); s != "" {
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil || v < 0.1 || v > 64 {
+				a.problem(w, r, http.StatusBadRequest, "invalid-query", "Invalid query", "speed must be a number from 0.1 to 64", []FieldError{{"speed", "must be 0.1 to 64"}})
+				return
+			}
+			opts.speed = v
+		}
+		opts.coalesce = false // merging deltas would defeat the pacing
+	}
+	a.serveStream(w, r, id, opts)
+}
+
+// serveStream answers an SSE request for a run: 404 for unknown runs, 204
+// when the client already has the terminal event, else the stream.
+func (a *API) serveStream(w http.ResponseWriter, r *http.Request, id string, opts streamOptions) {
+	run, err := a.runs.Get(r.Context(), id)
+	if err != nil {
+		a.runError(w, r, err)
+		return
+	}
+	if opts.after > run.LastSeq {
+		a.problem(w, r, http.StatusBadRequest, "invalid-event-id", "Invalid event id",
+			"the event id is beyond the run's last event", []FieldError{{"after", "beyond the last event"}})
+		return
+	}
+	if run.State.Terminal() && opts.after >= run.LastSeq {
+		// EventSource stops reconnecting on 204.
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	if r.ProtoMajor == 1 {
+		h.Set("Connection", "keep-alive")
+	}
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+
+	buf := sse.AppendRetry(make([]byte, 0, 4096), int(a.cfg.Retry.Milliseconds()))
+	open, _ := json.Marshal(struct {
+		Type    string `json:"type"`
+		FromSeq int64  `json:"from_seq"`
+		Resumed bool   `json:"resumed"`
+		Gap     bool   `json:"gap"`
+	}{thinkstream.EventStreamOpen, opts.after + 1, opts.resumed, false})
+	buf, _ = sse.AppendEvent(buf, "", thinkstream.EventStreamOpen, open)
+	if !a.write(w, rc, buf) {
+		return
+	}
+
+	sub := a.hub.Subscribe(id, opts.after, hub.Options{Coalesce: opts.coalesce, Idle: a.cfg.Heartbeat})
+	defer sub.Close()
+	metrics := a.hubMetrics()
+	var pace pacer
+	if opts.speed > 0 {
+		pace = pacer{speed: opts.speed}
+	}
+	for {
+		frames, viewers, err := sub.Next(r.Context())
+		switch {
+		case errors.Is(err, hub.ErrEnded):
+			return
+		case errors.Is(err, hub.ErrIdle):
+			if !a.write(w, rc, sse.AppendComment(buf[:0], "keep-alive")) {
+				return
+			}
+			continue
+		case err != nil:
+			if a.stopping.Load() {
+				a.write(w, rc, sse.AppendRetry(buf[:0], 1000))
+				return
+			}
+			if r.Context().Err() == nil {
+				a.log.Error("stream failed", "run", id, "err", err)
+				data, _ := json.Marshal(thinkstream.Event{Type: "stream.error", Error: &thinkstream.RunError{
+					Code: "stream_failed", Message: "the event stream failed; reconnect to resume", Retryable: true}})
+				b, _ := sse.AppendEvent(buf[:0], "", "stream.error", data)
+				a.write(w, rc, b)
+			}
+			return
+		}
+		buf = buf[:0]
+		if viewers != nil {
+			buf = append(buf, viewers...)
+		}
+		if pace.speed > 0 {
+			// Paced replay sends frame by frame at the original rhythm.
+			if len(buf) > 0 && !a.write(w, rc, buf) {
+				return
+			}
+			for _, f := range frames {
+				if !pace.wait(r.Context(), f) || !a.write(w, rc, a.encode(buf[:0], f, opts)) {
+					return
+				}
+			}
+			metrics.Delivered.Add(float64(len(frames)))
+			continue
+		}
+		for _, f := range frames {
+			buf = a.encode(buf, f, opts)
+		}
+		if !a.write(w, rc, buf) {
+			return
+		}
+		metrics.Delivered.Add(float64(len(frames)))
+		if n := len(frames); n > 0 && !frames[n-1].Created.IsZero() {
+			metrics.Lag.Observe(time.Since(frames[n-1].Created).Seconds())
+		}
+		if cap(buf) > 1<<20 {
+			buf = make([]byte, 0, 4096) // do not keep a catch-up's buffer
+		}
+	}
+}
+
+func (a *API) encode(dst []byte, f hub.Frame, opts streamOptions) []byte {
+	if opts.encode != nil {
+		return opts.encode(dst, f)
+	}
+	return append(dst, f.SSE...)
+}
+
+func (a *API) hubMetrics() *hub.Metrics { return a.hub.Metrics() }
+
+// write sends bytes and flushes them, bounded by the write timeout so that
+// a viewer who stopped reading is let go instead of held forever.
+func (a *API) write(w http.ResponseWriter, rc *http.ResponseController, b []byte) bool {
+	_ = rc.SetWriteDeadline(time.Now().Add(a.cfg.WriteTimeout))
+	if _, err := w.Write(b); err != nil {
+		return false
+	}
+	return rc.Flush() == nil
+}
+
+// pacer spaces frames by their recorded times, scaled by speed.
+type pacer struct {
+	speed   float64
+	started time.Time
+	t0      int64
+}
+
+func (p *pacer) wait(ctx context.Context, f hub.Frame) bool {
+	var ev struct {
+		T int64 `json:"t"`
+	}
+	if json.Unmarshal(f.Data, &ev) != nil {
+		return true
+	}
+	if p.started.IsZero() {
+		p.started, p.t0 = time.Now(), ev.T
+		return true
+	}
+	due := p.started.Add(time.Duration(float64(ev.T-p.t0) / p.speed * float64(time.Millisecond)))
+	d := time.Until(due)
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
