@@ -257,3 +257,14 @@ func clonePtr[T any](v *T) *T {
 	c := *v
 	return &c
 }
+
+// Apply resolves req.Profile (empty: the default) and applies it. It is
+// what the run manager calls for every run.
+func (s *Set) Apply(req thinkstream.RunRequest) ([]thinkstream.Message, thinkstream.Params, error) {
+	p, err := s.Get(req.Profile)
+	if err != nil {
+		return nil, thinkstream.Params{}, err
+	}
+	msgs, params := p.Apply(req)
+	return msgs, params, nil
+}

@@ -185,3 +185,21 @@ func TestLoadFile(t *testing.T) {
 		t.Error("missing file loaded")
 	}
 }
+
+func TestSetApply(t *testing.T) {
+	s, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, params, err := s.Apply(thinkstream.RunRequest{Problem: "p", Profile: "code"})
+	if err != nil || len(msgs) != 2 || *params.Temperature != 0.6 {
+		t.Errorf("Apply(code) = %v, %+v, %v", msgs, params, err)
+	}
+	msgs, _, err = s.Apply(thinkstream.RunRequest{Problem: "p"})
+	if err != nil || msgs[0].Content != "p\n"+mathSuffix {
+		t.Errorf("Apply(default) = %v, %v", msgs, err)
+	}
+	if _, _, err := s.Apply(thinkstream.RunRequest{Problem: "p", Profile: "nope"}); err == nil {
+		t.Error("unknown profile applied")
+	}
+}
