@@ -313,15 +313,16 @@ func TestCancelWhilePaused(t *testing.T) {
 }
 
 func TestParallelSequences(t *testing.T) {
-	m := &fakeModel{vocab: 1024, ctx: 4096}
+	// Every run writes exactly three tokens (no end-of-generation).
+	m := &fakeModel{vocab: 1024, ctx: 4096, next: func([]int32) int32 { return 64 }}
 	e := newFakeEngine(t, m, Config{Parallel: 2})
 	if e.Info().MaxParallel != 2 {
 		t.Fatalf("MaxParallel %d", e.Info().MaxParallel)
 	}
 	var (
-		mu       sync.Mutex
-		finished int
-		running  = map[string]bool{}
+		mu     sync.Mutex
+		emits  = map[string]int{}
+		starts []string
 	)
 	release := make(chan struct{})
 	started := make(chan string, 3)
@@ -331,16 +332,20 @@ func TestParallelSequences(t *testing.T) {
 			req := userReq("hi " + id)
 			req.RunID = id
 			req.Params.MaxTokens = 3
-			first := true
 			_, err := e.Generate(context.Background(), req, func(thinkstream.Token) error {
+				mu.Lock()
+				emits[id]++
+				first := emits[id] == 1
 				if first {
-					first = false
-					mu.Lock()
-					running[id] = true
-					if len(running) > 2 && finished == 0 {
-						t.Errorf("run %s started while two others held both sequences", id)
+					// A third run may start only once another has written
+					// its last token and so given back its sequence.
+					if len(starts) == 2 && emits[starts[0]] < 3 && emits[starts[1]] < 3 {
+						t.Errorf("run %s started while %v held both sequences", id, starts)
 					}
-					mu.Unlock()
+					starts = append(starts, id)
+				}
+				mu.Unlock()
+				if first {
 					started <- id
 					<-release
 				}
@@ -349,12 +354,8 @@ func TestParallelSequences(t *testing.T) {
 			if err != nil {
 				t.Error(err)
 			}
-			mu.Lock()
-			finished++
-			mu.Unlock()
 		})
 	}
-	// Two start; the third waits for a sequence.
 	<-started
 	<-started
 	close(release)
@@ -362,6 +363,11 @@ func TestParallelSequences(t *testing.T) {
 	wg.Wait()
 	if m.maxActive > 2 {
 		t.Fatalf("%d sequences ran at once", m.maxActive)
+	}
+	for id, n := range emits {
+		if n != 3 {
+			t.Errorf("run %s: %d tokens", id, n)
+		}
 	}
 }
 

@@ -57,26 +57,39 @@ func samplerParams(p thinkstream.Params) (sample.Params, error) {
 // end-of-generation token itself is not emitted. On cancellation it returns
 // ctx.Err() with FinishReason "cancelled" and the usage so far.
 func (e *Engine) Generate(ctx context.Context, req thinkstream.Request, emit func(thinkstream.Token) error) (thinkstream.Result, error) {
+	return e.generate(ctx, req.RunID, e.tok.EncodeChat(req.Messages, req.Prefix), req.Params, emit)
+}
+
+// GenerateRaw is Generate for a prompt given as text, with no chat
+// template: special tokens written in it (such as "<|im_start|>") are
+// parsed. The run cannot be paused (it has no run id).
+func (e *Engine) GenerateRaw(ctx context.Context, prompt string, params thinkstream.Params, emit func(thinkstream.Token) error) (thinkstream.Result, error) {
+	return e.generate(ctx, "", e.tok.Encode(prompt, true), params, emit)
+}
+
+func (e *Engine) generate(ctx context.Context, runID string, prompt []int32, params thinkstream.Params, emit func(thinkstream.Token) error) (thinkstream.Result, error) {
 	res := thinkstream.Result{FinishReason: "stop"}
-	sp, err := samplerParams(req.Params)
+	sp, err := samplerParams(params)
 	if err != nil {
 		return res, &thinkstream.EngineError{Code: "invalid_params", Message: err.Error(), Err: err}
 	}
-	prompt := e.tok.EncodeChat(req.Messages, req.Prefix)
 	res.Usage.PromptTokens = len(prompt)
+	if len(prompt) == 0 {
+		return res, &thinkstream.EngineError{Code: "invalid_params", Message: "the prompt is empty"}
+	}
 	if len(prompt) >= e.ctxSize {
 		return res, errContext(len(prompt), e.ctxSize)
 	}
 	maxNew := e.ctxSize - len(prompt)
-	if req.Params.MaxTokens > 0 {
-		maxNew = min(maxNew, req.Params.MaxTokens)
+	if params.MaxTokens > 0 {
+		maxNew = min(maxNew, params.MaxTokens)
 	}
 	smp, err := sample.New(sp, e.model.VocabSize())
 	if err != nil {
 		return res, err
 	}
 
-	gate, unregister, err := e.register(req.RunID)
+	gate, unregister, err := e.register(runID)
 	if err != nil {
 		return res, err
 	}
@@ -94,8 +107,8 @@ func (e *Engine) Generate(ctx context.Context, req thinkstream.Request, emit fun
 	defer e.release(s)
 
 	g := &generation{e: e, s: s, gate: gate, smp: smp, res: &res, emit: emit}
-	err = g.run(ctx, prompt, maxNew, req.Params.Stop)
-	e.log.Debug("local generation", "run", req.RunID, "prompt_tokens", res.Usage.PromptTokens,
+	err = g.run(ctx, prompt, maxNew, params.Stop)
+	e.log.Debug("local generation", "run", runID, "prompt_tokens", res.Usage.PromptTokens,
 		"completion_tokens", res.Usage.CompletionTokens, "finish", res.FinishReason,
 		"prompt_per_s", res.Timings.PromptPerSecond, "predicted_per_s", res.Timings.PredictedPerSecond, "err", err)
 	return res, err
