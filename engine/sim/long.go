@@ -38,9 +38,17 @@ func parseLong(problem string) (n int, ok bool, err error) {
 	return max(n, minLongTokens), true, nil
 }
 
-// fillWords are single-token words used to pad the last sentence of a long
-// trace to an exact token count.
-var fillWords = []string{" so", " the", " running", " value", " is", " still", " what", " we", " found", " and", " every", " check", " agrees"}
+// fillSentences close a long trace's reasoning. Their tokens are given
+// explicitly so the padding to an exact count is exact.
+var fillSentences = [][]string{
+	{" That", " checks", " out", "."},
+	{" The", " chain", " holds", "."},
+	{" No", " slips", " so", " far", "."},
+	{" Yes", ",", " that", " is", " right", "."},
+	{" All", " good", "."},
+	{" Let", " me", " wrap", " up", "."},
+	{" Good", "."},
+}
 
 // longTokens yields a reasoning trace of exactly n tokens (tags included)
 // followed by a short answer, generated on the fly so a long run costs no
@@ -69,16 +77,25 @@ func longTokens(n int, rng *rand.Rand) iter.Seq2[string, bool] {
 		}
 		g := &longGen{rng: rng, v: 1 + rng.IntN(1000)}
 		intro := fmt.Sprintf("Okay, this is a simulated long reasoning trace of %d tokens for load testing. Let me work through a long chain of small calculations, starting from $v = %d$, and check each step as I go.\n\n", n, g.v)
-		for para := intro; ; para = g.paragraph() {
+		para, saved := intro, *g
+		for tries := 0; tries < 3; {
 			buf = tokenize(buf[:0], para)
 			if len(buf) > budget-reserve {
-				break
+				// Undo the paragraph's step so the answer reports the
+				// value the reasoning reached, then try a shorter one.
+				*g = saved
+				tries++
+				para = g.short()
+				continue
 			}
 			if !emit(buf, true) {
 				return
 			}
 			budget -= len(buf)
+			saved = *g
+			para = g.paragraph()
 		}
+		*g = saved
 		if !emit(fill(buf[:0], budget), true) || !emit(closing, true) {
 			return
 		}
@@ -90,19 +107,26 @@ func longTokens(n int, rng *rand.Rand) iter.Seq2[string, bool] {
 // fill returns exactly k tokens (k >= 0) that end the reasoning's last
 // sentence and line.
 func fill(dst []string, k int) []string {
-	switch {
-	case k <= 0:
+	if k <= 0 {
 		return dst
-	case k == 1:
-		return append(dst, "\n")
-	case k == 2:
-		return append(dst, "Done", "\n")
 	}
-	dst = append(dst, "So")
-	for i := range k - 3 {
-		dst = append(dst, fillWords[i%len(fillWords)])
+	start := len(dst)
+	for r, i := k-1, 0; r > 0; i++ {
+		if r == 1 {
+			dst = append(dst, " Done.")
+			break
+		}
+		s := fillSentences[i%len(fillSentences)]
+		if len(s) > r || r-len(s) == 1 {
+			continue // the 2- and 3-token sentences come round to fit
+		}
+		dst = append(dst, s...)
+		r -= len(s)
 	}
-	return append(dst, ".", "\n")
+	if len(dst) > start {
+		dst[start] = strings.TrimPrefix(dst[start], " ")
+	}
+	return append(dst, "\n")
 }
 
 // longGen writes the paragraphs of a long trace around a running value v.
@@ -110,13 +134,29 @@ type longGen struct {
 	rng  *rand.Rand
 	v    int
 	step int
+	last int // kind of the previous paragraph, to avoid repeats
 }
 
 const longModulus = 1_000_003
 
+// short returns the shortest kind of paragraph, used to fill the end of the
+// budget when a longer one does not fit.
+func (g *longGen) short() string {
+	g.step++
+	a := 2 + g.rng.IntN(900)
+	prev := g.v
+	g.v += a
+	return fmt.Sprintf("Step %d: $%d + %d = %d$, so $v = %d$.\n\n", g.step, prev, a, g.v, g.v)
+}
+
 func (g *longGen) paragraph() string {
 	g.step++
-	switch k := g.rng.IntN(10); {
+	k := g.rng.IntN(10)
+	for kindOf(k) == g.last {
+		k = g.rng.IntN(10)
+	}
+	g.last = kindOf(k)
+	switch {
 	case k < 3:
 		a := 2 + g.rng.IntN(900)
 		prev := g.v
@@ -162,6 +202,20 @@ func (g *longGen) code() string {
 		g.v, strings.Join(xs, ", "), longModulus, v, v)
 	g.v = v
 	return s
+}
+
+// kindOf maps a draw of paragraph to its kind (the cases of paragraph).
+func kindOf(k int) int {
+	switch {
+	case k < 3:
+		return 1
+	case k < 5:
+		return 2
+	case k < 8:
+		return k
+	default:
+		return 8
+	}
 }
 
 func gcd(a, b int) int {

@@ -66,6 +66,14 @@ func TestLongTokens(t *testing.T) {
 					t.Fatal("empty token")
 				}
 			}
+			// The answer reports the value the reasoning reached.
+			vs := regexp.MustCompile(`v = (\d+)\$`).FindAllStringSubmatch(strings.Join(reasoning, ""), -1)
+			boxed := regexp.MustCompile(`\\boxed\{(\d+)\}`).FindStringSubmatch(strings.Join(answer, ""))
+			if n < 100 && len(vs) == 0 {
+				// Too short for even the opening paragraph.
+			} else if len(vs) == 0 || boxed == nil || vs[len(vs)-1][1] != boxed[1] {
+				t.Errorf("n=%d seed=%d: answer %v does not match the last value in the reasoning", n, seed, boxed)
+			}
 			if n >= 5000 {
 				for _, want := range []string{"```python", "Wait,", "\\frac{", "\\times"} {
 					if !strings.Contains(text, want) {
