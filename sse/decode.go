@@ -286,10 +286,19 @@ func (r *Reader) fail(err error) error {
 	return err
 }
 
+// indexLineEnd returns the index of the first CR or LF in b, or -1. It
+// scans in windows with the vectorised IndexByte: two whole-buffer scans
+// would make a stream of lone CRs (no LF to find) quadratic.
 func indexLineEnd(b []byte) int {
-	for i, c := range b {
-		if c == '\n' || c == '\r' {
-			return i
+	const window = 256
+	for off := 0; off < len(b); off += window {
+		w := b[off:min(off+window, len(b))]
+		i := bytes.IndexByte(w, '\n')
+		if j := bytes.IndexByte(w, '\r'); j >= 0 && (i < 0 || j < i) {
+			i = j
+		}
+		if i >= 0 {
+			return off + i
 		}
 	}
 	return -1

@@ -16,8 +16,10 @@
 package sse
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
+	"strings"
 )
 
 // ErrInvalidField is returned when an id or event name contains a byte that
@@ -108,22 +110,56 @@ func appendField(dst []byte, name, value string) []byte {
 // reconstructs it (data "a\n" is "data: a" + "data:"). An empty line gets no
 // space after the colon: there is nothing for the space to protect.
 func appendLines[T string | []byte](dst []byte, name string, text T) []byte {
-	start := 0
-	for i := 0; i <= len(text); i++ {
-		if i < len(text) && text[i] != '\n' && text[i] != '\r' {
-			continue
+	// The next LF and CR at or after pos, found with vectorised scans and
+	// each rescanned only once passed, so the work stays linear even for
+	// text that is all lone CRs.
+	lf, cr := indexByte(text, '\n'), indexByte(text, '\r')
+	for pos := 0; ; {
+		if lf >= 0 && lf < pos {
+			lf = next(text, pos, '\n')
+		}
+		if cr >= 0 && cr < pos {
+			cr = next(text, pos, '\r')
+		}
+		end := lf
+		if end < 0 || (cr >= 0 && cr < end) {
+			end = cr
+		}
+		line := text[pos:]
+		if end >= 0 {
+			line = text[pos:end]
 		}
 		dst = append(dst, name...)
 		dst = append(dst, ':')
-		if i > start {
+		if len(line) > 0 {
 			dst = append(dst, ' ')
-			dst = append(dst, text[start:i]...)
+			dst = append(dst, line...)
 		}
 		dst = append(dst, '\n')
-		if i < len(text) && text[i] == '\r' && i+1 < len(text) && text[i+1] == '\n' {
-			i++
+		if end < 0 {
+			return dst
 		}
-		start = i + 1
+		pos = end + 1
+		if end == cr && end+1 == lf {
+			pos++ // CRLF is one line ending
+		}
 	}
-	return dst
+}
+
+// next returns the index of c in text at or after pos, or -1.
+func next[T string | []byte](text T, pos int, c byte) int {
+	if i := indexByte(text[pos:], c); i >= 0 {
+		return pos + i
+	}
+	return -1
+}
+
+func indexByte[T string | []byte](s T, c byte) int {
+	switch v := any(s).(type) {
+	case string:
+		return strings.IndexByte(v, c)
+	case []byte:
+		return bytes.IndexByte(v, c)
+	}
+	panic("unreachable")
 }

@@ -1,11 +1,15 @@
 package sse
 
 import (
+	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -162,5 +166,37 @@ func TestAppendEventAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("allocs per run = %v, want 0", allocs)
+	}
+}
+
+// TestManyLoneCRs guards against quadratic scanning: text of lone CRs has
+// no LF, and a scan for the next LF from every line would read the whole
+// remainder each time (minutes for this input instead of milliseconds).
+func TestManyLoneCRs(t *testing.T) {
+	start := time.Now()
+	defer func() {
+		// Linear work takes well under a second even on a loaded machine;
+		// the quadratic version takes tens of seconds.
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("took %v: scanning is not linear", d)
+		}
+	}()
+	data := []byte(strings.Repeat("a\r", 1<<19))
+	out, err := AppendEvent(nil, "", "", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bytes.Count(out, []byte("data: a\n")); got != 1<<19 {
+		t.Fatalf("%d data lines", got)
+	}
+	r := NewReader(bytes.NewReader(data), WithMaxLine(4<<20))
+	// The stream has no blank line: only the scanning cost matters.
+	if _, err := r.Next(); err != io.EOF {
+		t.Fatalf("err = %v", err)
+	}
+	big := append(bytes.Repeat([]byte("x"), 1<<20), bytes.Repeat([]byte("\r"), 1<<19)...)
+	r = NewReader(bytes.NewReader(big), WithMaxLine(2<<20))
+	if _, err := r.Next(); err != io.EOF {
+		t.Fatalf("err = %v", err)
 	}
 }
