@@ -9,6 +9,9 @@
 //   THINKSTREAM_EXPECT_REASONING exact reasoning text to expect (optional)
 //   THINKSTREAM_EXPECT_CONTENT   exact answer text to expect (optional)
 //   THINKSTREAM_MAX_TOKENS       max_tokens for the requests (default 256)
+//   THINKSTREAM_EXPECT_STREAM_ERROR  when set, only check that a streamed run
+//                                which fails mid-stream raises an APIError
+//                                with this code (the server's run must fail)
 //
 // Exit status 0 when every check passes; the failures are printed otherwise.
 import OpenAI from "openai";
@@ -32,6 +35,23 @@ const check = (ok, what) => {
   if (!ok) failures.push(what);
 };
 const messages = [{ role: "user", content: "What is 2+2?" }];
+
+const expectErr = process.env.THINKSTREAM_EXPECT_STREAM_ERROR;
+if (expectErr) {
+  let reasoning = "";
+  try {
+    const stream = await client.chat.completions.create({ model, messages, stream: true, max_tokens: maxTokens });
+    for await (const chunk of stream) reasoning += chunk.choices[0]?.delta?.reasoning_content ?? "";
+    check(false, "a failing run streamed to the end without an error");
+  } catch (err) {
+    check(err instanceof OpenAI.APIError, `not an APIError: ${err}`);
+    check(err.code === expectErr, `error code ${err.code}, want ${expectErr}`);
+    check(typeof err.message === "string" && err.message.length > 0, "empty error message");
+  }
+  check(reasoning.length > 0, "no reasoning before the error");
+  console.log(JSON.stringify({ expectErr, reasoningChars: reasoning.length, failures }));
+  process.exit(failures.length === 0 ? 0 : 1);
+}
 
 // 1. The model is listed.
 const models = [];
