@@ -223,10 +223,35 @@ export function katexOptions(display: boolean) {
   };
 }
 
+interface VNode {
+  attributes?: Record<string, string>;
+  children?: VNode[];
+  toNode(): Node;
+}
+
+// KaTeX sets a few style *attributes* (SVG widths of radicals and stretchy
+// delimiters, MathML borders). A strict style-src CSP blocks those, while
+// styles set through the CSSOM are allowed. So the virtual tree's style
+// attributes are renamed before it becomes DOM, then applied as cssText.
+function moveStyleAttrs(n: VNode): void {
+  const a = n.attributes;
+  if (a && typeof a.style === "string") {
+    a["data-ts-style"] = a.style;
+    delete a.style;
+  }
+  if (n.children) for (const c of n.children) moveStyleAttrs(c);
+}
+
 /** typeset renders TeX into el with the safe options. */
 export function typeset(tex: string, el: HTMLElement, display: boolean): void {
   try {
-    katex.render(tex, el, katexOptions(display));
+    const tree = (katex as unknown as { __renderToDomTree(t: string, o: object): VNode }).__renderToDomTree(tex, katexOptions(display));
+    moveStyleAttrs(tree);
+    el.replaceChildren(tree.toNode());
+    for (const n of el.querySelectorAll<HTMLElement | SVGElement>("[data-ts-style]")) {
+      n.style.cssText = n.getAttribute("data-ts-style") || "";
+      n.removeAttribute("data-ts-style");
+    }
   } catch {
     el.textContent = tex;
   }

@@ -222,7 +222,13 @@ export class RunView {
     });
     this.el.speechMode = mode;
     this.el.speakBtn = btn;
-    return h("div", { class: "ts-speech", role: "group", "aria-label": "Read aloud" }, btn, mode, voice, rate);
+    const opts = h(
+      "details",
+      { class: "ts-voice-opts" },
+      h("summary", { text: "Voice" }),
+      h("div", {}, h("label", {}, "Voice", voice), h("label", {}, "Rate", rate)),
+    );
+    return h("div", { class: "ts-speech", role: "group", "aria-label": "Read aloud" }, btn, mode, opts);
   }
 
   // ---------------------------------------------------------------- loading
