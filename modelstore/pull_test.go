@@ -199,4 +199,3 @@ func TestPullCancelledKeepsPart(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
-
