@@ -77,7 +77,7 @@ func (m *Matrix) dotRow(r int, a *Acts, t int) float32 {
 	case Q4_K:
 		return dotQ4K(row, q, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16])
 	case Q6_K:
-		return dotQ6K(row, q, a.d[t*c/QK_K:(t+1)*c/QK_K])
+		return dotQ6K(row, q, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16])
 	}
 	panic("ggml: unreachable: matrix of unsupported type " + m.Type.String())
 }
@@ -92,7 +92,7 @@ type MatMul struct {
 
 // Run implements Task over rows. Each weight row is read once for all
 // vectors, which is what makes batched prompt processing cheaper.
-func (mm *MatMul) Run(lo, hi int) {
+func (mm *MatMul) Run(_, lo, hi int) {
 	m, a, y := mm.m, mm.a, mm.y
 	for r := lo; r < hi; r++ {
 		for t := 0; t < a.N; t++ {

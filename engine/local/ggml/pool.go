@@ -7,10 +7,11 @@ import (
 )
 
 // Task is work over the index range [0, n) that can be split into chunks.
-// Run must produce the same result for an index whatever chunk it is in:
-// that is what keeps results independent of the thread count.
+// Run must produce the same result for an index whatever chunk or worker
+// it lands on: that is what keeps results independent of the thread count.
+// worker (0 … Threads()-1) lets a task pick per-thread scratch space.
 type Task interface {
-	Run(lo, hi int)
+	Run(worker, lo, hi int)
 }
 
 // Pool runs Tasks on a fixed set of goroutines. The calling goroutine takes
@@ -41,7 +42,7 @@ func NewPool(threads int) *Pool {
 	p := &Pool{threads: threads, wake: make(chan struct{}, threads), quit: make(chan struct{})}
 	for i := 1; i < threads; i++ {
 		p.wg.Add(1)
-		go p.worker()
+		go p.worker(i)
 	}
 	return p
 }
@@ -61,12 +62,12 @@ func (p *Pool) Close() {
 	p.wg.Wait()
 }
 
-func (p *Pool) worker() {
+func (p *Pool) worker(id int) {
 	defer p.wg.Done()
 	for {
 		select {
 		case <-p.wake:
-			p.work()
+			p.work(id)
 			p.done.Done()
 		case <-p.quit:
 			return
@@ -74,14 +75,14 @@ func (p *Pool) worker() {
 	}
 }
 
-func (p *Pool) work() {
+func (p *Pool) work(id int) {
 	for {
 		c := p.next.Add(1) - 1
 		if c >= p.chunks {
 			return
 		}
 		lo := int(c) * p.chunk
-		p.task.Run(lo, min(lo+p.chunk, p.n))
+		p.task.Run(id, lo, min(lo+p.chunk, p.n))
 	}
 }
 
@@ -92,7 +93,7 @@ func (p *Pool) Run(n, grain int, t Task) {
 	}
 	grain = max(grain, 1)
 	if p.threads == 1 || n <= grain {
-		t.Run(0, n)
+		t.Run(0, 0, n)
 		return
 	}
 	p.mu.Lock()
@@ -108,7 +109,7 @@ func (p *Pool) Run(n, grain int, t Task) {
 	for i := 0; i < helpers; i++ {
 		p.wake <- struct{}{}
 	}
-	p.work()
+	p.work(0)
 	p.done.Wait()
 	p.task = nil
 }
