@@ -1,0 +1,48 @@
+// Restart the server mid-run (kill, then start again on the same port and
+// data dir): the page shows "reconnecting", then resumes, and its text ends
+// up exactly the server's transcript: nothing lost, nothing twice.
+
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { startServer, launchBrowser, newPage, waitFor, createRun, waitRunEnded, transcript, assertClean, outDir } from "./harness.mjs";
+
+const problem = "Given an array of integers, find the largest sum of a non-empty contiguous subarray. Example: [-2, 1, -3, 4, -1, 2, 1, -5, 4].";
+const cleanups = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+test("server restart mid-run: reconnecting, resumed, transcript exact", async () => {
+  const srv = await startServer({ simRate: 120 });
+  cleanups.push(() => srv.cleanup());
+  const browser = await launchBrowser();
+  cleanups.push(() => browser.close());
+  const run = await createRun(srv.url, { problem, profile: "code" });
+  const page = await newPage(browser);
+  await page.goto(`${srv.url}/r/${run.id}`);
+  await waitFor(async () => (await page.locator(".ts-step").count()) >= 3, { message: "three steps" });
+  const before = await transcript(page);
+  assert.ok(before.thinking.length > 0);
+
+  await srv.kill();
+  await waitFor(() => page.locator(".ts-conn[data-conn=reconnecting]").count(), { timeout: 60_000, message: "reconnecting state" });
+  await page.screenshot({ path: join(outDir, "restart-reconnecting.png") });
+  // Text received before the restart stays on the page.
+  assert.equal((await transcript(page)).thinking, before.thinking);
+
+  const srv2 = await startServer({ dataDir: srv.dataDir, port: srv.port, simRate: 120 });
+  cleanups.push(() => srv2.stop());
+  await waitFor(() => page.locator(".ts-conn[data-conn=resumed], .ts-conn[data-conn=ended]").count(), { timeout: 30_000, message: "resumed" });
+  const d = await waitRunEnded(srv2.url, run.id);
+  await waitFor(async () => (await transcript(page)).lastSeq >= d.run.last_seq, { message: "page caught up to the last seq" });
+  const t = await transcript(page);
+  assert.equal(t.thinking, d.snapshot.thinking, "thinking equals the server transcript");
+  assert.equal(t.answer, d.snapshot.answer, "answer equals the server transcript");
+  // The run ended one way or another, and the page says what to do next.
+  const state = d.run.state;
+  await waitFor(() => page.locator(`.ts-badge[data-state=${state}]`).count(), { message: `badge ${state}` });
+  if (state !== "completed") await page.locator(".ts-error .ts-error-next").first().waitFor();
+  await page.screenshot({ path: join(outDir, "restart-after.png"), fullPage: true });
+  await assertClean(page, assert);
+});
