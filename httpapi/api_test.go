@@ -20,11 +20,11 @@ func TestCreateValidation(t *testing.T) {
 	s := newStack(t, &scripted{tokens: []string{"x"}}, Config{MaxTokens: 1000})
 	long := strings.Repeat("a", 16<<10+1)
 	tests := []struct {
-		name        string
-		ctype       string
-		body        string
-		status      int
-		typ, field  string
+		name       string
+		ctype      string
+		body       string
+		status     int
+		typ, field string
 	}{
 		{"invalid json", "application/json", `{"problem":`, 400, "/problems/invalid-json", ""},
 		{"trailing data", "application/json", `{"problem":"a"} {}`, 400, "/problems/invalid-json", ""},

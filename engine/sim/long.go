@@ -24,7 +24,10 @@ const minLongTokens = 16
 // the normal scripts: a load test that silently ran 300 tokens would
 // measure the wrong thing.
 func parseLong(problem string) (n int, ok bool, err error) {
-	fields := strings.Fields(problem)
+	// Only the first line counts: profiles append instructions to the
+	// user's message.
+	line, _, _ := strings.Cut(problem, "\n")
+	fields := strings.Fields(line)
 	if len(fields) == 0 || fields[0] != longPrefix {
 		return 0, false, nil
 	}

@@ -169,8 +169,15 @@ func (e *Engine) tokens(problem string, seed int64) (iter.Seq2[string, bool], er
 	if long {
 		return longTokens(n, rng), nil
 	}
-	s, kind := choose(e.scripts, problem, seed)
-	text := scriptText(s, kind, problem)
+	var text string
+	if echo, ok, err := parseEcho(problem); err != nil {
+		return nil, err
+	} else if ok {
+		text = echo
+	} else {
+		s, kind := choose(e.scripts, problem, seed)
+		text = scriptText(s, kind, problem)
+	}
 	toks := tokenizeScript(nil, text, rng.Uint64)
 	reasoning := reasoningCount(toks, text)
 	return func(yield func(string, bool) bool) {
