@@ -1,13 +1,17 @@
 package openai
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/thinkstream/thinkstream"
 )
 
 func TestParseChunk(t *testing.T) {
@@ -139,5 +143,54 @@ func TestBackoff(t *testing.T) {
 	}
 	if d := e.backoff(5, 10*time.Millisecond); d != 10*time.Millisecond {
 		t.Errorf("Retry-After 10ms gave %v", d)
+	}
+}
+
+// FuzzStream feeds arbitrary bytes as an upstream body. Decoding must end
+// (no panic, no hang), emit no empty token, and keep the channel rule: once
+// a reasoning token was emitted, content is never raw again.
+func FuzzStream(f *testing.F) {
+	for _, name := range []string{"vllm_reasoning_content.sse", "raw_think.sse", "quirks.sse", "llamacpp.sse"} {
+		f.Add(readTestdata(f, name))
+	}
+	f.Add([]byte("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"reasoning\":\"r\",\"content\":\"b\"}}]}\n\n"))
+	f.Add([]byte("event: error\ndata: {\"message\":\"x\"}\n\n"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sawReasoning := false
+		s := streamState{emit: func(tok thinkstream.Token) error {
+			if tok.Text == "" {
+				t.Fatal("empty token")
+			}
+			switch tok.Channel {
+			case thinkstream.ChannelReasoning:
+				sawReasoning = true
+			case thinkstream.ChannelRaw:
+				if sawReasoning {
+					t.Fatalf("raw token %q after a reasoning token", tok.Text)
+				}
+			case thinkstream.ChannelAnswer:
+				if !sawReasoning {
+					t.Fatalf("answer token %q before any reasoning token", tok.Text)
+				}
+			}
+			return nil
+		}}
+		err := s.consume(bytes.NewReader(body), func() {})
+		if err != nil {
+			_, isRead := errors.AsType[readError](err)
+			_, isEngine := errors.AsType[*thinkstream.EngineError](err)
+			if !isRead && !isEngine {
+				t.Fatalf("unexpected error type %T: %v", err, err)
+			}
+		}
+	})
+}
+
+func TestNamedErrorEvent(t *testing.T) {
+	s := streamState{emit: func(thinkstream.Token) error { return nil }}
+	err := s.consume(strings.NewReader(chunkR+"event: error\ndata: {\"error\":{\"message\":\"out of memory\"}}\n\n"), func() {})
+	ee, ok := errors.AsType[*thinkstream.EngineError](err)
+	if !ok || ee.Code != CodeServerError || ee.Message != "upstream error mid-stream: out of memory" {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -66,48 +66,76 @@ func (e *Engine) stream(ctx context.Context, runID, path string, body []byte, em
 	}
 
 	s := streamState{emit: emit}
-	rd := sse.NewReader(resp.Body, sse.WithDispatchAtEOF())
+	err = s.consume(resp.Body, func() {
+		// From the first token on, the watchdog measures idle gaps.
+		started.Store(true)
+		watchdog.Reset(e.cfg.IdleTimeout)
+	})
+	if _, ok := errors.AsType[readError](err); ok {
+		if te := timeoutError(reqCtx, e.cfg.TTFTTimeout, e.cfg.IdleTimeout); te != nil {
+			return s.result(), retryAfter, te
+		}
+		if ctx.Err() != nil {
+			return s.result(), retryAfter, ctx.Err()
+		}
+		return s.result(), retryAfter, engineErr(CodeStreamBroken, "upstream stream ended before the generation finished", true, err)
+	}
+	return s.result(), retryAfter, err
+}
+
+// readError is a failure to read the body (as opposed to a body that was
+// read and is wrong): a broken connection, a timeout or a cancel, which the
+// caller tells apart by its contexts.
+type readError struct{ err error }
+
+func (e readError) Error() string { return "read upstream stream: " + e.err.Error() }
+func (e readError) Unwrap() error { return e.err }
+
+// consume decodes the event stream in body, emitting tokens, until [DONE].
+// progress runs after every event once a token has been emitted. It returns
+// nil at [DONE] (or at the end of a stream that sent its finish_reason), a
+// readError when the body could not be read to its end, an emitError when
+// emit failed, and an EngineError for a stream that breaks the protocol.
+func (s *streamState) consume(body io.Reader, progress func()) error {
+	rd := sse.NewReader(body, sse.WithDispatchAtEOF())
 	for {
-		ev, rerr := rd.Next()
-		if rerr != nil {
-			if te := timeoutError(reqCtx, e.cfg.TTFTTimeout, e.cfg.IdleTimeout); te != nil {
-				return s.result(), retryAfter, te
-			}
-			if ctx.Err() != nil {
-				return s.result(), retryAfter, ctx.Err()
-			}
-			if rerr == io.EOF && s.finish != "" {
-				// Finished but closed without [DONE]: the generation is whole.
-				return s.result(), retryAfter, nil
-			}
-			if errors.Is(rerr, sse.ErrLineTooLong) {
-				return s.result(), retryAfter, engineErr(CodeBadResponse, "upstream sent an oversized line", false, rerr)
-			}
-			return s.result(), retryAfter, engineErr(CodeStreamBroken, "upstream stream ended before the generation finished", true, rerr)
+		ev, err := rd.Next()
+		switch {
+		case err == io.EOF && s.finish != "":
+			// Finished but closed without [DONE]: the generation is whole.
+			return nil
+		case errors.Is(err, sse.ErrLineTooLong):
+			return engineErr(CodeBadResponse, "upstream sent an oversized line", false, err)
+		case err != nil:
+			return readError{err}
+		case ev.IsDone():
+			return nil
+		case ev.Type == "error":
+			// Some servers name their error events; the data is then the
+			// error object or its text.
+			return engineErr(CodeServerError, "upstream error mid-stream: "+orDefault(upstreamMessage([]byte(ev.Data)), "generation failed"), false, nil)
 		}
-		if ev.IsDone() {
-			return s.result(), retryAfter, nil
-		}
-		c, perr := parseChunk([]byte(ev.Data))
-		if perr != nil {
-			return s.result(), retryAfter, engineErr(CodeBadResponse, "upstream sent a chunk that is not valid JSON", false, perr)
+		c, err := parseChunk([]byte(ev.Data))
+		if err != nil {
+			return engineErr(CodeBadResponse, "upstream sent a chunk that is not valid JSON", false, err)
 		}
 		if c.IsError {
-			msg := c.ErrorMessage
-			if msg == "" {
-				msg = "generation failed"
-			}
-			return s.result(), retryAfter, engineErr(CodeServerError, "upstream error mid-stream: "+msg, false, nil)
+			return engineErr(CodeServerError, "upstream error mid-stream: "+orDefault(c.ErrorMessage, "generation failed"), false, nil)
 		}
 		if err := s.apply(c); err != nil {
-			return s.result(), retryAfter, emitError{err}
+			return emitError{err}
 		}
 		if s.tokens > 0 {
-			// From the first token on, the watchdog measures idle gaps.
-			started.Store(true)
-			watchdog.Reset(e.cfg.IdleTimeout)
+			progress()
 		}
 	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // streamState turns chunks into Tokens and accumulates the Result.
