@@ -59,6 +59,9 @@ type Store struct {
 // downloads are not models. A missing directory is an empty store.
 func (s *Store) List() ([]Model, error) {
 	var out []Model
+	if s.Dir == "" {
+		return nil, nil // no store configured: only paths resolve
+	}
 	err := filepath.WalkDir(s.Dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && path == s.Dir {
