@@ -34,7 +34,8 @@ type Acts struct {
 	f  []float32 // F32/F16/BF16: values (rounded for F16/BF16)
 	q  []int8    // Q8_0/Q8_K: quantized values
 	d  []float32 // Q8_0: per-32 scales (f16-rounded); Q8_K: per-256 scales
-	bs []int32   // Q8_K: sums of each 16 quantized values
+	bs []int32   // Q8_K: sums of each 16 quantized values; Q8_0: of each 32
+	pk []uint64  // Q8_0/Q8_K: values packed for the SWAR kernels (see packQ8)
 }
 
 func grow[T any](s []T, n int) []T {
@@ -73,16 +74,27 @@ func (a *Acts) Prepare(wt Type, x []float32, n, cols int) error {
 	case Q8_0:
 		a.q = grow(a.q, n*cols)
 		a.d = grow(a.d, n*cols/32)
+		a.bs = grow(a.bs, n*cols/32)
+		a.pk = grow(a.pk, n*cols/4)
 		for b := range a.d {
-			a.d[b] = quantActQ8_0(x[32*b:32*b+32], a.q[32*b:32*b+32])
+			q := a.q[32*b : 32*b+32]
+			a.d[b] = quantActQ8_0(x[32*b:32*b+32], q)
+			s := int32(0)
+			for _, v := range q {
+				s += int32(v)
+			}
+			a.bs[b] = s
 		}
+		packQ8(a.q, a.pk)
 	case Q8_K:
 		a.q = grow(a.q, n*cols)
 		a.d = grow(a.d, n*cols/QK_K)
 		a.bs = grow(a.bs, n*cols/16)
+		a.pk = grow(a.pk, n*cols/4)
 		for b := range a.d {
 			a.d[b] = quantActQ8K(x[QK_K*b:QK_K*(b+1)], a.q[QK_K*b:QK_K*(b+1)], a.bs[16*b:16*b+16])
 		}
+		packQ8(a.q, a.pk)
 	}
 	return nil
 }

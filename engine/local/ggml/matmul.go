@@ -70,14 +70,14 @@ func (m *Matrix) dotRow(r int, a *Acts, t int) float32 {
 		return dotBF16(m.u16[r*c:(r+1)*c], a.f[t*c:(t+1)*c])
 	}
 	row := m.Data[r*m.rowBytes : (r+1)*m.rowBytes]
-	q := a.q[t*c : (t+1)*c]
+	pk := a.pk[t*c/4 : (t+1)*c/4]
 	switch m.Type {
 	case Q8_0:
-		return dotQ8_0(row, q, a.d[t*c/32:(t+1)*c/32])
+		return dotQ8_0Swar(row, pk, a.d[t*c/32:(t+1)*c/32], a.bs[t*c/32:(t+1)*c/32])
 	case Q4_K:
-		return dotQ4K(row, q, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16])
+		return dotQ4KSwar(row, pk, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16])
 	case Q6_K:
-		return dotQ6K(row, q, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16])
+		return dotQ6KSwar(row, pk, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16])
 	}
 	panic("ggml: unreachable: matrix of unsupported type " + m.Type.String())
 }
