@@ -137,7 +137,7 @@ func (h *Handler) getModel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("model")
 	if _, ok := h.models[id]; !ok {
 		writeError(w, apiError{status: http.StatusNotFound, typ: typeInvalidRequest, code: "model_not_found", param: "model",
-			msg: "The model '" + id + "' does not exist."})
+			msg: "The model '" + clip(id) + "' does not exist."})
 		return
 	}
 	writeJSON(w, http.StatusOK, model{ID: id, Object: "model", Created: h.started, OwnedBy: "thinkstream"})

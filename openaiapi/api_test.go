@@ -391,3 +391,14 @@ func TestModels(t *testing.T) {
 		}
 	}
 }
+
+func TestEchoedNamesClipped(t *testing.T) {
+	srv := newServer(t, newFake(nil), nil)
+	long := strings.Repeat("m", 10000)
+	resp := post(t, t.Context(), srv, `{"model":"`+long+`","messages":[{"role":"user","content":"q"}]}`)
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 404 || len(raw) > 400 || !strings.Contains(string(raw), strings.Repeat("m", 64)+"…") {
+		t.Errorf("status %d, %d bytes: %.200s", resp.StatusCode, len(raw), raw)
+	}
+}

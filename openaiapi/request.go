@@ -81,11 +81,11 @@ func (h *Handler) parseRequest(r *http.Request, body io.Reader) (parsedRequest, 
 	profile, ok := h.models[p.model]
 	if !ok {
 		return p, apiError{status: http.StatusNotFound, typ: typeInvalidRequest, code: "model_not_found", param: "model",
-			msg: "The model '" + p.model + "' does not exist. GET /v1/models lists the models served."}
+			msg: "The model '" + clip(p.model) + "' does not exist. GET /v1/models lists the models served."}
 	}
 	if req.Profile != "" {
 		if !h.profiles[req.Profile] {
-			return p, badRequest("profile", "Unknown profile '"+req.Profile+"'. Known: "+strings.Join(h.opts.Profiles, ", ")+".")
+			return p, badRequest("profile", "Unknown profile '"+clip(req.Profile)+"'. Known: "+strings.Join(h.opts.Profiles, ", ")+".")
 		}
 		profile = req.Profile
 	}
@@ -141,7 +141,7 @@ func convertMessages(in []chatMessage) ([]thinkstream.Message, string, error) {
 			role = "system" // the newer name; chat templates know only system
 		case "system", "user", "assistant":
 		default:
-			return nil, "", badRequest(param+".role", "Unsupported role '"+m.Role+"': use system, developer, user or assistant.")
+			return nil, "", badRequest(param+".role", "Unsupported role '"+clip(m.Role)+"': use system, developer, user or assistant.")
 		}
 		text, err := contentText(m.Content)
 		if err != nil {
@@ -178,7 +178,7 @@ func contentText(raw json.RawMessage) (string, error) {
 	var b strings.Builder
 	for _, p := range parts {
 		if p.Type != "text" {
-			return "", errors.New("only text content parts are supported; got '" + p.Type + "'")
+			return "", errors.New("only text content parts are supported; got '" + clip(p.Type) + "'")
 		}
 		b.WriteString(p.Text)
 	}
@@ -252,4 +252,15 @@ func stopList(raw json.RawMessage) ([]string, error) {
 		return nil, badRequest("stop", "stop may hold at most 4 sequences.")
 	}
 	return many, nil
+}
+
+// clip shortens a client-supplied name echoed in an error message, so a
+// megabyte "model" is not sent back whole.
+func clip(s string) string {
+	const limit = 64
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if r := []rune(s); len(r) > limit {
+		return string(r[:limit]) + "…"
+	}
+	return s
 }
