@@ -30,8 +30,19 @@ type env struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {"run the server with the web UI", cmdServe},
-		"version": {"print the version", cmdVersion},
+		"serve":    {"run the server with the web UI", cmdServe},
+		"version":  {"print the version", cmdVersion},
+		"generate": {"run the embedded engine on a prompt, without a server", plain(cmdGenerate)},
+		"tokenize": {"print the token ids of a text", plain(cmdTokenize)},
+		"pull":     {"download a GGUF model from the Hugging Face hub", plain(cmdPull)},
+		"models":   {"list downloaded models", plain(cmdModels)},
+	}
+}
+
+// plain adapts commands written against explicit writers.
+func plain(f func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		return f(ctx, args, e.getenv, e.stdout, e.stderr)
 	}
 }
 
