@@ -94,7 +94,12 @@ func start(t *testing.T, dataDir, addr string, extra ...string) *server {
 
 func (s *server) create(t *testing.T, problem string) thinkstream.Run {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"problem": problem})
+	return s.createJSON(t, map[string]any{"problem": problem})
+}
+
+func (s *server) createJSON(t *testing.T, v any) thinkstream.Run {
+	t.Helper()
+	body, _ := json.Marshal(v)
 	resp, err := http.Post(s.url+"/v1/runs", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -236,6 +241,16 @@ func TestKillAndRestart(t *testing.T) {
 	if run.State != thinkstream.StateInterrupted {
 		t.Errorf("state after restart: %s", run.State)
 	}
+}
+
+// dataOf returns the data of one raw frame.
+func dataOf(frame string) string {
+	for _, line := range strings.Split(frame, "\n") {
+		if d, ok := strings.CutPrefix(line, "data: "); ok {
+			return d
+		}
+	}
+	return ""
 }
 
 func getRun(t *testing.T, base, id string) thinkstream.Run {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/engine/local"
 	"github.com/thinkstream/thinkstream/runs"
 )
 
@@ -17,6 +18,19 @@ func mountExtras(mux *http.ServeMux, mgr *runs.Manager, eng thinkstream.Engine, 
 	})
 }
 
-func newLocalEngine(c serveConfig, logger *slog.Logger) (thinkstream.Engine, func(), error) {
-	return nil, nil, errors.New("the local engine is not built into this binary yet")
+// newLocalEngine loads a GGUF model (a name from the models directory or a
+// path) into the embedded engine.
+func newLocalEngine(c serveConfig, getenv func(string) string, logger *slog.Logger) (thinkstream.Engine, func(), error) {
+	if c.Model == "" {
+		return nil, nil, errors.New("--engine local needs --model NAME|PATH")
+	}
+	path, err := resolveModelArg(getenv, "", c.Model)
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, err := local.New(local.Config{ModelPath: path, Threads: c.Threads, Parallel: c.Parallel, ContextSize: c.Context, Logger: logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	return eng, func() { _ = eng.Close() }, nil
 }

@@ -188,7 +188,7 @@ func newLogger(e *env, level, format string) (*slog.Logger, error) {
 }
 
 // newEngine builds the configured engine.
-func newEngine(c serveConfig, logger *slog.Logger) (thinkstream.Engine, func(), error) {
+func newEngine(c serveConfig, getenv func(string) string, logger *slog.Logger) (thinkstream.Engine, func(), error) {
 	kind := c.Engine
 	if kind == "" {
 		switch {
@@ -216,7 +216,7 @@ func newEngine(c serveConfig, logger *slog.Logger) (thinkstream.Engine, func(), 
 		}
 		return eng, func() { eng.Close() }, nil
 	case "local":
-		return newLocalEngine(c, logger)
+		return newLocalEngine(c, getenv, logger)
 	}
 	return nil, nil, fmt.Errorf("unknown engine %q: want sim, upstream or local", kind)
 }
@@ -226,7 +226,7 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	eng, closeEngine, err := newEngine(c, logger)
+	eng, closeEngine, err := newEngine(c, e.getenv, logger)
 	if err != nil {
 		return err
 	}
