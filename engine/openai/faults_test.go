@@ -242,3 +242,55 @@ func TestCancelDuringRetryWait(t *testing.T) {
 		t.Fatal("Generate did not return after cancel during the retry wait")
 	}
 }
+
+// TestNonStreamedAnswer covers gateways that ignore stream: true and answer
+// with one JSON completion, or with no Content-Type at all.
+func TestNonStreamedAnswer(t *testing.T) {
+	whole := `{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant",` +
+		`"reasoning_content":"Okay, so I need to add 2 and 2.\n\n2 + 2 = 4.","content":"\n\nThe answer is $\\boxed{4}$."},` +
+		`"finish_reason":"length"}],"usage":{"prompt_tokens":41,"completion_tokens":17,"total_tokens":58}}`
+	t.Run("json completion", func(t *testing.T) {
+		u := newUpstream(t, status(200, "application/json", whole))
+		e := newEngine(t, u.url(), nil)
+		toks, res, err := collect(t.Context(), e, testReq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, a := split(t, toks); r != wantReasoning || a != wantAnswer {
+			t.Errorf("reasoning %q answer %q", r, a)
+		}
+		want := thinkstream.Result{FinishReason: "length", Usage: thinkstream.Usage{PromptTokens: 41, CompletionTokens: 17}}
+		if res != want {
+			t.Errorf("result %+v, want %+v", res, want)
+		}
+	})
+	t.Run("no content type", func(t *testing.T) {
+		u := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+			w.Header()["Content-Type"] = nil // suppress sniffing
+			w.WriteHeader(200)
+			w.Write(readTestdata(t, "sglang.sse"))
+		})
+		e := newEngine(t, u.url(), nil)
+		toks, _, err := collect(t.Context(), e, testReq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, a := split(t, toks); r != wantReasoning || a != wantAnswer {
+			t.Errorf("reasoning %q answer %q", r, a)
+		}
+	})
+	for _, tt := range []struct{ name, body, code, msg string }{
+		{"json error with 200", `{"error":{"message":"quota exceeded"}}`, CodeServerError, "upstream error: quota exceeded"},
+		{"json garbage", `{"choices":[`, CodeBadResponse, "not valid JSON"},
+		{"json without choices", `{"choices":[]}`, CodeBadResponse, "no choices"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			u := newUpstream(t, status(200, "application/json", tt.body))
+			e := newEngine(t, u.url(), nil)
+			_, _, err := collect(t.Context(), e, testReq)
+			if ee := wantCode(t, err, tt.code, false); !strings.Contains(ee.Message, tt.msg) {
+				t.Errorf("message %q, want %q", ee.Message, tt.msg)
+			}
+		})
+	}
+}

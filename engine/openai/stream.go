@@ -3,6 +3,7 @@ package openai
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -16,6 +17,10 @@ import (
 
 // maxErrorBody bounds how much of a failed response we read for its message.
 const maxErrorBody = 16 << 10
+
+// maxWholeBody bounds a non-streamed completion: 40,960 tokens of text with
+// JSON escaping fit many times over.
+const maxWholeBody = 8 << 20
 
 // stream makes one attempt. retryAfter is the upstream's Retry-After, or -1.
 func (e *Engine) stream(ctx context.Context, runID, path string, body []byte, emit func(thinkstream.Token) error) (res thinkstream.Result, retryAfter time.Duration, err error) {
@@ -61,11 +66,22 @@ func (e *Engine) stream(ctx context.Context, runID, path string, body []byte, em
 		}
 		return res, retryAfter, statusError(resp.StatusCode, msg)
 	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
+	s := streamState{emit: emit}
+	switch mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt {
+	case "text/event-stream", "":
+	case "application/json":
+		// A gateway that ignored stream: true; the whole completion at once.
+		err := s.whole(io.LimitReader(resp.Body, maxWholeBody))
+		if _, ok := errors.AsType[readError](err); ok && ctx.Err() != nil {
+			return s.result(), retryAfter, ctx.Err()
+		}
+		if te := timeoutError(reqCtx, e.cfg.TTFTTimeout, e.cfg.IdleTimeout); te != nil && err != nil {
+			return s.result(), retryAfter, te
+		}
+		return s.result(), retryAfter, err
+	default:
 		return res, retryAfter, engineErr(CodeBadResponse, "upstream answered with "+sanitize(mt)+" instead of an event stream", false, nil)
 	}
-
-	s := streamState{emit: emit}
 	err = s.consume(resp.Body, func() {
 		// From the first token on, the watchdog measures idle gaps.
 		started.Store(true)
@@ -210,4 +226,64 @@ func (s *streamState) result() thinkstream.Result {
 		r.Timings.PredictedPerSecond = t.PredictedPerSecond
 	}
 	return r
+}
+
+// whole handles a non-streamed chat.completion (or text_completion) body:
+// its reasoning and content are emitted as one token each.
+func (s *streamState) whole(body io.Reader) error {
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return readError{err}
+	}
+	var w struct {
+		Choices []struct {
+			Index   int `json:"index"`
+			Message struct {
+				Content          *string `json:"content"`
+				ReasoningContent *string `json:"reasoning_content"`
+				Reasoning        *string `json:"reasoning"`
+			} `json:"message"`
+			Text         *string `json:"text"`
+			FinishReason *string `json:"finish_reason"`
+		} `json:"choices"`
+		Usage   *wireUsage      `json:"usage"`
+		Timings *wireTimings    `json:"timings"`
+		Error   json.RawMessage `json:"error"`
+	}
+	if err := json.Unmarshal(data, &w); err != nil || !isObject(data) {
+		return engineErr(CodeBadResponse, "upstream sent a response that is not valid JSON", false, err)
+	}
+	if len(w.Error) > 0 && string(w.Error) != "null" {
+		return engineErr(CodeServerError, "upstream error: "+orDefault(sanitize(messageOf(w.Error)), "generation failed"), false, nil)
+	}
+	for _, ch := range w.Choices {
+		if ch.Index != 0 {
+			continue
+		}
+		c := chunk{Usage: w.Usage, Timings: w.Timings}
+		switch m := ch.Message; {
+		case m.ReasoningContent != nil && *m.ReasoningContent != "":
+			c.Reasoning = *m.ReasoningContent
+		case m.Reasoning != nil:
+			c.Reasoning = *m.Reasoning
+		}
+		if ch.Message.Content != nil {
+			c.Content = *ch.Message.Content
+		} else if ch.Text != nil {
+			c.Content = *ch.Text
+		}
+		c.FinishReason = orDefault(derefOr(ch.FinishReason), "stop")
+		if err := s.apply(c); err != nil {
+			return emitError{err}
+		}
+		return nil
+	}
+	return engineErr(CodeBadResponse, "upstream response has no choices", false, nil)
+}
+
+func derefOr(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
