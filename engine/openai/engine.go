@@ -227,8 +227,9 @@ func (e *Engine) Generate(ctx context.Context, req thinkstream.Request, emit fun
 	}
 }
 
-// backoff is exponential with full jitter in [d/2, d], or what Retry-After
-// asked for (retryAfter >= 0), both capped by RetryMaxWait.
+// backoff doubles from RetryBase with a random wait in [d/2, d], so that
+// runs refused together do not come back together; or it is what
+// Retry-After asked for (retryAfter >= 0). Both are capped by RetryMaxWait.
 func (e *Engine) backoff(attempt int, retryAfter time.Duration) time.Duration {
 	if retryAfter >= 0 {
 		return min(retryAfter, e.cfg.RetryMaxWait)
