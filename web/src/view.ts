@@ -410,6 +410,9 @@ export class RunView {
     if (this.follow && this.conn !== "snapshot") this.scrollToEnd();
     this.updateJump();
     if (more) this.schedule();
+    const took = performance.now() - start;
+    const prof = (window as unknown as { __tsProfile?: unknown[] }).__tsProfile;
+    if (prof && took > 16) prof.push({ at: Math.round(start), ms: Math.round(took), steps: order.length, finished: c.finished.length, answer: c.answer, ended: this.model.ended });
   };
 
   private stepView(s: Step): StepView {
@@ -1032,6 +1035,11 @@ export class RunView {
   transcript(): { thinking: string; answer: string; result?: string; lastSeq: number; steps: number } {
     const m = this.model;
     return { thinking: m.thinking, answer: m.answer, result: m.result, lastSeq: m.lastSeq, steps: m.steps.length };
+  }
+
+  /** idle reports whether everything received so far is rendered. */
+  idle(): boolean {
+    return !this.frame && this.pendingSteps.size === 0 && !this.answerDirty && !this.viewPaused;
   }
 
   get connection(): string {

@@ -12,7 +12,7 @@
   if (!window.customElements || !customElements.get("thinkstream-view")) {
     var m = document.createElement("script");
     m.type = "module";
-    m.src = new URL("app-7PSXKJ6V.js", base).href;
+    m.src = new URL("app-44CG32T7.js", base).href;
     document.head.appendChild(m);
   }
 })();
