@@ -47,6 +47,10 @@ type Options struct {
 	// KeepAlive is the period of SSE comments sent while a run is queued or
 	// thinking without output, so proxies keep the connection (default 15s).
 	KeepAlive time.Duration
+	// WriteTimeout bounds each write of a stream; a client that reads
+	// nothing for this long is treated as gone and its run cancelled
+	// (default 30s).
+	WriteTimeout time.Duration
 	// MaxBodyBytes bounds a request body (default 4 MiB).
 	MaxBodyBytes int64
 	Logger       *slog.Logger
@@ -76,6 +80,9 @@ func New(runs Runs, opts Options) *Handler {
 	}
 	if opts.KeepAlive <= 0 {
 		opts.KeepAlive = 15 * time.Second
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 30 * time.Second
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 4 << 20

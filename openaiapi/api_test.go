@@ -402,3 +402,23 @@ func TestEchoedNamesClipped(t *testing.T) {
 		t.Errorf("status %d, %d bytes: %.200s", resp.StatusCode, len(raw), raw)
 	}
 }
+
+// TestStalledClientCancelsRun: a client that stops reading is dropped once a
+// write has waited WriteTimeout, and its run is cancelled.
+func TestStalledClientCancelsRun(t *testing.T) {
+	big := strings.Repeat("x", 64<<10)
+	evs := []thinkstream.Event{{Type: thinkstream.EventRunStarted, Seq: 1}}
+	for i := range 400 { // 25 MiB: more than socket buffers hold
+		evs = append(evs, thinkstream.Event{Type: thinkstream.EventThinking, Text: big, Seq: int64(i + 2)})
+	}
+	f := newFake(evs)
+	f.hold = true
+	srv := newServer(t, f, func(o *Options) { o.WriteTimeout = 50 * time.Millisecond })
+	resp := post(t, t.Context(), srv, `{"stream":true,"messages":[{"role":"user","content":"q"}]}`)
+	defer resp.Body.Close() // read nothing: the client stalls
+	select {
+	case <-f.cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("run of a stalled client not cancelled")
+	}
+}

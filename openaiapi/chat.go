@@ -183,6 +183,23 @@ type sseWriter struct {
 	rc  *http.ResponseController
 	buf []byte
 	err error
+	// timeout bounds each write, so a client that stops reading cannot
+	// hold its run and this handler forever.
+	timeout time.Duration
+}
+
+func (s *sseWriter) write(b []byte) {
+	if s.err != nil {
+		return
+	}
+	if s.timeout > 0 {
+		// Not every ResponseWriter supports deadlines; without one the
+		// write is merely unbounded.
+		_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
+	}
+	if _, s.err = s.w.Write(b); s.err == nil {
+		s.err = s.rc.Flush()
+	}
 }
 
 func (s *sseWriter) send(v any) {
@@ -198,9 +215,7 @@ func (s *sseWriter) raw(data []byte) {
 		return
 	}
 	s.buf, _ = sse.AppendEvent(s.buf[:0], "", "", data) // empty id and event cannot be invalid
-	if _, s.err = s.w.Write(s.buf); s.err == nil {
-		s.err = s.rc.Flush()
-	}
+	s.write(s.buf)
 }
 
 func (s *sseWriter) comment(text string) {
@@ -208,9 +223,7 @@ func (s *sseWriter) comment(text string) {
 		return
 	}
 	s.buf = sse.AppendComment(s.buf[:0], text)
-	if _, s.err = s.w.Write(s.buf); s.err == nil {
-		s.err = s.rc.Flush()
-	}
+	s.write(s.buf)
 }
 
 func (c completion) chunk(d delta, finish string) chunk {
@@ -227,7 +240,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, id string, c co
 	hd.Set("Cache-Control", "no-cache")
 	hd.Set("X-Accel-Buffering", "no") // nginx would otherwise hold the tokens back
 	w.WriteHeader(http.StatusOK)
-	s := &sseWriter{w: w, rc: http.NewResponseController(w)}
+	s := &sseWriter{w: w, rc: http.NewResponseController(w), timeout: h.opts.WriteTimeout}
 	empty := ""
 	s.send(c.chunk(delta{Role: "assistant", Content: &empty}, ""))
 
