@@ -36,6 +36,10 @@ func commands() map[string]command {
 		"tokenize": {"print the token ids of a text", plain(cmdTokenize)},
 		"pull":     {"download a GGUF model from the Hugging Face hub", plain(cmdPull)},
 		"models":   {"list downloaded models", plain(cmdModels)},
+		"ask":      {"ask a question and stream the reasoning", cmdAsk},
+		"watch":    {"follow a run's reasoning live", cmdWatch},
+		"runs":     {"list recent runs", cmdRuns},
+		"bench":    {"benchmarks: bench fanout", cmdBench},
 	}
 }
 

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/client"
+)
+
+// optFloat is a float flag that knows whether it was set, so an unset
+// temperature stays the profile's default instead of becoming 0.
+type optFloat struct{ v *float64 }
+
+func (o *optFloat) String() string {
+	if o.v == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*o.v, 'g', -1, 64)
+}
+
+func (o *optFloat) Set(s string) error {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return errors.New("want a number")
+	}
+	o.v = &f
+	return nil
+}
+
+// optInt64 is an int64 flag that knows whether it was set.
+type optInt64 struct{ v *int64 }
+
+func (o *optInt64) String() string {
+	if o.v == nil {
+		return ""
+	}
+	return strconv.FormatInt(*o.v, 10)
+}
+
+func (o *optInt64) Set(s string) error {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return errors.New("want an integer")
+	}
+	o.v = &n
+	return nil
+}
+
+func cmdAsk(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("ask", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	server := fs.String("server", defaultServer, "thinkstream server URL (env THINKSTREAM_SERVER)")
+	prof := fs.String("profile", "", "model profile, e.g. math or code (default: the server's)")
+	var temp optFloat
+	var seed optInt64
+	fs.Var(&temp, "temperature", "sampling temperature, 0 to 2 (default: the profile's)")
+	fs.Var(&seed, "seed", "sampling seed (default: random)")
+	maxTokens := fs.Int("max-tokens", 0, "most tokens to generate (0: the profile's default)")
+	jsonOut := fs.Bool("json", false, "print the raw events, one JSON object per line")
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "Usage: thinkstream ask [flags] <problem | ->\n\nCreates a run and streams its reasoning; '-' reads the problem from stdin.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	flags, pos := splitInterleaved(fs, args)
+	if err := parseFlags(fs, flags, e.getenv, nil); err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	problem := strings.Join(pos, " ")
+	if problem == "-" {
+		b, err := io.ReadAll(io.LimitReader(e.stdin, 1<<20))
+		if err != nil {
+			return fmt.Errorf("read the problem from stdin: %w", err)
+		}
+		problem = string(b)
+	}
+	c, err := newAPIClient(*server)
+	if err != nil {
+		return err
+	}
+	req := client.CreateRequest{Problem: problem, Profile: *prof,
+		Params: thinkstream.Params{Temperature: temp.v, Seed: seed.v, MaxTokens: *maxTokens}}
+	cr, err := c.Create(ctx, req)
+	if err != nil {
+		return explainReach(err, *server)
+	}
+	if !*jsonOut {
+		fmt.Fprintf(e.stderr, "run %s\n", cr.ID)
+	}
+	err = viewRun(ctx, e, c, cr.ID, viewOptions{json: *jsonOut})
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return interrupted(e, c, cr, *server)
+	}
+	return explainReach(err, *server)
+}
+
+// interrupted handles Ctrl-C during ask: on a terminal it asks whether to
+// cancel the run or leave it running; otherwise (a script, a pipe) it
+// detaches, since cancelling someone's run is not a safe default.
+func interrupted(e *env, c *client.Client, cr client.Created, server string) error {
+	reattach := "thinkstream watch " + cr.ID
+	if server != defaultServer {
+		reattach += " --server " + server
+	}
+	if _, tty := termFile(e.stdin); tty {
+		fmt.Fprint(e.stderr, "\ncancel the run or detach? [c/D] ")
+		line, _ := bufio.NewReader(e.stdin).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(line)); a == "c" || a == "cancel" {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if _, err := c.Cancel(ctx, cr.ID, cr.OwnerToken); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "cancelled run %s\n", cr.ID)
+			return &runEndError{state: thinkstream.StateCancelled, msg: "cancelled by you", code: 130}
+		}
+	}
+	fmt.Fprintf(e.stderr, "\ndetached; run %s keeps running. Re-attach with:\n  %s\n", cr.ID, reattach)
+	return nil
+}
