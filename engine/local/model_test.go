@@ -61,6 +61,9 @@ func greedy(n int) thinkstream.Params {
 }
 
 func TestTinyModelGreedyMatchesLlamaCpp(t *testing.T) {
+	if raceEnabled {
+		t.Skip("slow under the race detector; the chat test covers one prompt")
+	}
 	e := newTiny(t, Config{})
 	info := e.Info()
 	if info.Model == "" || info.MaxParallel != 1 || info.MaxTokens != 4095 {
@@ -125,7 +128,7 @@ func TestTinyModelChatMatchesLlamaCpp(t *testing.T) {
 }
 
 func TestTinyModelPauseResumeSameTokens(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		t.Skip("runs the model twice")
 	}
 	req := thinkstream.Request{RunID: "p", Messages: []thinkstream.Message{{Role: "user", Content: "Hello, world!"}},
