@@ -199,7 +199,7 @@ func draw(t testing.TB, p Params, logits []float32, n int) []int32 {
 func TestSeed(t *testing.T) {
 	logits := randomLogits(1, 151936, 3)
 	p := Params{Temperature: 1, TopP: 0.95, Seed: 42, RepeatPenalty: 1.1}
-	n := 50
+	n := 20
 	if raceEnabled {
 		n = 5
 	}
