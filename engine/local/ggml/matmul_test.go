@@ -183,3 +183,39 @@ func BenchmarkMatVec(b *testing.B) {
 		})
 	}
 }
+
+type countTask struct{ hits []int }
+
+func (c *countTask) Run(_, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		c.hits[i]++
+	}
+}
+
+// TestPoolCoversEveryIndexOnce runs tasks of many sizes and grains and
+// checks each index is visited exactly once, also after Close.
+func TestPoolCoversEveryIndexOnce(t *testing.T) {
+	p := NewPool(4)
+	for _, closed := range []bool{false, true} {
+		if closed {
+			p.Close()
+			p.Close() // idempotent
+		}
+		for _, n := range []int{0, 1, 2, 7, 16, 17, 100, 1000} {
+			for _, grain := range []int{0, 1, 3, 64} {
+				c := &countTask{hits: make([]int, n)}
+				p.Run(n, grain, c)
+				for i, h := range c.hits {
+					if h != 1 {
+						t.Fatalf("closed=%v n=%d grain=%d: index %d run %d times", closed, n, grain, i, h)
+					}
+				}
+			}
+		}
+	}
+	p0 := NewPool(0)
+	defer p0.Close()
+	if p0.Threads() < 1 {
+		t.Error("NewPool(0) has no threads")
+	}
+}

@@ -98,6 +98,10 @@ func (p *Pool) Run(n, grain int, t Task) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed { // no workers left: do it all here rather than hang
+		t.Run(0, 0, n)
+		return
+	}
 	// About four chunks per thread balances uneven rows without making
 	// the chunks so small that their dispatch costs show.
 	chunk := max(grain, (n+4*p.threads-1)/(4*p.threads))

@@ -216,6 +216,9 @@ func TestKVOption(t *testing.T) {
 // TestDecodeNoAllocs checks that a decode step allocates nothing once the
 // cache's scratch has been sized.
 func TestDecodeNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's instrumentation allocates")
+	}
 	for _, typ := range []ggml.Type{ggml.F16, ggml.Q4_K} {
 		m, err := Load(writeSmall(t, smallSpec(typ)), Options{Threads: 2})
 		if err != nil {
