@@ -1,0 +1,40 @@
+package local
+
+import (
+	"context"
+	"testing"
+
+	"github.com/thinkstream/thinkstream"
+)
+
+// BenchmarkTokenOverhead measures what the engine adds per token around the
+// forward pass (sampling over a VibeThinker-sized vocabulary of 151,936
+// logits, detokenizing, stop-string matching, emitting) with a model whose
+// forward pass costs next to nothing.
+func BenchmarkTokenOverhead(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		p    thinkstream.Params
+	}{
+		{"greedy", thinkstream.Params{Temperature: ptr(0.0)}},
+		{"temp0.6_top_p0.95", thinkstream.Params{Temperature: ptr(0.6), TopP: ptr(0.95), Stop: []string{"</answer>"}}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			tok := tinyTokenizer(b)
+			m := &fakeModel{vocab: 151936, ctx: 1 << 20, next: func(h []int32) int32 { return int32(len(h) % 1000) }}
+			e, err := newEngine(m, tok, "bench", Config{ContextSize: 1 << 20})
+			if err != nil {
+				b.Fatal(err)
+			}
+			req := userReq("hi")
+			req.Params = bc.p
+			req.Params.MaxTokens = b.N
+			b.ResetTimer()
+			res, err := e.Generate(context.Background(), req, func(thinkstream.Token) error { return nil })
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(res.Usage.CompletionTokens)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
+}
