@@ -99,10 +99,13 @@ var (
 	reID = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}`)
 	reTS = regexp.MustCompile(`"(created_at|started_at|ended_at)":"[^"]+"`)
 	reMS = regexp.MustCompile(`"(queue_ms|ttft_ms|total_ms)":\d+`)
+	// Viewer-count frames come when a timer fires, not at fixed places.
+	reViewers = regexp.MustCompile(`event: viewers\ndata: [^\n]*\n\n`)
 )
 
 // normalize removes what legitimately differs between runs: times and ids.
 func normalize(b []byte) []byte {
+	b = reViewers.ReplaceAll(b, nil)
 	b = reT.ReplaceAll(b, []byte(`"t":0`))
 	b = reID.ReplaceAll(b, []byte(`RUN-ID`))
 	b = reTS.ReplaceAll(b, []byte(`"$1":"TIME"`))

@@ -97,7 +97,7 @@ func (a *API) serveStream(w http.ResponseWriter, r *http.Request, id string, opt
 		h.Set("Connection", "keep-alive")
 	}
 	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
+	out := &writer{w: w, rc: http.NewResponseController(w), timeout: a.cfg.WriteTimeout}
 
 	buf := sse.AppendRetry(make([]byte, 0, 4096), int(a.cfg.Retry.Milliseconds()))
 	open, _ := json.Marshal(struct {
@@ -107,7 +107,7 @@ func (a *API) serveStream(w http.ResponseWriter, r *http.Request, id string, opt
 		Gap     bool   `json:"gap"`
 	}{thinkstream.EventStreamOpen, opts.after + 1, opts.resumed, false})
 	buf, _ = sse.AppendEvent(buf, "", thinkstream.EventStreamOpen, open)
-	if !a.write(w, rc, buf) {
+	if !out.write(buf) {
 		return
 	}
 
@@ -124,13 +124,13 @@ func (a *API) serveStream(w http.ResponseWriter, r *http.Request, id string, opt
 		case errors.Is(err, hub.ErrEnded):
 			return
 		case errors.Is(err, hub.ErrIdle):
-			if !a.write(w, rc, sse.AppendComment(buf[:0], "keep-alive")) {
+			if !out.write(sse.AppendComment(buf[:0], "keep-alive")) {
 				return
 			}
 			continue
 		case err != nil:
 			if a.stopping.Load() {
-				a.write(w, rc, sse.AppendRetry(buf[:0], 1000))
+				out.write(sse.AppendRetry(buf[:0], 1000))
 				return
 			}
 			if r.Context().Err() == nil {
@@ -138,7 +138,7 @@ func (a *API) serveStream(w http.ResponseWriter, r *http.Request, id string, opt
 				data, _ := json.Marshal(thinkstream.Event{Type: "stream.error", Error: &thinkstream.RunError{
 					Code: "stream_failed", Message: "the event stream failed; reconnect to resume", Retryable: true}})
 				b, _ := sse.AppendEvent(buf[:0], "", "stream.error", data)
-				a.write(w, rc, b)
+				out.write(b)
 			}
 			return
 		}
@@ -148,11 +148,11 @@ func (a *API) serveStream(w http.ResponseWriter, r *http.Request, id string, opt
 		}
 		if pace.speed > 0 {
 			// Paced replay sends frame by frame at the original rhythm.
-			if len(buf) > 0 && !a.write(w, rc, buf) {
+			if len(buf) > 0 && !out.write(buf) {
 				return
 			}
 			for _, f := range frames {
-				if !pace.wait(r.Context(), f) || !a.write(w, rc, a.encode(buf[:0], f, opts)) {
+				if !pace.wait(r.Context(), f) || !out.write(a.encode(buf[:0], f, opts)) {
 					return
 				}
 			}
@@ -162,7 +162,7 @@ func (a *API) serveStream(w http.ResponseWriter, r *http.Request, id string, opt
 		for _, f := range frames {
 			buf = a.encode(buf, f, opts)
 		}
-		if !a.write(w, rc, buf) {
+		if !out.write(buf) {
 			return
 		}
 		metrics.Delivered.Add(float64(len(frames)))
@@ -184,14 +184,27 @@ func (a *API) encode(dst []byte, f hub.Frame, opts streamOptions) []byte {
 
 func (a *API) hubMetrics() *hub.Metrics { return a.hub.Metrics() }
 
-// write sends bytes and flushes them, bounded by the write timeout so that
-// a viewer who stopped reading is let go instead of held forever.
-func (a *API) write(w http.ResponseWriter, rc *http.ResponseController, b []byte) bool {
-	_ = rc.SetWriteDeadline(time.Now().Add(a.cfg.WriteTimeout))
-	if _, err := w.Write(b); err != nil {
+// writer sends bytes and flushes them, bounded by the write timeout so that
+// a viewer who stopped reading is let go instead of held forever. The
+// deadline is moved at most once a second: moving it costs a timer update
+// per write, and at thousands of viewers that is measurable.
+type writer struct {
+	w        http.ResponseWriter
+	rc       *http.ResponseController
+	timeout  time.Duration
+	deadline time.Time
+}
+
+func (w *writer) write(b []byte) bool {
+	now := time.Now()
+	if w.deadline.Sub(now) < w.timeout-time.Second || w.deadline.IsZero() {
+		w.deadline = now.Add(w.timeout)
+		_ = w.rc.SetWriteDeadline(w.deadline)
+	}
+	if _, err := w.w.Write(b); err != nil {
 		return false
 	}
-	return rc.Flush() == nil
+	return w.rc.Flush() == nil
 }
 
 // pacer spaces frames by their recorded times, scaled by speed.

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/thinkstream/thinkstream"
@@ -84,6 +85,10 @@ func New(log Log, cfg Config) *Hub {
 
 type topic struct {
 	id string
+	// cur is what viewers read, without taking mu: thousands of viewers
+	// woken by one publish would otherwise all queue on the same mutex.
+	// Writers (holding mu) replace it and close the old one's notify.
+	cur atomic.Pointer[view]
 
 	mu      sync.Mutex
 	live    bool    // a producer is publishing
@@ -99,6 +104,32 @@ type topic struct {
 	viewersVer   int
 	viewersTimer *time.Timer
 	lingerTimer  *time.Timer
+}
+
+// view is an immutable snapshot of a topic for its viewers. frames shares
+// its backing array with the topic: publishers only append beyond len, so
+// a reader never sees a slot change.
+type view struct {
+	frames       []Frame
+	base, last   int64
+	live         bool
+	notify       chan struct{} // closed when a newer view exists
+	viewersFrame []byte
+	viewersVer   int
+}
+
+// update publishes the topic's current state to viewers and wakes them.
+// t.mu must be held.
+func (t *topic) update() {
+	old := t.cur.Load()
+	t.notify = make(chan struct{})
+	t.cur.Store(&view{
+		frames: t.frames, base: t.base, last: t.last, live: t.live, notify: t.notify,
+		viewersFrame: t.viewersFrame, viewersVer: t.viewersVer,
+	})
+	if old != nil {
+		close(old.notify)
+	}
 }
 
 // EncodeFrame builds a frame for an event JSON.
@@ -124,6 +155,7 @@ func (h *Hub) Open(runID string, lastSeq int64) {
 		t.base = lastSeq + 1
 		t.last = lastSeq
 	}
+	t.update()
 	t.mu.Unlock()
 }
 
@@ -133,7 +165,10 @@ func (h *Hub) topic(runID string, create bool) *topic {
 	defer h.mu.Unlock()
 	t := h.topics[runID]
 	if t == nil && create {
-		t = &topic{id: runID, notify: make(chan struct{})}
+		t = &topic{id: runID}
+		t.mu.Lock()
+		t.update()
+		t.mu.Unlock()
 		h.topics[runID] = t
 	}
 	return t
@@ -170,8 +205,10 @@ func (h *Hub) Publish(runID string, frames []Frame) {
 		t.frames = kept
 		t.base += int64(over)
 	}
-	close(t.notify)
-	t.notify = make(chan struct{})
+	if t.ended {
+		t.live = false
+	}
+	t.update()
 	ended := t.ended
 	t.mu.Unlock()
 	h.cfg.Metrics.Published.Add(float64(len(frames)))
@@ -183,7 +220,10 @@ func (h *Hub) Publish(runID string, frames []Frame) {
 // finish marks a topic as no longer produced and drops it after Linger.
 func (h *Hub) finish(t *topic) {
 	t.mu.Lock()
-	t.live = false
+	if t.live {
+		t.live = false
+		t.update()
+	}
 	if t.lingerTimer == nil {
 		t.lingerTimer = time.AfterFunc(h.cfg.Linger, func() { h.drop(t) })
 	}
@@ -195,10 +235,6 @@ func (h *Hub) finish(t *topic) {
 func (h *Hub) Close(runID string) {
 	if t := h.topic(runID, false); t != nil {
 		h.finish(t)
-		t.mu.Lock()
-		close(t.notify)
-		t.notify = make(chan struct{})
-		t.mu.Unlock()
 	}
 }
 
@@ -246,12 +282,14 @@ func (h *Hub) announceViewers(t *topic) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.viewersTimer = nil
-	data, _ := json.Marshal(thinkstream.Event{Type: thinkstream.EventViewers, Viewers: t.viewers})
+	data, _ := json.Marshal(struct {
+		Type    string `json:"type"`
+		Viewers int    `json:"viewers"`
+	}{thinkstream.EventViewers, t.viewers})
 	b, _ := sse.AppendEvent(nil, "", thinkstream.EventViewers, data)
 	t.viewersFrame = b
 	t.viewersVer++
-	close(t.notify)
-	t.notify = make(chan struct{})
+	t.update()
 }
 
 // Metrics returns the hub's collectors, for the writers that deliver frames.

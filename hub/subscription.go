@@ -48,9 +48,7 @@ type Subscription struct {
 func (h *Hub) Subscribe(runID string, after int64, opts Options) *Subscription {
 	t := h.topic(runID, true)
 	h.addViewer(t, 1)
-	t.mu.Lock()
-	vver := t.viewersVer
-	t.mu.Unlock()
+	vver := t.cur.Load().viewersVer
 	return &Subscription{h: h, t: t, runID: runID, next: after + 1, opts: opts, vver: vver - 1}
 }
 
@@ -75,16 +73,14 @@ func (s *Subscription) Next(ctx context.Context) (frames []Frame, viewers []byte
 		if s.ended {
 			return nil, nil, ErrEnded
 		}
-		t := s.t
-		t.mu.Lock()
-		if s.vver != t.viewersVer && t.viewersFrame != nil {
-			s.vver = t.viewersVer
-			viewers = t.viewersFrame
+		v := s.t.cur.Load()
+		if s.vver != v.viewersVer && v.viewersFrame != nil {
+			s.vver = v.viewersVer
+			viewers = v.viewersFrame
 		}
-		inWindow := len(t.frames) > 0 && s.next >= t.base
-		if inWindow && s.next <= t.last {
-			frames = t.frames[s.next-t.base:]
-			t.mu.Unlock()
+		inWindow := len(v.frames) > 0 && s.next >= v.base
+		if inWindow && s.next <= v.last {
+			frames = v.frames[s.next-v.base:]
 			if s.opts.Coalesce && len(frames) > 1 {
 				frames, err = Coalesce(frames)
 				if err != nil {
@@ -94,8 +90,7 @@ func (s *Subscription) Next(ctx context.Context) (frames []Frame, viewers []byte
 			s.advance(frames)
 			return frames, viewers, nil
 		}
-		live, last, notify := t.live, t.last, t.notify
-		t.mu.Unlock()
+		live, last, notify := v.live, v.last, v.notify
 		switch {
 		case !inWindow && (s.next <= last || !live):
 			// Behind the window, or the run is not live here: read the log.
