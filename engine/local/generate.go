@@ -101,7 +101,9 @@ func (e *Engine) generate(ctx context.Context, runID string, prompt []int32, par
 	}
 	s, err := e.acquire(ctx)
 	if err != nil {
-		res.FinishReason = "cancelled"
+		if ctx.Err() != nil {
+			res.FinishReason = "cancelled"
+		}
 		return res, err
 	}
 	defer e.release(s)
