@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/thinkstream/thinkstream"
 )
@@ -114,5 +115,36 @@ func TestAppendReadRestart(t *testing.T) {
 	}
 	if got := readAll(t, l, "unknown", 0, 0); len(got) != 0 {
 		t.Errorf("unknown run read %v", got)
+	}
+}
+
+// TestExternalNATS uses a NATS server reached over loopback TCP, as
+// --nats-url does, instead of the embedded one.
+func TestExternalNATS(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	defer ns.Shutdown()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	ctx := context.Background()
+	l, err := Open(ctx, Config{URL: ns.ClientURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Append(ctx, "ext", recs(1, 3, "x")); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(seqRange(2, 3), readAll(t, l, "ext", 1, 0)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if _, err := Open(ctx, Config{}); err == nil {
+		t.Error("Open without a data dir or URL succeeded")
 	}
 }
