@@ -251,3 +251,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	return m
 }
+
+// Active reports how many runs wait in the queue and how many generate.
+func (m *Manager) Active() (queued, running int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.queue), m.running
+}

@@ -255,6 +255,17 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 		MaxConcurrent: c.MaxConcurrent, MaxQueue: c.MaxQueue, ShutdownGrace: c.ShutdownGrace,
 		Metrics: runs.NewMetrics(reg), Logger: logger,
 	})
+	for _, state := range []string{"queued", "running"} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "thinkstream_runs_active", Help: "Runs now queued or running.", ConstLabels: prometheus.Labels{"state": state},
+		}, func() float64 {
+			q, r := mgr.Active()
+			if state == "queued" {
+				return float64(q)
+			}
+			return float64(r)
+		}))
+	}
 	if n, err := mgr.Recover(ctx); err != nil {
 		return fmt.Errorf("recover runs: %w", err)
 	} else if n > 0 {
