@@ -2,9 +2,98 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/thinkstream/thinkstream/bench"
 )
 
 func cmdBench(ctx context.Context, e *env, args []string) error {
-	return errors.New("bench: not yet")
+	if len(args) == 0 || args[0] != "fanout" {
+		fmt.Fprintln(e.stderr, "Usage: thinkstream bench fanout --viewers N --rate R [--events E | --duration D] [--json]")
+		return errUsage
+	}
+	return cmdBenchFanout(ctx, e, args[1:])
+}
+
+// cmdBenchFanout starts `thinkstream serve` as a child process (so its CPU
+// and memory are measured apart from the viewers'), paces one sim run at
+// --rate tokens/s and follows it with --viewers SSE connections.
+func cmdBenchFanout(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("bench fanout", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	viewers := fs.Int("viewers", 1000, "SSE viewers of the run")
+	rate := fs.Float64("rate", 100, "tokens (≈ events) per second of the run")
+	events := fs.Int("events", 0, "run length in tokens; the benchmark ends with the run (0: use --duration)")
+	duration := fs.Duration("duration", 20*time.Second, "measurement window when --events is 0")
+	settle := fs.Duration("settle", time.Second, "pause after the last viewer connected before measuring")
+	jsonOut := fs.Bool("json", false, "print the result as JSON")
+	if err := parseFlags(fs, args, func(string) string { return "" }, nil); err != nil {
+		return err
+	}
+	limit, err := bench.RaiseFileLimit()
+	if err != nil {
+		return fmt.Errorf("bench: raise the open-file limit: %w", err)
+	}
+	if need := uint64(*viewers) + 256; limit < need {
+		return fmt.Errorf("bench: the open-file limit is %d, %d viewers need about %d", limit, *viewers, need)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "thinkstream-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	argv := []string{exe, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir,
+		"--sim-rate", strconv.FormatFloat(*rate, 'f', -1, 64), "--sim-jitter", "-1", "--sim-ttft", "-1s",
+		"--max-tokens", "40960", "--log-level", "warn", "--shutdown-grace", "0s"}
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	srv, err := bench.StartProcess(sctx, argv, e.stderr)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	logf := func(format string, a ...any) { fmt.Fprintf(e.stderr, "bench: "+format+"\n", a...) }
+	logf("server pid %d at %s; %d viewers, %.0f events/s", srv.PID, srv.URL(), *viewers, *rate)
+	res, err := bench.Fanout(ctx, srv, bench.FanoutConfig{
+		Viewers: *viewers, Events: *events, Duration: *duration, Settle: *settle, Logf: logf,
+	})
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	printFanout(e, res)
+	if res.Failed > 0 || res.Lost > 0 || res.Duplicated > 0 || res.Reordered > 0 {
+		return fmt.Errorf("bench: delivery was not exact (%d failed viewers, first error: %s)", res.Failed, res.FirstError)
+	}
+	return nil
+}
+
+func printFanout(e *env, r bench.FanoutResult) {
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+	w := e.stdout
+	fmt.Fprintf(w, "viewers            %d (%d failed), connected in %v\n", r.Viewers, r.Failed, r.ConnectTime.Round(time.Millisecond))
+	fmt.Fprintf(w, "run                %d events at %.1f events/s\n", r.Events, r.EventRate)
+	fmt.Fprintf(w, "window             %v\n", r.Window.Round(time.Millisecond))
+	fmt.Fprintf(w, "delivered          %d events (%d in the window)\n", r.Delivered, r.DeliveredInWindow)
+	fmt.Fprintf(w, "lost / dup / reord %d / %d / %d (%d viewers with loss)\n", r.Lost, r.Duplicated, r.Reordered, r.ViewersWithLoss)
+	fmt.Fprintf(w, "latency            p50 %s  p99 %s  p99.9 %s  max %s  (%d samples)\n", ms(r.P50), ms(r.P99), ms(r.P999), ms(r.Max), r.LatencySamples)
+	fmt.Fprintf(w, "server CPU         %.2f s in the window = %.2f µs per delivered event (%.0f%% of a core)\n",
+		r.ServerCPU.Seconds(), r.CPUPerEventUS, 100*r.ServerCPU.Seconds()/max(r.Window.Seconds(), 1e-9))
+	fmt.Fprintf(w, "server memory      RSS %.1f MB now, peak (VmHWM) %.1f MB\n", float64(r.ServerRSS)/1e6, float64(r.ServerPeakRSS)/1e6)
+	if r.ClientCPU > 0 {
+		fmt.Fprintf(w, "client CPU         %.2f s in the window (viewers, not counted above)\n", r.ClientCPU.Seconds())
+	}
 }

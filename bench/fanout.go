@@ -1,0 +1,309 @@
+// Package bench measures thinkstream under load. Fanout drives one run to
+// many SSE viewers over loopback and reports delivery latency, exactness
+// (lost, duplicated, reordered events per viewer) and the server's CPU time
+// and memory; docs/benchmarks.md explains the method and records results.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server is the server under test, whose resources the benchmark reads.
+type Server interface {
+	URL() string
+	// CPU is the server's user+system CPU time so far.
+	CPU() (time.Duration, error)
+	// Memory is its resident set now and at its peak, in bytes.
+	Memory() (rss, peak int64, err error)
+}
+
+// FanoutConfig configures Fanout.
+type FanoutConfig struct {
+	// Viewers is the number of SSE connections following the run.
+	Viewers int
+	// Events, when set, makes the run "sim:long Events" and the benchmark
+	// ends with it; otherwise the run is cancelled after Duration.
+	Events int
+	// Duration is the measurement window when Events is 0 (default 20s).
+	Duration time.Duration
+	// Settle is the pause between the last viewer connecting and the
+	// window's start, for their catch-up bursts to drain (default 1s).
+	Settle time.Duration
+	// ConnectParallel bounds simultaneous connection attempts (default 100)
+	// so the listen backlog does not overflow.
+	ConnectParallel int
+	// Timeout bounds the whole benchmark (default: generous for the run).
+	Timeout time.Duration
+	// Logf reports progress (nil: quiet).
+	Logf func(format string, args ...any)
+}
+
+// FanoutResult is what Fanout measured. Durations are in the JSON as
+// nanoseconds.
+type FanoutResult struct {
+	Viewers     int           `json:"viewers"`
+	Failed      int           `json:"failed_viewers"`
+	FirstError  string        `json:"first_error,omitempty"`
+	ConnectTime time.Duration `json:"connect_ns"`
+	Window      time.Duration `json:"window_ns"`
+
+	Events    int64   `json:"events"`     // the run's events (last seq)
+	EventRate float64 `json:"event_rate"` // events/s the run produced
+
+	Delivered         int64 `json:"delivered"`           // events received, all viewers
+	DeliveredInWindow int64 `json:"delivered_in_window"` // of which arrived in the window
+	Lost              int64 `json:"lost"`
+	Duplicated        int64 `json:"duplicated"`
+	Reordered         int64 `json:"reordered"`
+	ViewersWithLoss   int   `json:"viewers_with_loss"`
+
+	LatencySamples int           `json:"latency_samples"`
+	P50            time.Duration `json:"p50_ns"`
+	P99            time.Duration `json:"p99_ns"`
+	P999           time.Duration `json:"p999_ns"`
+	Max            time.Duration `json:"max_ns"`
+
+	ServerCPU      time.Duration `json:"server_cpu_ns"` // in the window
+	CPUPerEventUS  float64       `json:"server_cpu_us_per_event"`
+	ServerRSS      int64         `json:"server_rss_bytes"`
+	ServerPeakRSS  int64         `json:"server_peak_rss_bytes"`
+	ClientCPU      time.Duration `json:"client_cpu_ns"` // this process, in the window
+	ClientCPUKnown bool          `json:"-"`
+}
+
+func (c *FanoutConfig) defaults() {
+	if c.Duration <= 0 {
+		c.Duration = 20 * time.Second
+	}
+	if c.Settle <= 0 {
+		c.Settle = time.Second
+	}
+	if c.ConnectParallel <= 0 {
+		c.ConnectParallel = 100
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = c.Duration + 10*time.Minute
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+}
+
+// Fanout creates one run on srv, follows it with cfg.Viewers connections
+// and measures. The run's pace is the server's (its sim engine's rate).
+func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, error) {
+	cfg.defaults()
+	if cfg.Viewers < 1 {
+		return FanoutResult{}, errors.New("bench: at least one viewer")
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 30 * time.Second}).DialContext,
+		MaxIdleConns:        cfg.Viewers + 16,
+		MaxIdleConnsPerHost: cfg.Viewers + 16,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+	}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+
+	problem := "sim:long 10000000"
+	if cfg.Events > 0 {
+		problem = "sim:long " + strconv.Itoa(cfg.Events)
+	}
+	run, err := createRun(ctx, hc, srv.URL(), problem)
+	if err != nil {
+		return FanoutResult{}, err
+	}
+	cfg.Logf("run %s created; connecting %d viewers", run.ID, cfg.Viewers)
+
+	var from, to atomic.Int64
+	to.Store(1<<63 - 1)
+	win := func() window { return window{from.Load(), to.Load()} }
+	url := srv.URL() + "/v1/runs/" + run.ID + "/events"
+	viewers := make([]*viewer, cfg.Viewers)
+	sem := make(chan struct{}, cfg.ConnectParallel)
+	var opened, done sync.WaitGroup
+	start := time.Now()
+	for i := range viewers {
+		v := &viewer{created: run.CreatedAt.UnixNano()}
+		viewers[i] = v
+		opened.Add(1)
+		done.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer done.Done()
+			once := sync.OnceFunc(func() { <-sem; opened.Done() })
+			v.run(ctx, hc, url, once, win)
+			once()
+		}()
+	}
+	opened.Wait()
+	res := FanoutResult{Viewers: cfg.Viewers, ConnectTime: time.Since(start)}
+	cfg.Logf("viewers connected in %v; settling %v", res.ConnectTime.Round(time.Millisecond), cfg.Settle)
+	if err := sleep(ctx, cfg.Settle); err != nil {
+		return res, err
+	}
+
+	cpu0, err := srv.CPU()
+	if err != nil {
+		return res, fmt.Errorf("bench: server cpu: %w", err)
+	}
+	self := ProcStats{PID: os.Getpid()}
+	ccpu0, cerr := self.CPU()
+	t0 := time.Now()
+	from.Store(t0.UnixNano())
+	if cfg.Events == 0 {
+		cfg.Logf("measuring for %v", cfg.Duration)
+		if err := sleep(ctx, cfg.Duration); err != nil {
+			return res, err
+		}
+		if err := cancelRun(ctx, hc, srv.URL(), run.ID, run.OwnerToken); err != nil {
+			return res, err
+		}
+	} else {
+		cfg.Logf("measuring until the run's end")
+	}
+	done.Wait()
+	t1 := time.Now()
+	to.Store(t1.UnixNano())
+	cpu1, err := srv.CPU()
+	if err != nil {
+		return res, fmt.Errorf("bench: server cpu: %w", err)
+	}
+	ccpu1, cerr2 := self.CPU()
+	res.Window = t1.Sub(t0)
+	res.ServerCPU = cpu1 - cpu0
+	if cerr == nil && cerr2 == nil {
+		res.ClientCPU, res.ClientCPUKnown = ccpu1-ccpu0, true
+	}
+	if res.ServerRSS, res.ServerPeakRSS, err = srv.Memory(); err != nil {
+		return res, fmt.Errorf("bench: server memory: %w", err)
+	}
+	res.summarize(viewers)
+	if d, err := getRun(ctx, hc, srv.URL(), run.ID); err == nil && d.EndedAt != nil && d.StartedAt != nil {
+		res.EventRate = float64(res.Events) / d.EndedAt.Sub(*d.StartedAt).Seconds()
+	}
+	if res.DeliveredInWindow > 0 {
+		res.CPUPerEventUS = float64(res.ServerCPU.Microseconds()) / float64(res.DeliveredInWindow)
+	}
+	return res, nil
+}
+
+// summarize folds the viewers' counts and latencies into r.
+func (r *FanoutResult) summarize(viewers []*viewer) {
+	for _, v := range viewers {
+		r.Events = max(r.Events, v.endSeq)
+	}
+	var lat []int32
+	for _, v := range viewers {
+		if v.err != nil {
+			r.Failed++
+			if r.FirstError == "" {
+				r.FirstError = v.err.Error()
+			}
+		}
+		r.Delivered += v.received
+		r.DeliveredInWindow += v.inWindow
+		r.Duplicated += v.dups
+		r.Reordered += v.reordered
+		if l := v.lost(r.Events); l > 0 {
+			r.Lost += l
+			r.ViewersWithLoss++
+		}
+		lat = append(lat, v.lat...)
+	}
+	r.LatencySamples = len(lat)
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	q := func(p float64) time.Duration {
+		i := int(p * float64(len(lat)-1))
+		return time.Duration(lat[i]) * time.Microsecond
+	}
+	r.P50, r.P99, r.P999, r.Max = q(0.50), q(0.99), q(0.999), q(1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type createdRun struct {
+	ID         string     `json:"id"`
+	CreatedAt  time.Time  `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at"`
+	EndedAt    *time.Time `json:"ended_at"`
+	OwnerToken string     `json:"owner_token"`
+}
+
+func createRun(ctx context.Context, hc *http.Client, base, problem string) (createdRun, error) {
+	var out createdRun
+	body, _ := json.Marshal(map[string]any{"problem": problem, "params": map[string]any{"max_tokens": 40960}})
+	err := call(ctx, hc, http.MethodPost, base+"/v1/runs", body, nil, http.StatusCreated, &out)
+	if err != nil {
+		return out, fmt.Errorf("bench: create run: %w", err)
+	}
+	return out, nil
+}
+
+func cancelRun(ctx context.Context, hc *http.Client, base, id, token string) error {
+	err := call(ctx, hc, http.MethodPost, base+"/v1/runs/"+id+"/cancel", nil,
+		http.Header{"X-Thinkstream-Owner": {token}}, http.StatusAccepted, &struct{}{})
+	if err != nil {
+		return fmt.Errorf("bench: cancel run: %w", err)
+	}
+	return nil
+}
+
+func getRun(ctx context.Context, hc *http.Client, base, id string) (createdRun, error) {
+	var out struct {
+		Run createdRun `json:"run"`
+	}
+	err := call(ctx, hc, http.MethodGet, base+"/v1/runs/"+id, nil, nil, http.StatusOK, &out)
+	return out.Run, err
+}
+
+func call(ctx context.Context, hc *http.Client, method, url string, body []byte, h http.Header, want int, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != want {
+		return fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+	}
+	return json.Unmarshal(b, out)
+}
