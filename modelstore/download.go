@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -37,6 +38,14 @@ func (p *Puller) fetch(ctx context.Context, h *hub, u string, f fileEntry, part 
 		return "", err
 	}
 	defer fd.Close()
+	// Two pulls of one file would interleave their writes. The lock goes
+	// away with the process, so a crash leaves nothing stale behind.
+	if err := syscall.Flock(int(fd.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return "", fmt.Errorf("another pull is downloading %s", part)
+		}
+		return "", fmt.Errorf("locking %s: %w", part, err)
+	}
 	have, err := fd.Seek(0, io.SeekEnd)
 	if err != nil {
 		return "", err

@@ -81,9 +81,10 @@ func statusError(resp *http.Response, u string) error {
 	return fmt.Errorf("%s: %s", u, resp.Status)
 }
 
-// repoURL builds endpoint/prefix/owner/repo/rest with each path segment
-// escaped.
-func (h *hub) repoURL(prefix, repo string, rest ...string) string {
+// repoURL builds endpoint/prefix/owner/repo[/kind/revision[/file]], each
+// path segment escaped; a revision is one segment even when it has a slash
+// ("refs/pr/1" becomes "refs%2Fpr%2F1", as the hub expects).
+func (h *hub) repoURL(prefix, repo, kind, revision, file string) string {
 	parts := []string{strings.TrimRight(h.endpoint, "/")}
 	if prefix != "" {
 		parts = append(parts, prefix)
@@ -91,8 +92,11 @@ func (h *hub) repoURL(prefix, repo string, rest ...string) string {
 	for _, p := range strings.Split(repo, "/") {
 		parts = append(parts, url.PathEscape(p))
 	}
-	for _, r := range rest {
-		for _, p := range strings.Split(r, "/") {
+	if kind != "" {
+		parts = append(parts, kind, url.PathEscape(revision))
+	}
+	if file != "" {
+		for _, p := range strings.Split(file, "/") {
 			parts = append(parts, url.PathEscape(p))
 		}
 	}
@@ -107,7 +111,7 @@ func (h *hub) files(ctx context.Context, repo, revision string) ([]fileEntry, er
 			RFilename string `json:"rfilename"`
 		} `json:"siblings"`
 	}
-	if err := h.get(ctx, h.repoURL("api/models", repo), &info); err != nil {
+	if err := h.get(ctx, h.repoURL("api/models", repo, "", "", ""), &info); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("repository %s: %w on %s", repo, ErrNotFound, h.endpoint)
 		}
@@ -123,7 +127,7 @@ func (h *hub) files(ctx context.Context, repo, revision string) ([]fileEntry, er
 		} `json:"lfs"`
 	}
 	byPath := map[string]int{}
-	if err := h.get(ctx, h.repoURL("api/models", repo, "tree", revision)+"?recursive=true", &tree); err == nil {
+	if err := h.get(ctx, h.repoURL("api/models", repo, "tree", revision, "")+"?recursive=true", &tree); err == nil {
 		for i, e := range tree {
 			byPath[e.Path] = i
 		}

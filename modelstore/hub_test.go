@@ -46,6 +46,7 @@ type fakeHub struct {
 
 	mu          sync.Mutex
 	cutNext     bool // drop the connection halfway through the next download
+	stallNext   bool // send half of the next download, then wait for the client to leave
 	ignoreRange bool
 	ranges      []string // Range header of each download request
 	auth        []string // Authorization header of every request
@@ -102,17 +103,20 @@ func (h *fakeHub) download(w http.ResponseWriter, r *http.Request, name string) 
 	h.mu.Lock()
 	h.downloads++
 	h.ranges = append(h.ranges, r.Header.Get("Range"))
-	cut, ignore := h.cutNext, h.ignoreRange
-	h.cutNext = false
+	cut, ignore, stall := h.cutNext, h.ignoreRange, h.stallNext
+	h.cutNext, h.stallNext = false, false
 	h.mu.Unlock()
 	if ignore {
 		r.Header.Del("Range")
 	}
-	if cut {
+	if cut || stall {
 		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
 		w.WriteHeader(http.StatusOK)
 		w.Write(b[:len(b)/2])
 		w.(http.Flusher).Flush()
+		if stall {
+			<-r.Context().Done()
+		}
 		panic(http.ErrAbortHandler) // drop the connection mid-body
 	}
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(b))
@@ -122,4 +126,18 @@ func (h *fakeHub) seen() (ranges, auth []string, downloads int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]string(nil), h.ranges...), append([]string(nil), h.auth...), h.downloads
+}
+
+func TestRepoURL(t *testing.T) {
+	h := &hub{endpoint: "https://hf.example/"}
+	tests := []struct{ got, want string }{
+		{h.repoURL("api/models", "a/b", "", "", ""), "https://hf.example/api/models/a/b"},
+		{h.repoURL("api/models", "a/b", "tree", "refs/pr/1", ""), "https://hf.example/api/models/a/b/tree/refs%2Fpr%2F1"},
+		{h.repoURL("", "a/b", "resolve", "main", "sub dir/m.gguf"), "https://hf.example/a/b/resolve/main/sub%20dir/m.gguf"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("got %s, want %s", tt.got, tt.want)
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -184,7 +185,8 @@ func TestPullSendsToken(t *testing.T) {
 }
 
 func TestPullCancelledKeepsPart(t *testing.T) {
-	_, p, _ := setup(t)
+	h, p, _ := setup(t)
+	h.stallNext = true
 	ctx, cancel := context.WithCancel(context.Background())
 	p.Progress = writerFunc(func(b []byte) (int, error) {
 		cancel() // the first progress line arrives mid-download
@@ -194,8 +196,33 @@ func TestPullCancelledKeepsPart(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
+	st, err := os.Stat(filepath.Join(p.Store.Dir, "acme", "Tiny-GGUF", "Tiny.Q4_K_M.gguf.part"))
+	if err != nil || st.Size() == 0 {
+		t.Fatalf("partial download not kept: %v", err)
+	}
 }
 
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+func TestPullRefusesAConcurrentDownload(t *testing.T) {
+	_, p, _ := setup(t)
+	dir := filepath.Join(p.Store.Dir, "acme", "Tiny-GGUF")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Another process holds the partial download.
+	fd, err := os.OpenFile(filepath.Join(dir, "Tiny.Q8_0.gguf.part"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	if err := syscall.Flock(int(fd.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Pull(context.Background(), mustRef(t, testRepo+":Q8_0"))
+	if err == nil || !strings.Contains(err.Error(), "another pull") {
+		t.Fatalf("err = %v", err)
+	}
+}
