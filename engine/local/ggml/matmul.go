@@ -83,17 +83,26 @@ func (m *Matrix) dotRow(r int, a *Acts, t int) float32 {
 }
 
 // MatMul computes y[t*Rows + r] = row r of m · vector t of a, for all rows
-// and all a.N vectors, on pool. It needs no allocation.
+// and all a.N vectors, on a pool. It is caller-owned scratch: Pool.Mul
+// allocates nothing once a MatMul has seen its largest matrix.
 type MatMul struct {
 	m *Matrix
 	a *Acts
 	y []float32
+	// Per-worker unpacked rows for the batched kernels.
+	unpack bool
+	lanes  [][]uint64
+	sums   [][]int32
 }
 
 // Run implements Task over rows. Each weight row is read once for all
 // vectors, which is what makes batched prompt processing cheaper.
-func (mm *MatMul) Run(_, lo, hi int) {
+func (mm *MatMul) Run(worker, lo, hi int) {
 	m, a, y := mm.m, mm.a, mm.y
+	if mm.unpack {
+		mm.runUnpacked(worker, lo, hi)
+		return
+	}
 	for r := lo; r < hi; r++ {
 		for t := 0; t < a.N; t++ {
 			y[t*m.Rows+r] = m.dotRow(r, a, t)
@@ -101,8 +110,52 @@ func (mm *MatMul) Run(_, lo, hi int) {
 	}
 }
 
+func (mm *MatMul) runUnpacked(worker, lo, hi int) {
+	m, a, y := mm.m, mm.a, mm.y
+	c := m.Cols
+	nl, ns, _ := unpackedSize(m.Type, c)
+	u, ws := mm.lanes[worker][:nl], mm.sums[worker][:ns]
+	for r := lo; r < hi; r++ {
+		row := m.Data[r*m.rowBytes : (r+1)*m.rowBytes]
+		switch m.Type {
+		case Q8_0:
+			unpackQ8_0(row, u, ws)
+			for t := 0; t < a.N; t++ {
+				y[t*m.Rows+r] = dotQ8_0Unpacked(row, u, ws, a.pk[t*c/4:(t+1)*c/4], a.d[t*c/32:(t+1)*c/32], a.bs[t*c/32:(t+1)*c/32])
+			}
+		case Q4_K:
+			unpackQ4K(row, u, ws)
+			for t := 0; t < a.N; t++ {
+				y[t*m.Rows+r] = dotQ4KUnpacked(row, u, ws, a.pk[t*c/4:(t+1)*c/4], a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16])
+			}
+		case Q6_K:
+			unpackQ6K(row, u, ws)
+			for t := 0; t < a.N; t++ {
+				y[t*m.Rows+r] = dotQ6KUnpacked(row, u, ws, a.pk[t*c/4:(t+1)*c/4], a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16])
+			}
+		}
+	}
+}
+
+// reserve decides whether the batched kernels run and sizes their
+// per-worker scratch (growing only, so steady state allocates nothing).
+func (mm *MatMul) reserve(threads int, m *Matrix, n int) {
+	nl, ns, ok := unpackedSize(m.Type, m.Cols)
+	mm.unpack = ok && n > 1
+	if !mm.unpack {
+		return
+	}
+	for len(mm.lanes) < threads {
+		mm.lanes = append(mm.lanes, nil)
+		mm.sums = append(mm.sums, nil)
+	}
+	for w := 0; w < threads; w++ {
+		mm.lanes[w] = grow(mm.lanes[w], nl)
+		mm.sums[w] = grow(mm.sums[w], ns)
+	}
+}
+
 // Mul multiplies m by the prepared activations a into y (a.N × m.Rows).
-// mm is caller-owned scratch so that the call does not allocate.
 func (p *Pool) Mul(mm *MatMul, m *Matrix, a *Acts, y []float32) error {
 	if a.Type != VecDotType(m.Type) || a.Cols != m.Cols {
 		return fmt.Errorf("ggml: activations %s×%d do not fit %s matrix with %d columns", a.Type, a.Cols, m.Type, m.Cols)
@@ -111,6 +164,7 @@ func (p *Pool) Mul(mm *MatMul, m *Matrix, a *Acts, y []float32) error {
 		return fmt.Errorf("ggml: output has %d floats, need %d", len(y), a.N*m.Rows)
 	}
 	mm.m, mm.a, mm.y = m, a, y
+	mm.reserve(p.threads, m, a.N)
 	// Rows of big matrices are a few hundred bytes to a few kilobytes;
 	// 16 rows per chunk keep dispatch overhead negligible.
 	p.Run(m.Rows, 16, mm)

@@ -219,3 +219,45 @@ func TestPoolCoversEveryIndexOnce(t *testing.T) {
 		t.Error("NewPool(0) has no threads")
 	}
 }
+
+// TestBatchedEqualsSingle checks that multiplying several vectors at once
+// (the unpacked batched kernels) gives bit for bit what multiplying them
+// one at a time gives.
+func TestBatchedEqualsSingle(t *testing.T) {
+	const rows, cols, n = 19, 768, 5
+	for _, typ := range []Type{F32, F16, Q8_0, Q4_K, Q6_K} {
+		t.Run(typ.String(), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(9, uint64(typ)))
+			m, _ := randomMatrix(t, typ, rows, cols, rng)
+			x := make([]float32, n*cols)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			p := NewPool(2)
+			defer p.Close()
+			var a Acts
+			var mm MatMul
+			if err := a.Prepare(typ, x, n, cols); err != nil {
+				t.Fatal(err)
+			}
+			batch := make([]float32, n*rows)
+			if err := p.Mul(&mm, m, &a, batch); err != nil {
+				t.Fatal(err)
+			}
+			for tk := 0; tk < n; tk++ {
+				if err := a.Prepare(typ, x[tk*cols:(tk+1)*cols], 1, cols); err != nil {
+					t.Fatal(err)
+				}
+				one := make([]float32, rows)
+				if err := p.Mul(&mm, m, &a, one); err != nil {
+					t.Fatal(err)
+				}
+				for r := range one {
+					if math.Float32bits(one[r]) != math.Float32bits(batch[tk*rows+r]) {
+						t.Fatalf("vector %d row %d: single %g, batched %g", tk, r, one[r], batch[tk*rows+r])
+					}
+				}
+			}
+		})
+	}
+}

@@ -53,17 +53,26 @@ func dotQ4KSwar(w []byte, pk []uint64, d []float32, bsums []int32) float32 {
 		scales := blk[4:16]
 		var isum, msum int32
 		for p := 0; p < 4; p++ {
-			var slo, shi, nlo, nhi uint64
-			for g := 0; g < 4; g++ {
-				x := binary.LittleEndian.Uint64(blk[16+32*p+8*g:])
-				// Low nibbles are elements 64p+8g…, high nibbles 64p+32+8g….
-				dl, ll := dot8(x&lowNibbles, (*[2]uint64)(pb[2*(8*p+g):]))
-				dh, lh := dot8(x>>4&lowNibbles, (*[2]uint64)(pb[2*(8*p+4+g):]))
-				slo += dl
-				shi += dh
-				nlo += ll
-				nhi += lh
-			}
+			// Low nibbles are elements 64p+8g…, high nibbles 64p+32+8g….
+			q := (*[32]byte)(blk[16+32*p : 48+32*p])
+			al := (*[8]uint64)(pb[16*p : 16*p+8])
+			ah := (*[8]uint64)(pb[16*p+8 : 16*p+16])
+			x0 := binary.LittleEndian.Uint64(q[0:])
+			x1 := binary.LittleEndian.Uint64(q[8:])
+			x2 := binary.LittleEndian.Uint64(q[16:])
+			x3 := binary.LittleEndian.Uint64(q[24:])
+			le0, lo0 := lanes8(x0 & lowNibbles)
+			he0, ho0 := lanes8(x0 >> 4 & lowNibbles)
+			le1, lo1 := lanes8(x1 & lowNibbles)
+			he1, ho1 := lanes8(x1 >> 4 & lowNibbles)
+			le2, lo2 := lanes8(x2 & lowNibbles)
+			he2, ho2 := lanes8(x2 >> 4 & lowNibbles)
+			le3, lo3 := lanes8(x3 & lowNibbles)
+			he3, ho3 := lanes8(x3 >> 4 & lowNibbles)
+			slo := (le0*al[0]>>48 + lo0*al[1]>>48 + le1*al[2]>>48 + lo1*al[3]>>48) + (le2*al[4]>>48 + lo2*al[5]>>48 + le3*al[6]>>48 + lo3*al[7]>>48)
+			shi := (he0*ah[0]>>48 + ho0*ah[1]>>48 + he1*ah[2]>>48 + ho1*ah[3]>>48) + (he2*ah[4]>>48 + ho2*ah[5]>>48 + he3*ah[6]>>48 + ho3*ah[7]>>48)
+			nlo := (le0 + lo0) + (le1 + lo1) + (le2 + lo2) + (le3 + lo3)
+			nhi := (he0 + ho0) + (he1 + ho1) + (he2 + ho2) + (he3 + ho3)
 			s1 := int32(slo) - 128*int32(nlo*sumLanes>>48)
 			s2 := int32(shi) - 128*int32(nhi*sumLanes>>48)
 			sc1, m1 := scaleMinK4(2*p, scales)
@@ -88,36 +97,43 @@ func dotQ6KSwar(w []byte, pk []uint64, d []float32, bsums []int32) float32 {
 		pb := (*[QK_K / 4]uint64)(pk[b*QK_K/4 : (b+1)*QK_K/4])
 		bs := (*[16]int32)(bsums[b*16 : (b+1)*16])
 		var isum int32
-		for h := 0; h < 2; h++ {
-			for half := 0; half < 2; half++ {
-				// Groups g (scale index) cover elements 128h + 16·(half + 2k)
-				// for k = 0…3: the four 6-bit values built from one ql/qh position.
-				var s [4]uint64
-				var n [4]uint64
-				for part := 0; part < 2; part++ {
-					l := 16*half + 8*part
-					x0 := binary.LittleEndian.Uint64(blk[64*h+l:])
-					x1 := binary.LittleEndian.Uint64(blk[64*h+l+32:])
-					hb := binary.LittleEndian.Uint64(blk[128+32*h+l:])
-					q := [4]uint64{
-						x0&lowNibbles | (hb&twoBits)<<4,
-						x1&lowNibbles | (hb>>2&twoBits)<<4,
-						x0>>4&lowNibbles | (hb>>4&twoBits)<<4,
-						x1>>4&lowNibbles | (hb>>6&twoBits)<<4,
-					}
-					for k := range q {
-						// Elements 128h + 32k + l … +7, group (128h+32k+l)/8.
-						dk, lk := dot8(q[k], (*[2]uint64)(pb[2*(16*h+4*k+l/8):]))
-						s[k] += dk
-						n[k] += lk
-					}
-				}
-				g := 8*h + half
-				for k := range s {
-					v := int32(s[k]) - 128*int32(n[k]*sumLanes>>48) - 32*bs[g+2*k]
-					isum += int32(int8(blk[192+g+2*k])) * v
-				}
-			}
+		for hh := 0; hh < 4; hh++ {
+			// Half h of the block, 16-value half `half` of each 32-value run:
+			// run k (k = 0…3) holds elements 128h + 32k + 16·half + 0…15,
+			// built from ql/qh bytes l … l+15 and scaled by scales[8h+half+2k].
+			h, half := hh>>1, hh&1
+			l := 16 * half
+			ql := (*[48]byte)(blk[64*h+l : 64*h+l+48])
+			qh := (*[16]byte)(blk[128+32*h+l : 128+32*h+l+16])
+			ap := (*[32]uint64)(pb[32*h : 32*h+32])
+			x0a := binary.LittleEndian.Uint64(ql[0:])
+			x1a := binary.LittleEndian.Uint64(ql[32:])
+			ha := binary.LittleEndian.Uint64(qh[0:])
+			x0b := binary.LittleEndian.Uint64(ql[8:])
+			x1b := binary.LittleEndian.Uint64(ql[40:])
+			hb := binary.LittleEndian.Uint64(qh[8:])
+			e0a, o0a := lanes8(x0a&lowNibbles | (ha&twoBits)<<4)
+			e0b, o0b := lanes8(x0b&lowNibbles | (hb&twoBits)<<4)
+			e1a, o1a := lanes8(x1a&lowNibbles | (ha>>2&twoBits)<<4)
+			e1b, o1b := lanes8(x1b&lowNibbles | (hb>>2&twoBits)<<4)
+			e2a, o2a := lanes8(x0a>>4&lowNibbles | (ha>>4&twoBits)<<4)
+			e2b, o2b := lanes8(x0b>>4&lowNibbles | (hb>>4&twoBits)<<4)
+			e3a, o3a := lanes8(x1a>>4&lowNibbles | (ha>>6&twoBits)<<4)
+			e3b, o3b := lanes8(x1b>>4&lowNibbles | (hb>>6&twoBits)<<4)
+			g := 8*h + half
+			i := 4 * half // pack index of the first group of run 0, relative to ap
+			s0 := e0a*ap[i+0]>>48 + o0a*ap[i+1]>>48 + e0b*ap[i+2]>>48 + o0b*ap[i+3]>>48
+			n0 := (e0a + o0a) + (e0b + o0b)
+			s1 := e1a*ap[i+8]>>48 + o1a*ap[i+9]>>48 + e1b*ap[i+10]>>48 + o1b*ap[i+11]>>48
+			n1 := (e1a + o1a) + (e1b + o1b)
+			s2 := e2a*ap[i+16]>>48 + o2a*ap[i+17]>>48 + e2b*ap[i+18]>>48 + o2b*ap[i+19]>>48
+			n2 := (e2a + o2a) + (e2b + o2b)
+			s3 := e3a*ap[i+24]>>48 + o3a*ap[i+25]>>48 + e3b*ap[i+26]>>48 + o3b*ap[i+27]>>48
+			n3 := (e3a + o3a) + (e3b + o3b)
+			isum += int32(int8(blk[192+g+0])) * (int32(s0) - 128*laneSum(n0) - 32*bs[g+0])
+			isum += int32(int8(blk[192+g+2])) * (int32(s1) - 128*laneSum(n1) - 32*bs[g+2])
+			isum += int32(int8(blk[192+g+4])) * (int32(s2) - 128*laneSum(n2) - 32*bs[g+4])
+			isum += int32(int8(blk[192+g+6])) * (int32(s3) - 128*laneSum(n3) - 32*bs[g+6])
 		}
 		sum += f16Table[uint16(blk[208])|uint16(blk[209])<<8] * d[b] * float32(isum)
 	}
@@ -134,17 +150,22 @@ func dotQ8_0Swar(w []byte, pk []uint64, d []float32, bs []int32) float32 {
 	for b := 0; b < nb; b++ {
 		blk := (*[q8_0Bytes]byte)(w[b*q8_0Bytes : (b+1)*q8_0Bytes])
 		pb := (*[8]uint64)(pk[b*8 : b*8+8])
-		var slo, shi, nlo, nhi uint64
-		for g := 0; g < 4; g++ {
-			x := binary.LittleEndian.Uint64(blk[2+8*g:]) ^ 0x8080808080808080
-			ap := (*[2]uint64)(pb[2*g:])
-			dl, ll := dot8(x&lowNibbles, ap)
-			dh, lh := dot8(x>>4&lowNibbles, ap)
-			slo += dl
-			shi += dh
-			nlo += ll
-			nhi += lh
-		}
+		x0 := binary.LittleEndian.Uint64(blk[2:]) ^ 0x8080808080808080
+		x1 := binary.LittleEndian.Uint64(blk[10:]) ^ 0x8080808080808080
+		x2 := binary.LittleEndian.Uint64(blk[18:]) ^ 0x8080808080808080
+		x3 := binary.LittleEndian.Uint64(blk[26:]) ^ 0x8080808080808080
+		le0, lo0 := lanes8(x0 & lowNibbles)
+		he0, ho0 := lanes8(x0 >> 4 & lowNibbles)
+		le1, lo1 := lanes8(x1 & lowNibbles)
+		he1, ho1 := lanes8(x1 >> 4 & lowNibbles)
+		le2, lo2 := lanes8(x2 & lowNibbles)
+		he2, ho2 := lanes8(x2 >> 4 & lowNibbles)
+		le3, lo3 := lanes8(x3 & lowNibbles)
+		he3, ho3 := lanes8(x3 >> 4 & lowNibbles)
+		slo := (le0*pb[0]>>48 + lo0*pb[1]>>48 + le1*pb[2]>>48 + lo1*pb[3]>>48) + (le2*pb[4]>>48 + lo2*pb[5]>>48 + le3*pb[6]>>48 + lo3*pb[7]>>48)
+		shi := (he0*pb[0]>>48 + ho0*pb[1]>>48 + he1*pb[2]>>48 + ho1*pb[3]>>48) + (he2*pb[4]>>48 + ho2*pb[5]>>48 + he3*pb[6]>>48 + ho3*pb[7]>>48)
+		nlo := (le0 + lo0) + (le1 + lo1) + (le2 + lo2) + (le3 + lo3)
+		nhi := (he0 + ho0) + (he1 + ho1) + (he2 + ho2) + (he3 + ho3)
 		// Σ(w+128)(a+128) = Σwa + 128Σw + 128Σa + 32·128².
 		sBiased := int32(16*shi + slo)
 		wBiased := int32(16*(nhi*sumLanes>>48) + nlo*sumLanes>>48)
