@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -82,6 +83,19 @@ type FanoutResult struct {
 	ServerPeakRSS  int64         `json:"server_peak_rss_bytes"`
 	ClientCPU      time.Duration `json:"client_cpu_ns"` // this process, in the window
 	ClientCPUKnown bool          `json:"-"`
+
+	// The server's own view of the window's deliveries (its
+	// thinkstream_delivery_lag_seconds histogram: publication to write,
+	// one observation per write): bucket upper bounds, -1 when unknown.
+	ServerLagWrites float64 `json:"server_lag_writes"`
+
+	// Cores is the machine's CPU count; OtherCPU is the CPU time other
+	// processes (neither the server nor the viewers) used in the window:
+	// on a shared machine it explains latencies.
+	Cores        int           `json:"cores"`
+	OtherCPU     time.Duration `json:"other_cpu_ns"`
+	ServerLagP50 time.Duration `json:"server_lag_p50_ns"`
+	ServerLagP99 time.Duration `json:"server_lag_p99_ns"`
 }
 
 func (c *FanoutConfig) defaults() {
@@ -163,6 +177,8 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 	if err != nil {
 		return res, fmt.Errorf("bench: server cpu: %w", err)
 	}
+	lag0, _ := scrapeLag(ctx, hc, srv.URL())
+	busy0, _, merr := machineCPU()
 	self := ProcStats{PID: os.Getpid()}
 	ccpu0, cerr := self.CPU()
 	t0 := time.Now()
@@ -186,10 +202,20 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 		return res, fmt.Errorf("bench: server cpu: %w", err)
 	}
 	ccpu1, cerr2 := self.CPU()
+	busy1, _, merr2 := machineCPU()
+	res.Cores = runtime.NumCPU()
+	res.ServerLagP50, res.ServerLagP99 = -1, -1
+	if lag1, _ := scrapeLag(ctx, hc, srv.URL()); lag1 != nil {
+		res.ServerLagWrites = lag1.observations(lag0)
+		res.ServerLagP50, res.ServerLagP99 = lag1.quantile(lag0, 0.5), lag1.quantile(lag0, 0.99)
+	}
 	res.Window = t1.Sub(t0)
 	res.ServerCPU = cpu1 - cpu0
 	if cerr == nil && cerr2 == nil {
 		res.ClientCPU, res.ClientCPUKnown = ccpu1-ccpu0, true
+		if merr == nil && merr2 == nil {
+			res.OtherCPU = max(busy1-busy0-res.ServerCPU-res.ClientCPU, 0)
+		}
 	}
 	if res.ServerRSS, res.ServerPeakRSS, err = srv.Memory(); err != nil {
 		return res, fmt.Errorf("bench: server memory: %w", err)

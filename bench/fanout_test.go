@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -164,5 +165,53 @@ func TestProcStats(t *testing.T) {
 	_, _, err = parseStatusMemory(strings.NewReader("VmRSS:\t12 MB\n"))
 	if err == nil {
 		t.Errorf("odd unit accepted")
+	}
+}
+
+func TestHistogramQuantile(t *testing.T) {
+	text := `# HELP thinkstream_delivery_lag_seconds x
+thinkstream_delivery_lag_seconds_bucket{le="0.001"} 10
+thinkstream_delivery_lag_seconds_bucket{le="0.01"} 50
+thinkstream_delivery_lag_seconds_bucket{le="0.1"} 109
+thinkstream_delivery_lag_seconds_bucket{le="+Inf"} 110
+thinkstream_delivery_lag_seconds_sum 1.5
+`
+	h, err := parseHistogram(strings.NewReader(text), lagMetric)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := histogram{0.001: 10, 0.01: 10, 0.1: 10, math.Inf(1): 10}
+	tests := []struct {
+		q    float64
+		want time.Duration
+	}{
+		{0.3, 10 * time.Millisecond},  // 40 of the 100 new ones are ≤ 10ms
+		{0.5, 100 * time.Millisecond}, // the 50th is above 10ms
+		{0.99, 100 * time.Millisecond},
+		{1, time.Duration(math.MaxInt64)},
+	}
+	for _, tt := range tests {
+		if got := h.quantile(base, tt.q); got != tt.want {
+			t.Errorf("quantile(%v) = %v, want %v", tt.q, got, tt.want)
+		}
+	}
+	if got := h.observations(base); got != 100 {
+		t.Errorf("observations = %v, want 100", got)
+	}
+	if got := h.quantile(h, 0.5); got != -1 {
+		t.Errorf("quantile of nothing = %v, want -1", got)
+	}
+}
+
+func TestParseMachineCPU(t *testing.T) {
+	busy, total, err := parseMachineCPU("cpu  100 5 50 800 40 3 2 0 0 0")
+	if err != nil || busy != 1600*time.Millisecond || total != 10*time.Second {
+		t.Errorf("busy %v total %v err %v; want 1.6s, 10s", busy, total, err)
+	}
+	if _, _, err := parseMachineCPU("intr 1 2 3"); err == nil {
+		t.Error("a non-cpu line was accepted")
+	}
+	if _, _, err := machineCPU(); err != nil {
+		t.Error(err)
 	}
 }

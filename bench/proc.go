@@ -169,3 +169,38 @@ func RaiseFileLimit() (uint64, error) {
 	}
 	return l.Cur, nil
 }
+
+// machineCPU reads the machine's busy and total CPU time from /proc/stat,
+// to tell how much of the CPU other processes took during a window.
+func machineCPU() (busy, total time.Duration, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return parseMachineCPU(line)
+}
+
+// parseMachineCPU parses the "cpu" line: user nice system idle iowait irq
+// softirq steal ..., in USER_HZ ticks; idle and iowait are not busy.
+func parseMachineCPU(line string) (busy, total time.Duration, err error) {
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("proc stat: unexpected %q", line)
+	}
+	var ticks [8]int64
+	for i := range ticks {
+		if ticks[i], err = strconv.ParseInt(f[i+1], 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("proc stat: %w", err)
+		}
+	}
+	var b, t int64
+	for i, n := range ticks {
+		t += n
+		if i != 3 && i != 4 {
+			b += n
+		}
+	}
+	tick := time.Second / clockTicks
+	return time.Duration(b) * tick, time.Duration(t) * tick, nil
+}

@@ -90,10 +90,17 @@ func printFanout(e *env, r bench.FanoutResult) {
 	fmt.Fprintf(w, "delivered          %d events (%d in the window)\n", r.Delivered, r.DeliveredInWindow)
 	fmt.Fprintf(w, "lost / dup / reord %d / %d / %d (%d viewers with loss)\n", r.Lost, r.Duplicated, r.Reordered, r.ViewersWithLoss)
 	fmt.Fprintf(w, "latency            p50 %s  p99 %s  p99.9 %s  max %s  (%d samples)\n", ms(r.P50), ms(r.P99), ms(r.P999), ms(r.Max), r.LatencySamples)
+	if r.ServerLagWrites > 0 {
+		fmt.Fprintf(w, "server-side lag    p50 ≤ %s  p99 ≤ %s  (publication → write, its histogram's buckets, %.0f writes)\n",
+			ms(r.ServerLagP50), ms(r.ServerLagP99), r.ServerLagWrites)
+	}
 	fmt.Fprintf(w, "server CPU         %.2f s in the window = %.2f µs per delivered event (%.0f%% of a core)\n",
 		r.ServerCPU.Seconds(), r.CPUPerEventUS, 100*r.ServerCPU.Seconds()/max(r.Window.Seconds(), 1e-9))
 	fmt.Fprintf(w, "server memory      RSS %.1f MB now, peak (VmHWM) %.1f MB\n", float64(r.ServerRSS)/1e6, float64(r.ServerPeakRSS)/1e6)
 	if r.ClientCPU > 0 {
 		fmt.Fprintf(w, "client CPU         %.2f s in the window (viewers, not counted above)\n", r.ClientCPU.Seconds())
+	}
+	if sec := r.Window.Seconds(); sec > 0 {
+		fmt.Fprintf(w, "machine            %d cores; other processes used %.2f cores on average in the window\n", r.Cores, r.OtherCPU.Seconds()/sec)
 	}
 }
