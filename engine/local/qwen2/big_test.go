@@ -75,7 +75,7 @@ func TestBigModel(t *testing.T) {
 		t.Errorf("RSS grew by %d MB (%d MB anonymous) loading a %d MB file: weights were read, not mapped", grew>>20, anon>>20, st.Size()>>20)
 	}
 	want := Config{Vocab: 151936, Hidden: 1536, Layers: 28, Heads: 12, KVHeads: 2, HeadDim: 128, FFN: 8960,
-		RopeBase: 1e6, Eps: float64(float32(1e-6)), ContextLength: 4096, TiedOutput: true, FileType: 1}
+		RopeBase: 1e6, RopeScale: 1, Eps: float64(float32(1e-6)), ContextLength: 4096, TiedOutput: true, FileType: 1}
 	if m.Config != want {
 		t.Errorf("config %+v, want %+v", m.Config, want)
 	}

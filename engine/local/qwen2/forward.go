@@ -75,6 +75,9 @@ func (c *Cache) restoreOnError(n int, err *error) {
 }
 
 func (m *Model) check(c *Cache, tokens []int32) error {
+	if m.closed.Load() {
+		return ErrClosed
+	}
 	if c == nil || c.m != m {
 		return fmt.Errorf("qwen2: cache belongs to another model")
 	}
@@ -235,12 +238,17 @@ func addTo(x, y []float32) {
 func (m *Model) ropeTables(pos0, n int, cos, sin []float32) {
 	half := m.Config.HeadDim / 2
 	scale := float32(math.Pow(float64(float32(m.Config.RopeBase)), float64(float32(-2)/float32(m.Config.HeadDim))))
+	freqScale := float32(m.Config.RopeScale)
 	for t := 0; t < n; t++ {
 		theta := float32(pos0 + t)
 		c, s := cos[t*half:(t+1)*half], sin[t*half:(t+1)*half]
 		for i := range c {
-			c[i] = float32(math.Cos(float64(theta)))
-			s[i] = float32(math.Sin(float64(theta)))
+			a := theta
+			if freqScale != 1 {
+				a = freqScale * theta
+			}
+			c[i] = float32(math.Cos(float64(a)))
+			s[i] = float32(math.Sin(float64(a)))
 			theta *= scale
 		}
 	}

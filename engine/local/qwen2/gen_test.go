@@ -22,6 +22,8 @@ type genSpec struct {
 	// error tests) or drop it (return nil dims).
 	mutate func(name string, dims []uint64, t ggml.Type) ([]uint64, ggml.Type)
 	seed   uint64
+	// meta is appended to the generated metadata.
+	meta []gguf.KV
 }
 
 // VibeThinker-1.5B / Qwen2.5-1.5B shapes.
@@ -148,6 +150,7 @@ func writeModel(path string, s genSpec) error {
 		{Key: s.arch + ".rope.freq_base", Value: gguf.Float32Value(1e6)},
 		{Key: s.arch + ".attention.layer_norm_rms_epsilon", Value: gguf.Float32Value(1e-6)},
 	}
+	meta = append(meta, s.meta...)
 	f, err := os.Create(path)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	"github.com/thinkstream/thinkstream/engine/local/ggml"
 	"github.com/thinkstream/thinkstream/engine/local/gguf"
@@ -21,18 +22,23 @@ var (
 	ErrShape           = errors.New("qwen2: tensor shape mismatch")
 	ErrContextOverflow = errors.New("qwen2: context overflow")
 	ErrBadToken        = errors.New("qwen2: token id out of range")
+	ErrUnsupported     = errors.New("qwen2: unsupported model feature")
+	ErrClosed          = errors.New("qwen2: model is closed")
 )
 
 // Config holds the hyper-parameters read from the file.
 type Config struct {
-	Vocab         int
-	Hidden        int // n_embd
-	Layers        int
-	Heads         int
-	KVHeads       int
-	HeadDim       int
-	FFN           int
-	RopeBase      float64
+	Vocab    int
+	Hidden   int // n_embd
+	Layers   int
+	Heads    int
+	KVHeads  int
+	HeadDim  int
+	FFN      int
+	RopeBase float64
+	// RopeScale multiplies every rotary angle: 1/factor for linear
+	// ("position interpolation") scaling, 1 without scaling.
+	RopeScale     float64
 	Eps           float64
 	ContextLength int
 	// TiedOutput is true when the logits use token_embd.weight because the
@@ -68,6 +74,7 @@ type Model struct {
 
 	file    *gguf.File
 	pool    *ggml.Pool
+	closed  atomic.Bool
 	kv      KVType
 	embd    *ggml.Matrix
 	output  *ggml.Matrix
@@ -97,8 +104,13 @@ func Load(path string, opts Options) (*Model, error) {
 	return m, nil
 }
 
-// Close releases the threads and the file mapping.
+// Close releases the threads and the file mapping. Forward must not be
+// running; later calls fail with ErrClosed instead of touching the unmapped
+// weights.
 func (m *Model) Close() error {
+	if m.closed.Swap(true) {
+		return nil
+	}
 	m.pool.Close()
 	return m.file.Close()
 }
@@ -153,6 +165,22 @@ func readConfig(f *gguf.File) (Config, error) {
 	c.RopeBase = 10000
 	if v, ok := f.Float("qwen2.rope.freq_base"); ok {
 		c.RopeBase = v
+	}
+	if n, ok := f.Uint("qwen2.rope.dimension_count"); ok && int(n) != c.HeadDim {
+		return c, fmt.Errorf("%w: rotary dimension %d != head dimension %d (partial RoPE is not supported)", ErrShape, n, c.HeadDim)
+	}
+	c.RopeScale = 1
+	scaling, _ := f.String("qwen2.rope.scaling.type")
+	switch scaling {
+	case "", "none":
+	case "linear":
+		factor, ok := f.Float("qwen2.rope.scaling.factor")
+		if !ok || !(factor > 0) {
+			return c, fmt.Errorf("qwen2: linear RoPE scaling without a valid factor")
+		}
+		c.RopeScale = 1 / factor
+	default:
+		return c, fmt.Errorf("%w: RoPE scaling %q", ErrUnsupported, scaling)
 	}
 	c.Eps = 1e-6
 	if v, ok := f.Float("qwen2.attention.layer_norm_rms_epsilon"); ok {

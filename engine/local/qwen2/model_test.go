@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/thinkstream/thinkstream/engine/local/ggml"
+	"github.com/thinkstream/thinkstream/engine/local/gguf"
 )
 
 func smallSpec(t ggml.Type) genSpec {
@@ -59,6 +60,12 @@ func TestLoadErrors(t *testing.T) {
 			}
 		}, ggml.ErrUnsupportedType},
 		{"heads", func(s *genSpec) { s.heads, s.kvHeads = 2, 3 }, ErrShape},
+		{"yarn", func(s *genSpec) {
+			s.meta = []gguf.KV{{Key: "qwen2.rope.scaling.type", Value: gguf.StringValue("yarn")}}
+		}, ErrUnsupported},
+		{"partial rope", func(s *genSpec) {
+			s.meta = []gguf.KV{{Key: "qwen2.rope.dimension_count", Value: gguf.Uint32Value(64)}}
+		}, ErrShape},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,6 +127,13 @@ func TestForwardErrors(t *testing.T) {
 	defer other.Close()
 	if err := other.Forward(c, []int32{1}, logits); err == nil {
 		t.Error("foreign cache: no error")
+	}
+	m.Close()
+	if err := m.Forward(c, []int32{1}, logits); !errors.Is(err, ErrClosed) {
+		t.Errorf("after Close: err = %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
 	}
 }
 
@@ -194,6 +208,37 @@ func TestTruncateAndThreads(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRopeScaling checks that linear scaling by 4 turns position 4p into
+// position p (exactly: the factors are powers of two), and that the factor
+// is read from the file.
+func TestRopeScaling(t *testing.T) {
+	s := smallSpec(ggml.F32)
+	s.meta = []gguf.KV{
+		{Key: "qwen2.rope.scaling.type", Value: gguf.StringValue("linear")},
+		{Key: "qwen2.rope.scaling.factor", Value: gguf.Float32Value(4)},
+	}
+	m, err := Load(writeSmall(t, s), Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Config.RopeScale != 0.25 {
+		t.Fatalf("RopeScale = %g, want 0.25", m.Config.RopeScale)
+	}
+	half := m.Config.HeadDim / 2
+	cs, ss := make([]float32, 3*half), make([]float32, 3*half)
+	m.ropeTables(4, 3, cs, ss) // positions 4, 5, 6 scaled by 1/4
+	m.Config.RopeScale = 1
+	cp, sp := make([]float32, half), make([]float32, half)
+	m.ropeTables(1, 1, cp, sp) // position 1 unscaled
+	if !equalBits(cs[:half], cp) || !equalBits(ss[:half], sp) {
+		t.Error("scaled position 4 differs from unscaled position 1")
+	}
+	if equalBits(cs[half:2*half], cp) {
+		t.Error("scaled position 5 equals unscaled position 1")
 	}
 }
 
