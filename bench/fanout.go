@@ -77,6 +77,12 @@ type FanoutResult struct {
 	P999           time.Duration `json:"p999_ns"`
 	Max            time.Duration `json:"max_ns"`
 
+	// FirstP50 and FirstP99 are the latencies to the first viewer that
+	// got each event: the server's pipeline before fan-out (log append,
+	// publication, one write and read).
+	FirstP50 time.Duration `json:"first_viewer_p50_ns"`
+	FirstP99 time.Duration `json:"first_viewer_p99_ns"`
+
 	ServerCPU      time.Duration `json:"server_cpu_ns"` // in the window
 	CPUPerEventUS  float64       `json:"server_cpu_us_per_event"`
 	ServerRSS      int64         `json:"server_rss_bytes"`
@@ -150,11 +156,12 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 	win := func() window { return window{from.Load(), to.Load()} }
 	url := srv.URL() + "/v1/runs/" + run.ID + "/events"
 	viewers := make([]*viewer, cfg.Viewers)
+	first := newFirstArrivals(1 << 18)
 	sem := make(chan struct{}, cfg.ConnectParallel)
 	var opened, done sync.WaitGroup
 	start := time.Now()
 	for i := range viewers {
-		v := &viewer{created: run.CreatedAt.UnixNano()}
+		v := &viewer{created: run.CreatedAt.UnixNano(), first: first}
 		viewers[i] = v
 		opened.Add(1)
 		done.Add(1)
@@ -221,6 +228,10 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 		return res, fmt.Errorf("bench: server memory: %w", err)
 	}
 	res.summarize(viewers)
+	if fl := first.values(); len(fl) > 0 {
+		slices.Sort(fl)
+		res.FirstP50, res.FirstP99 = quantile(fl, 0.5), quantile(fl, 0.99)
+	}
 	if d, err := getRun(ctx, hc, srv.URL(), run.ID); err == nil && d.EndedAt != nil && d.StartedAt != nil {
 		res.EventRate = float64(res.Events) / d.EndedAt.Sub(*d.StartedAt).Seconds()
 	}
@@ -258,11 +269,13 @@ func (r *FanoutResult) summarize(viewers []*viewer) {
 		return
 	}
 	slices.Sort(lat)
-	q := func(p float64) time.Duration {
-		i := int(p * float64(len(lat)-1))
-		return time.Duration(lat[i]) * time.Microsecond
-	}
-	r.P50, r.P99, r.P999, r.Max = q(0.50), q(0.99), q(0.999), q(1)
+	r.P50, r.P99, r.P999, r.Max = quantile(lat, 0.50), quantile(lat, 0.99), quantile(lat, 0.999), quantile(lat, 1)
+}
+
+// quantile returns quantile p of sorted latencies in µs (nearest rank below).
+func quantile(sorted []int32, p float64) time.Duration {
+	i := int(p * float64(len(sorted)-1))
+	return time.Duration(sorted[i]) * time.Microsecond
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -68,6 +68,9 @@ func TestFanoutEvents(t *testing.T) {
 	if res.LatencySamples == 0 || res.P50 <= 0 || res.P99 < res.P50 || res.Max < res.P99 {
 		t.Errorf("latencies %d samples p50 %v p99 %v max %v", res.LatencySamples, res.P50, res.P99, res.Max)
 	}
+	if res.FirstP50 <= 0 || res.FirstP50 > res.P50 || res.FirstP99 > res.Max {
+		t.Errorf("first-viewer p50 %v p99 %v: want within (0, p50 %v] and ≤ max %v", res.FirstP50, res.FirstP99, res.P50, res.Max)
+	}
 	if res.ServerPeakRSS <= 0 || res.EventRate <= 0 {
 		t.Errorf("peak rss %d, event rate %v", res.ServerPeakRSS, res.EventRate)
 	}

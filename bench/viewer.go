@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/thinkstream/thinkstream"
@@ -20,6 +22,7 @@ import (
 type viewer struct {
 	// Set before the viewer starts.
 	created int64 // run creation, Unix ns: event creation = created + t ms
+	first   *firstArrivals
 	from    int64 // latency is recorded for events created in [from, to)
 	to      int64
 
@@ -65,7 +68,47 @@ func (v *viewer) record(seq, t int64, now int64, w window) {
 	}
 	if c := v.created + t*int64(time.Millisecond); c >= w.from && c < w.to {
 		v.lat = append(v.lat, int32(min((now-c)/int64(time.Microsecond), 1<<31-1)))
+		if v.first != nil {
+			v.first.observe(seq, now-c)
+		}
 	}
+}
+
+// firstArrivals keeps, per seq, the latency of the first viewer to get the
+// event: how long the server took to get an event out at all (log append,
+// publication, one write), as opposed to getting it to everyone.
+type firstArrivals struct{ lat []atomic.Int64 }
+
+func newFirstArrivals(n int) *firstArrivals {
+	f := &firstArrivals{lat: make([]atomic.Int64, n)}
+	for i := range f.lat {
+		f.lat[i].Store(math.MaxInt64)
+	}
+	return f
+}
+
+func (f *firstArrivals) observe(seq, lat int64) {
+	if seq < 0 || seq >= int64(len(f.lat)) {
+		return
+	}
+	a := &f.lat[seq]
+	for {
+		cur := a.Load()
+		if lat >= cur || a.CompareAndSwap(cur, lat) {
+			return
+		}
+	}
+}
+
+// values returns the observed first latencies in µs.
+func (f *firstArrivals) values() []int32 {
+	var out []int32
+	for i := range f.lat {
+		if v := f.lat[i].Load(); v != math.MaxInt64 {
+			out = append(out, int32(min(v/int64(time.Microsecond), 1<<31-1)))
+		}
+	}
+	return out
 }
 
 // lost counts the seqs 1..endSeq never received.
