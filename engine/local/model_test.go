@@ -195,3 +195,27 @@ func TestNewErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestTinyModelCancel(t *testing.T) {
+	e := newTiny(t, Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := 0
+	res, err := e.GenerateRaw(ctx, "Hello, world!", thinkstream.Params{Seed: ptr(int64(1)), MaxTokens: 100}, func(thinkstream.Token) error {
+		if n++; n == 3 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || res.FinishReason != "cancelled" || n != 3 || res.Usage.CompletionTokens != 3 {
+		t.Fatalf("err %v, finish %q, %d emits, usage %+v", err, res.FinishReason, n, res.Usage)
+	}
+	// The engine is usable afterwards, and the same seed gives the same start.
+	var ids []int
+	if _, err := e.GenerateRaw(context.Background(), "Hello, world!", thinkstream.Params{Seed: ptr(int64(1)), MaxTokens: 3}, func(tok thinkstream.Token) error {
+		ids = append(ids, tok.ID)
+		return nil
+	}); err != nil || len(ids) != 3 {
+		t.Fatalf("after cancel: %v, %v", ids, err)
+	}
+}
