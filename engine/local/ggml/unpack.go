@@ -17,6 +17,8 @@ import "encoding/binary"
 // (lanes, weight sums), or ok=false when t has no batched kernel.
 func unpackedSize(t Type, cols int) (lanes, sums int, ok bool) {
 	switch t {
+	case F16:
+		return 0, 0, true // converted to float32 instead, see MatMul.runUnpacked
 	case Q8_0:
 		return cols / 2, cols / 32, true
 	case Q4_K:
