@@ -30,8 +30,7 @@ func cmdGenerate(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintln(stderr, "Usage: thinkstream generate --model NAME|PATH [flags] PROMPT\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	model := fs.String("model", getenv("THINKSTREAM_MODEL"), "GGUF model: a path, or a name from 'thinkstream models' (env THINKSTREAM_MODEL)")
-	modelsDir := fs.String("models-dir", "", "models directory (default $THINKSTREAM_MODELS, else $XDG_DATA_HOME/thinkstream/models)")
+	model, dirFlag := modelFlags(fs, getenv)
 	raw := fs.Bool("raw", false, "send the prompt as is, without the ChatML template (special tokens in it are parsed)")
 	system := fs.String("system", "", "system prompt (not with --raw)")
 	temp := fs.Float64("temperature", local.DefaultTemperature, "sampling temperature; 0 is greedy")
@@ -57,7 +56,7 @@ func cmdGenerate(ctx context.Context, args []string, getenv func(string) string,
 	if *raw && *system != "" {
 		return errors.New("generate: --system does not apply with --raw")
 	}
-	path, err := resolveModelArg(getenv, *modelsDir, *model)
+	path, err := resolveModelArg(getenv, *dirFlag, *model)
 	if err != nil {
 		return err
 	}
@@ -120,6 +119,25 @@ func printGenerateSummary(res thinkstream.Result, jsonOut bool, stdout, stderr i
 		res.Usage.PromptTokens, t.PromptMS, t.PromptPerSecond,
 		res.Usage.CompletionTokens, t.PredictedMS, t.PredictedPerSecond, res.FinishReason)
 	return nil
+}
+
+// modelFlags adds the flags that name a model: --model (default
+// $THINKSTREAM_MODEL) and --models-dir.
+func modelFlags(fs *flag.FlagSet, getenv func(string) string) (model, modelsDir *string) {
+	model = fs.String("model", getenv("THINKSTREAM_MODEL"), "GGUF model: a path, or a name from 'thinkstream models' (env THINKSTREAM_MODEL)")
+	return model, modelsDirFlag(fs)
+}
+
+func modelsDirFlag(fs *flag.FlagSet) *string {
+	return fs.String("models-dir", "", "models directory (default $THINKSTREAM_MODELS, else $XDG_DATA_HOME/thinkstream/models)")
+}
+
+// modelsDir is dir, or the default models directory when dir is empty.
+func modelsDir(getenv func(string) string, dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	return modelstore.DefaultDir(getenv)
 }
 
 // resolveModelArg finds a model given as a path or a store name. Without a

@@ -15,17 +15,14 @@ import (
 func cmdModels(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("models", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	modelsDir := fs.String("models-dir", "", "models directory (default $THINKSTREAM_MODELS, else $XDG_DATA_HOME/thinkstream/models)")
+	dirFlag := modelsDirFlag(fs)
 	jsonOut := fs.Bool("json", false, "print a JSON array")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	dir := *modelsDir
-	if dir == "" {
-		var err error
-		if dir, err = modelstore.DefaultDir(getenv); err != nil {
-			return err
-		}
+	dir, err := modelsDir(getenv, *dirFlag)
+	if err != nil {
+		return err
 	}
 	models, err := (&modelstore.Store{Dir: dir}).List()
 	if err != nil {

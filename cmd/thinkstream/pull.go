@@ -24,7 +24,7 @@ func cmdPull(ctx context.Context, args []string, getenv func(string) string, std
 			"Example: thinkstream pull mradermacher/VibeThinker-1.5B-GGUF:Q4_K_M\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	modelsDir := fs.String("models-dir", "", "models directory (default $THINKSTREAM_MODELS, else $XDG_DATA_HOME/thinkstream/models)")
+	dirFlag := modelsDirFlag(fs)
 	quiet := fs.Bool("quiet", false, "no progress display")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -37,11 +37,9 @@ func cmdPull(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	dir := *modelsDir
-	if dir == "" {
-		if dir, err = modelstore.DefaultDir(getenv); err != nil {
-			return err
-		}
+	dir, err := modelsDir(getenv, *dirFlag)
+	if err != nil {
+		return err
 	}
 	p := &modelstore.Puller{
 		Store:     &modelstore.Store{Dir: dir},

@@ -23,8 +23,7 @@ func cmdTokenize(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintln(stderr, "Usage: thinkstream tokenize --model NAME|PATH [--json] TEXT\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	model := fs.String("model", getenv("THINKSTREAM_MODEL"), "GGUF model: a path, or a name from 'thinkstream models' (env THINKSTREAM_MODEL)")
-	modelsDir := fs.String("models-dir", "", "models directory (default $THINKSTREAM_MODELS, else $XDG_DATA_HOME/thinkstream/models)")
+	model, dirFlag := modelFlags(fs, getenv)
 	jsonOut := fs.Bool("json", false, "print the ids as one JSON array")
 	noSpecial := fs.Bool("no-special", false, "tokenize special-token spellings such as <|im_start|> as plain text")
 	if err := fs.Parse(args); err != nil {
@@ -35,7 +34,7 @@ func cmdTokenize(ctx context.Context, args []string, getenv func(string) string,
 		return errors.New("tokenize: need --model and a text")
 	}
 	text := strings.Join(fs.Args(), " ")
-	path, err := resolveModelArg(getenv, *modelsDir, *model)
+	path, err := resolveModelArg(getenv, *dirFlag, *model)
 	if err != nil {
 		return err
 	}

@@ -43,10 +43,13 @@ func FuzzTokenizer(f *testing.F) {
 	})
 }
 
+// benchText mixes English, maths, CJK and code, about 2.6 KB.
+var benchText = strings.Repeat("Let's think step by step. The sum of the first n odd numbers is n² = 10000; "+
+	"数学是研究数量的学科。 func main() {\n\tfmt.Println(\"hi\")\n}\n", 20)
+
 func BenchmarkEncode(b *testing.B) {
 	tok := qwen(b)
-	text := strings.Repeat("Let's think step by step. The sum of the first n odd numbers is n² = 10000; "+
-		"数学是研究数量的学科。 func main() {\n\tfmt.Println(\"hi\")\n}\n", 20)
+	text := benchText
 	b.SetBytes(int64(len(text)))
 	for b.Loop() {
 		tok.Encode(text, true)
@@ -55,8 +58,7 @@ func BenchmarkEncode(b *testing.B) {
 
 func BenchmarkEncodeUncached(b *testing.B) {
 	tok := qwen(b)
-	text := strings.Repeat("Let's think step by step. The sum of the first n odd numbers is n² = 10000; "+
-		"数学是研究数量的学科。 func main() {\n\tfmt.Println(\"hi\")\n}\n", 20)
+	text := benchText
 	b.SetBytes(int64(len(text)))
 	for b.Loop() {
 		tok.cacheMu.Lock()
