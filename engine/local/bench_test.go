@@ -38,3 +38,25 @@ func BenchmarkTokenOverhead(b *testing.B) {
 		})
 	}
 }
+
+func TestNoAllocationsPerToken(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	// An ASCII script, so the decoder has nothing to hold back.
+	m := &fakeModel{vocab: 1024, ctx: 1 << 16, next: func([]int32) int32 { return 64 }}
+	e := newFakeEngine(t, m, Config{})
+	run := func(n int) float64 {
+		req := userReq("hi")
+		req.Params = thinkstream.Params{Temperature: ptr(0.7), TopP: ptr(0.9), Seed: ptr(int64(1)), MaxTokens: n}
+		return testing.AllocsPerRun(5, func() {
+			if _, err := e.Generate(context.Background(), req, func(thinkstream.Token) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	short, long := run(50), run(550)
+	if perToken := (long - short) / 500; perToken > 0.05 {
+		t.Fatalf("%.2f allocations per token (%v for 50 tokens, %v for 550)", perToken, short, long)
+	}
+}

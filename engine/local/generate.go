@@ -125,6 +125,7 @@ type generation struct {
 	res    *thinkstream.Result
 	emit   func(thinkstream.Token) error
 	paused time.Duration
+	one    [1]int32 // the decode step's batch, without an allocation per token
 }
 
 // wait blocks while the run is paused.
@@ -205,7 +206,8 @@ func (g *generation) run(ctx context.Context, prompt []int32, maxNew int, stops 
 			g.res.FinishReason = "cancelled"
 			return err
 		}
-		if err := g.forward([]int32{id}); err != nil {
+		g.one[0] = id
+		if err := g.forward(g.one[:]); err != nil {
 			return err
 		}
 	}
