@@ -179,12 +179,12 @@ func contentRange(v string) (start, size int64, ok bool) {
 		return 0, 0, false
 	}
 	start, err := strconv.ParseInt(first, 10, 64)
-	if err != nil {
+	if err != nil || start < 0 {
 		return 0, 0, false
 	}
 	size = -1
 	if total != "*" {
-		if size, err = strconv.ParseInt(total, 10, 64); err != nil {
+		if size, err = strconv.ParseInt(total, 10, 64); err != nil || size < start {
 			return 0, 0, false
 		}
 	}
