@@ -79,3 +79,29 @@ func BenchmarkStreamDecode(b *testing.B) {
 		}
 	}
 }
+
+func FuzzStreamDecoder(f *testing.F) {
+	f.Add([]byte("数学🙂 ok"), uint64(1))
+	f.Add([]byte{0xe6, 0x95, 0xff, 0x41, 0xf0, 0x9f}, uint64(7))
+	f.Fuzz(func(t *testing.T, data []byte, cuts uint64) {
+		d := (&Tokenizer{}).NewStreamDecoder()
+		var out strings.Builder
+		for rest := data; len(rest) > 0; {
+			n := min(len(rest), 1+int(cuts%4))
+			cuts = cuts/4 + 3
+			chunk := d.AddBytes(string(rest[:n]))
+			rest = rest[n:]
+			if !utf8.ValidString(chunk) {
+				t.Fatalf("chunk %q is not valid UTF-8", chunk)
+			}
+			out.WriteString(chunk)
+		}
+		if d.Pending() > 3 {
+			t.Fatalf("%d bytes held", d.Pending())
+		}
+		out.WriteString(d.Flush())
+		if utf8.Valid(data) && out.String() != string(data) {
+			t.Fatalf("got %q, want %q", out.String(), data)
+		}
+	})
+}
