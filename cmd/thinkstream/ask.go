@@ -100,7 +100,8 @@ func cmdAsk(ctx context.Context, e *env, args []string) error {
 	}
 	err = viewRun(ctx, e, c, cr.ID, viewOptions{json: *jsonOut})
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return interrupted(e, c, cr, *server)
+		_, tty := termFile(e.stdin)
+		return interrupted(e, tty, c, cr, *server)
 	}
 	return explainReach(err, *server)
 }
@@ -108,12 +109,12 @@ func cmdAsk(ctx context.Context, e *env, args []string) error {
 // interrupted handles Ctrl-C during ask: on a terminal it asks whether to
 // cancel the run or leave it running; otherwise (a script, a pipe) it
 // detaches, since cancelling someone's run is not a safe default.
-func interrupted(e *env, c *client.Client, cr client.Created, server string) error {
+func interrupted(e *env, stdinTTY bool, c *client.Client, cr client.Created, server string) error {
 	reattach := "thinkstream watch " + cr.ID
 	if server != defaultServer {
 		reattach += " --server " + server
 	}
-	if _, tty := termFile(e.stdin); tty {
+	if stdinTTY {
 		fmt.Fprint(e.stderr, "\ncancel the run or detach? [c/D] ")
 		line, _ := bufio.NewReader(e.stdin).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(line)); a == "c" || a == "cancel" {

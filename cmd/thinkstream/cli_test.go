@@ -288,3 +288,145 @@ func TestRendererOutcome(t *testing.T) {
 		}
 	}
 }
+
+// TestInterruptedPrompt: on a terminal, Ctrl-C asks; "c" cancels the run,
+// anything else (Enter: the default) detaches.
+func TestInterruptedPrompt(t *testing.T) {
+	srv := startServer(t, "--sim-rate", "50", "--sim-ttft", "-1s")
+	c := client.New(srv, nil)
+	for _, tt := range []struct {
+		answer string
+		state  thinkstream.RunState
+		err    string
+	}{
+		{"c\n", thinkstream.StateCancelled, "run cancelled: cancelled by you"},
+		{"\n", thinkstream.StateRunning, ""},
+		{"", thinkstream.StateRunning, ""}, // EOF
+	} {
+		cr, err := c.Create(context.Background(), client.CreateRequest{Problem: "sim:long 100000"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		e := &env{getenv: func(string) string { return "" }, stdin: strings.NewReader(tt.answer), stdout: io.Discard, stderr: &stderr}
+		err = interrupted(e, true, c, cr, srv)
+		if got := fmt.Sprint(err); (tt.err == "" && err != nil) || (tt.err != "" && got != tt.err) {
+			t.Errorf("answer %q: err %v, want %q", tt.answer, err, tt.err)
+		}
+		if !strings.HasPrefix(stderr.String(), "\ncancel the run or detach? [c/D] ") {
+			t.Errorf("answer %q: stderr %q: want the question", tt.answer, stderr.String())
+		}
+		// A cancelled run ends at once; wait for its terminal state.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			d, err := c.Get(context.Background(), cr.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Run.State == tt.state {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("answer %q: run is %s, want %s", tt.answer, d.Run.State, tt.state)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// screen is a minimal terminal: it applies the bytes the renderer writes
+// (printable text, \n, \r, erase line, cursor up, cursor to column) to a
+// grid of lines, so a test can check what a person would see.
+type screen struct {
+	lines    [][]rune
+	row, col int
+}
+
+func (s *screen) Write(p []byte) (int, error) {
+	rs := []rune(string(p))
+	for i := 0; i < len(rs); i++ {
+		for len(s.lines) <= s.row {
+			s.lines = append(s.lines, nil)
+		}
+		switch c := rs[i]; c {
+		case '\n': // a terminal's output processing makes it CR LF
+			s.row++
+			s.col = 0
+		case '\r':
+			s.col = 0
+		case 0x1b:
+			j := i + 2 // after ESC [
+			n := 0
+			for ; j < len(rs) && (rs[j] >= '0' && rs[j] <= '9' || rs[j] == ';'); j++ {
+				if rs[j] != ';' {
+					n = n*10 + int(rs[j]-'0')
+				}
+			}
+			switch rs[j] {
+			case 'K':
+				if s.col < len(s.lines[s.row]) {
+					s.lines[s.row] = s.lines[s.row][:s.col]
+				}
+			case 'A':
+				s.row -= max(n, 1)
+			case 'G':
+				s.col = max(n, 1) - 1
+			case 'm': // style: invisible here
+			}
+			i = j
+		default:
+			line := s.lines[s.row]
+			for len(line) <= s.col {
+				line = append(line, ' ')
+			}
+			line[s.col] = c
+			s.lines[s.row] = line
+			s.col++
+		}
+	}
+	return len(p), nil
+}
+
+func (s *screen) String() string {
+	var b strings.Builder
+	for _, l := range s.lines {
+		b.WriteString(strings.TrimRight(string(l), " ") + "\n")
+	}
+	return strings.TrimRight(b.String(), "\n") + "\n"
+}
+
+func TestRendererTerminal(t *testing.T) {
+	var scr screen
+	var errw bytes.Buffer
+	r := &renderer{out: &scr, errw: &errw, tty: true, color: true, width: 20}
+	evs := []thinkstream.Event{
+		{Seq: 1, Type: thinkstream.EventRunCreated},
+		{Seq: 2, Type: thinkstream.EventThinking, Text: "\nLet me think about"},
+		{Seq: 3, Type: thinkstream.EventThinking, Text: " this with care.\nOk"},
+		{Seq: 4, T: 2000, Type: thinkstream.EventStats, Stats: &thinkstream.Stats{Tokens: 3, TokensPerSec: 1.5}},
+	}
+	for _, ev := range evs {
+		if err := r.event(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Mid-run: the text wrapped at the width, the status line below it.
+	want := "── thinking ──\nLet me think about\nthis with care.\nOk\n3 tokens · 1.5 tok\n"
+	if diff := cmp.Diff(want, scr.String()); diff != "" {
+		t.Errorf("screen mid-run (-want +got):\n%s", diff)
+	}
+	for _, ev := range []thinkstream.Event{
+		{Seq: 5, Type: thinkstream.EventAnswer, Text: "4"},
+		{Seq: 6, Type: thinkstream.EventResult, Answer: "4"},
+		{Seq: 7, T: 2500, Type: thinkstream.EventRunCompleted},
+	} {
+		if err := r.event(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.close()
+	want = "── thinking ──\nLet me think about\nthis with care.\nOk\n\n── answer ──\n4\n\nResult: 4\n"
+	if diff := cmp.Diff(want, scr.String()); diff != "" {
+		t.Errorf("screen at the end (-want +got):\n%s", diff)
+	}
+}

@@ -441,8 +441,8 @@ func (r *renderer) drawStatus() {
 	case r.conn == client.StateReconnecting:
 		st += " · reconnecting…"
 	}
-	if len(st) > r.width-2 {
-		st = st[:r.width-2]
+	if rs := []rune(st); len(rs) > r.width-2 {
+		st = string(rs[:r.width-2])
 	}
 	r.write("\n\r" + r.style(ansiDim, st))
 	r.status = true
