@@ -14,8 +14,8 @@ import { join } from "node:path";
 import { startServer, launchBrowser, newPage, waitFor, createRun, waitRunEnded, transcript, assertClean, outDir, repoRoot } from "./harness.mjs";
 
 const full = process.env.THINKSTREAM_LONG === "1";
-const tokens = full ? 40000 : 6000;
-const rate = full ? 200 : 400;
+const tokens = Number(process.env.THINKSTREAM_LONG_TOKENS) || (full ? 40000 : 6000);
+const rate = Number(process.env.THINKSTREAM_LONG_RATE) || (full ? 200 : 400);
 
 let srv, browser;
 before(async () => {

@@ -242,11 +242,24 @@ function moveStyleAttrs(n: VNode): void {
   if (n.children) for (const c of n.children) moveStyleAttrs(c);
 }
 
+// The open step's tail is re-rendered as tokens arrive, with the same
+// formulas each time: keep KaTeX's parsed and laid-out trees (not DOM nodes)
+// of the most recent formulas.
+const treeCache = new Map<string, VNode>();
+
 /** typeset renders TeX into el with the safe options. */
 export function typeset(tex: string, el: HTMLElement, display: boolean): void {
   try {
-    const tree = (katex as unknown as { __renderToDomTree(t: string, o: object): VNode }).__renderToDomTree(tex, katexOptions(display));
-    moveStyleAttrs(tree);
+    const key = (display ? "D" : "I") + tex;
+    let tree = treeCache.get(key);
+    if (tree) {
+      treeCache.delete(key); // refresh its place in the LRU order
+    } else {
+      tree = (katex as unknown as { __renderToDomTree(t: string, o: object): VNode }).__renderToDomTree(tex, katexOptions(display));
+      moveStyleAttrs(tree);
+      if (treeCache.size >= 400) treeCache.delete(treeCache.keys().next().value!);
+    }
+    treeCache.set(key, tree);
     el.replaceChildren(tree.toNode());
     for (const n of el.querySelectorAll<HTMLElement | SVGElement>("[data-ts-style]")) {
       n.style.cssText = n.getAttribute("data-ts-style") || "";

@@ -35,6 +35,8 @@ interface MdBlock {
   upTo: number;
   tailSrc: string;
   final: boolean;
+  /** no tail re-render before this time (performance.now()): see renderBlock */
+  nextTail: number;
 }
 
 interface StepView extends MdBlock {
@@ -50,13 +52,18 @@ function newBlock(el: HTMLElement): MdBlock {
   const chunks = h("div", { class: "ts-chunks" });
   const tail = h("div", { class: "ts-tail" });
   el.append(chunks, tail);
-  return { el, chunks, tail, upTo: 0, tailSrc: "", final: false };
+  return { el, chunks, tail, upTo: 0, tailSrc: "", final: false, nextTail: 0 };
 }
 
-/** renderBlock brings a markdown block up to date with src; returns true when work was done. */
+/**
+ * renderBlock brings a markdown block up to date with src. It returns false
+ * when it put off re-rendering the open tail: a tail that was slow to render
+ * is re-rendered at most every few times its cost, so one long paragraph or
+ * code block cannot take the whole main thread.
+ */
 function renderBlock(b: MdBlock, src: string, done: boolean): boolean {
-  if (b.final) return false;
-  let worked = false;
+  if (b.final) return true;
+  const t0 = performance.now();
   const cut = done ? src.length : stableBoundary(src, b.upTo);
   if (cut > b.upTo) {
     const chunk = h("div", { class: "ts-chunk" });
@@ -64,10 +71,11 @@ function renderBlock(b: MdBlock, src: string, done: boolean): boolean {
     renderMath(chunk);
     b.chunks.append(chunk);
     b.upTo = cut;
-    worked = true;
   }
   const tail = src.slice(b.upTo);
   if (tail !== b.tailSrc) {
+    if (!done && t0 < b.nextTail) return false;
+    const t1 = performance.now();
     b.tailSrc = tail;
     if (tail) {
       b.tail.innerHTML = markdownToHtml(tail);
@@ -76,7 +84,9 @@ function renderBlock(b: MdBlock, src: string, done: boolean): boolean {
     } else {
       b.tail.textContent = "";
     }
-    worked = true;
+    const cost = performance.now() - t1;
+    // At most ~25 re-renders a second, fewer when a render is slow.
+    b.nextTail = performance.now() + Math.max(40, Math.min(cost * 4, 500));
   }
   if (done) {
     b.final = true;
@@ -85,7 +95,7 @@ function renderBlock(b: MdBlock, src: string, done: boolean): boolean {
   } else if (!tail) {
     b.tail.classList.add("ts-cursor");
   }
-  return worked;
+  return true;
 }
 
 type Mode = "idle" | "live" | "finished" | "replay";
@@ -112,6 +122,8 @@ export class RunView {
   private resumedTimer?: ReturnType<typeof setTimeout>;
   private speaker = new Speaker();
   private destroyed = false;
+  /** Messages about the reader's own actions (failed highlight, 501 pause…), shown until dismissed. */
+  private notices: HTMLElement[] = [];
   // replay
   private replayEvents?: TSEvent[];
   private replayIdx = 0;
@@ -342,6 +354,7 @@ export class RunView {
     this.answerBlock = newBlock(this.el.answer);
     this.answerDirty = false;
     this.el.errors.replaceChildren();
+    this.notices = [];
     this.metaDirty = true;
   }
 
@@ -392,15 +405,16 @@ export class RunView {
         more = true;
         break;
       }
-      renderBlock(sv, s.src, s.done);
-      this.pendingSteps.delete(i);
+      if (renderBlock(sv, s.src, s.done)) this.pendingSteps.delete(i);
+      else more = true; // throttled tail: look again next frame
     }
     if (this.model.ended && !this.answerBlock.final) this.answerDirty = true;
-    if (this.answerDirty && !more) {
+    if (this.answerDirty && performance.now() - start > frameBudgetMs) more = true;
+    else if (this.answerDirty) {
       const done = this.model.ended;
       show(this.el.answerSec, !!this.model.answer);
-      renderBlock(this.answerBlock, this.model.answer, done);
-      this.answerDirty = false;
+      if (renderBlock(this.answerBlock, this.model.answer, done)) this.answerDirty = false;
+      else more = true;
       if (done && this.model.answer) this.speaker.answer(this.model.answer, this.model.result);
     }
     if (this.metaDirty) {
@@ -522,6 +536,7 @@ export class RunView {
       }
       errs.push(this.errorBox(what, next, te?.code, this.o.page && !!this.o.onRetry && !!run));
     }
+    errs.push(...this.notices);
     if (errs.length || this.el.errors.childElementCount) this.el.errors.replaceChildren(...errs);
     show(e.end, m.ended && m.state === "completed");
     if (m.ended && m.state === "completed") {
@@ -529,6 +544,19 @@ export class RunView {
       setText(e.end, `Completed${total ? ` in ${formatDuration(total)}` : ""}.`);
     }
     if (m.ended) this.stopTick();
+  }
+
+  /** notice shows a message about something the reader did, with a Dismiss button. */
+  private notice(box: HTMLElement) {
+    const close = h("button", { type: "button", class: "ts-btn ts-small" }, "Dismiss");
+    close.addEventListener("click", () => {
+      this.notices = this.notices.filter((n) => n !== box);
+      box.remove();
+    });
+    box.append(close);
+    this.notices.push(box);
+    this.metaDirty = true;
+    this.schedule();
   }
 
   private errorBox(what: string, next: string, code?: string, retry = false): HTMLElement {
@@ -767,9 +795,9 @@ export class RunView {
       const e = err as ApiError;
       if (e.status === 501) {
         this.el.pauseGen.dataset.unsupported = "1";
-        this.el.errors.append(this.errorBox("This engine cannot pause generation.", "You can pause the view instead, or cancel the run."));
+        this.notice(this.errorBox("This engine cannot pause generation.", "You can pause the view instead, or cancel the run."));
       } else {
-        this.el.errors.append(this.errorBox(`Could not ${action} the run: ${e.message}`, "Try again in a moment."));
+        this.notice(this.errorBox(`Could not ${action} the run: ${e.message}`, "Try again in a moment."));
       }
       this.metaDirty = true;
       this.schedule();
@@ -821,7 +849,7 @@ export class RunView {
         this.schedule();
       }
     } catch (err) {
-      this.el.errors.append(this.errorBox(`Could not highlight step ${step}: ${(err as Error).message}`, "Try again."));
+      this.notice(this.errorBox(`Could not highlight step ${step}: ${(err as Error).message}`, "Try again."));
     }
   }
 
@@ -863,7 +891,7 @@ export class RunView {
       try {
         this.replayEvents = await this.fetchAllEvents(this.runId);
       } catch (err) {
-        this.el.errors.append(this.errorBox(`Could not load the run for replay: ${(err as Error).message}`, "Try again."));
+        this.notice(this.errorBox(`Could not load the run for replay: ${(err as Error).message}`, "Try again."));
         this.setConn("snapshot");
         return;
       }
