@@ -8,9 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -20,91 +18,6 @@ import (
 	"github.com/thinkstream/thinkstream"
 	"github.com/thinkstream/thinkstream/client"
 )
-
-const defaultServer = "http://127.0.0.1:8080"
-
-// runEndError is a run that ended otherwise than completed; the command
-// exits non-zero with it.
-type runEndError struct {
-	state thinkstream.RunState
-	msg   string
-	code  int
-}
-
-func (e *runEndError) Error() string {
-	if e.msg != "" {
-		return fmt.Sprintf("run %s: %s", e.state, e.msg)
-	}
-	return "run " + string(e.state)
-}
-
-func (e *runEndError) ExitCode() int { return e.code }
-
-// termFile returns w's file descriptor when w is a terminal. It type-asserts
-// the *os.File rather than trusting an interface: tests pass buffers.
-func termFile(w any) (int, bool) {
-	f, ok := w.(*os.File)
-	if !ok || f == nil {
-		return 0, false
-	}
-	fd := int(f.Fd())
-	return fd, term.IsTerminal(fd)
-}
-
-// splitInterleaved separates flags from positional arguments so that flags
-// may follow them ("ask 'problem' --json"), as the standard flag package
-// would otherwise stop at the first positional. "--" ends the flags.
-func splitInterleaved(fs *flag.FlagSet, args []string) (flags, pos []string) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			return flags, append(pos, args[i+1:]...)
-		}
-		if len(a) < 2 || a[0] != '-' {
-			pos = append(pos, a)
-			continue
-		}
-		flags = append(flags, a)
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") {
-			continue
-		}
-		f := fs.Lookup(name)
-		if f == nil {
-			continue // fs.Parse reports it
-		}
-		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
-			continue
-		}
-		if i+1 < len(args) {
-			i++
-			flags = append(flags, args[i])
-		}
-	}
-	return flags, pos
-}
-
-// newAPIClient returns a client of the server, with no overall timeout
-// (streams are long) but bounded connection setup.
-func newAPIClient(server string) (*client.Client, error) {
-	u, err := url.Parse(server)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("--server %q: want an http(s) URL such as %s", server, defaultServer)
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.ResponseHeaderTimeout = 0
-	return client.New(server, &http.Client{Transport: tr}), nil
-}
-
-// explainReach adds a hint to errors of a server that cannot be reached
-// (a failed HTTP exchange, as opposed to an answer or a run's outcome).
-func explainReach(err error, server string) error {
-	var ue *url.Error
-	if err == nil || !errors.As(err, &ue) || errors.Is(err, context.Canceled) {
-		return err
-	}
-	return fmt.Errorf("cannot reach the thinkstream server at %s (start one with `thinkstream serve`, or set --server or THINKSTREAM_SERVER): %w", server, err)
-}
 
 // parseRunRef accepts a run id or a URL of a run (/r/{id} of the web UI or
 // /v1/runs/{id}[/events] of the API) and returns the id and, for a URL, the
