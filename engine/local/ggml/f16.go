@@ -79,3 +79,12 @@ var f16Table = func() *[1 << 16]float32 {
 	}
 	return &t
 }()
+
+// F16ToF32s converts halves to float32 (len(dst) values).
+func F16ToF32s(dst []float32, src []uint16) {
+	src = src[:len(dst)]
+	tab := f16Table
+	for i := range dst {
+		dst[i] = tab[src[i]]
+	}
+}

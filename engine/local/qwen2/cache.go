@@ -29,11 +29,10 @@ type scratch struct {
 	k, v              []float32
 	gate, up          []float32
 	cos, sin          []float32
-	scores            [][]float32 // per worker
-	logits            []float32   // ForwardAll only
+	attn              attnState
+	logits            []float32 // ForwardAll only
 	acts              ggml.Acts
 	mm                ggml.MatMul
-	attn              attnTask
 }
 
 // NewCache returns an empty cache for up to maxTokens tokens (<= 0 means the
@@ -56,11 +55,7 @@ func (m *Model) NewCache(maxTokens int) *Cache {
 			c.k16[i], c.v16[i] = make([]uint16, size), make([]uint16, size)
 		}
 	}
-	c.s.scores = make([][]float32, m.pool.Threads())
-	for i := range c.s.scores {
-		c.s.scores[i] = make([]float32, maxTokens)
-	}
-	c.s.attn.c = c
+	c.s.attn.init(c)
 	return c
 }
 

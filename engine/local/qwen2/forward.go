@@ -149,8 +149,7 @@ func (m *Model) layersForward(c *Cache, tokens []int32) error {
 				q[i] = ggml.RoundF16(f)
 			}
 		}
-		s.attn.layer, s.attn.n = li, n
-		m.pool.Run(n*cfg.Heads, 1, &s.attn)
+		c.attention(li, n)
 
 		if err := c.mul(l.wo, att, n, tmp, false); err != nil {
 			return err
@@ -267,58 +266,6 @@ func (m *Model) rope(x []float32, n, heads int, cos, sin []float32) {
 				x0, x1 := a[i], b[i]
 				a[i] = x0*c[i] - x1*s[i]
 				b[i] = x0*s[i] + x1*c[i]
-			}
-		}
-	}
-}
-
-// attnTask computes causal attention for (token, head) pairs of a batch.
-type attnTask struct {
-	c        *Cache
-	layer, n int
-}
-
-func (a *attnTask) Run(worker, lo, hi int) {
-	c := a.c
-	cfg := c.m.Config
-	d, H := cfg.HeadDim, cfg.Hidden
-	group := cfg.Heads / cfg.KVHeads
-	scale := 1 / float32(math.Sqrt(float64(d)))
-	for idx := lo; idx < hi; idx++ {
-		t, hq := idx/cfg.Heads, idx%cfg.Heads
-		kvOff := (hq / group) * d
-		q := c.s.q[t*H+hq*d : t*H+(hq+1)*d]
-		out := c.s.att[t*H+hq*d : t*H+(hq+1)*d]
-		npos := c.n + t + 1
-		sc := c.s.scores[worker][:npos]
-		mx := float32(math.Inf(-1))
-		for j := range sc {
-			off := j*c.kvDim + kvOff
-			var dot float32
-			if c.k32 != nil {
-				dot = ggml.DotF32(c.k32[a.layer][off:off+d], q)
-			} else {
-				dot = ggml.DotF16(c.k16[a.layer][off:off+d], q)
-			}
-			sc[j] = dot * scale
-			mx = max(mx, sc[j])
-		}
-		var sum float64
-		for j, s := range sc {
-			e := float32(math.Exp(float64(s - mx)))
-			sc[j] = e
-			sum += float64(e)
-		}
-		inv := float32(1 / sum)
-		clear(out)
-		for j, p := range sc {
-			p *= inv
-			off := j*c.kvDim + kvOff
-			if c.v32 != nil {
-				ggml.AxpyF32(out, p, c.v32[a.layer][off:off+d])
-			} else {
-				// ggml rounds the probabilities to f16 to multiply them with an f16 V.
-				ggml.AxpyF16(out, ggml.RoundF16(p), c.v16[a.layer][off:off+d])
 			}
 		}
 	}

@@ -159,8 +159,8 @@ func readConfig(f *gguf.File) (Config, error) {
 	if kl, ok := f.Uint("qwen2.attention.key_length"); ok && int(kl) != c.HeadDim {
 		return c, fmt.Errorf("%w: key_length %d != hidden/heads %d", ErrShape, kl, c.HeadDim)
 	}
-	if c.HeadDim%2 != 0 {
-		return c, fmt.Errorf("%w: odd head dimension %d", ErrShape, c.HeadDim)
+	if c.HeadDim%dimSlice != 0 {
+		return c, fmt.Errorf("%w: head dimension %d is not a multiple of %d", ErrShape, c.HeadDim, dimSlice)
 	}
 	c.RopeBase = 10000
 	if v, ok := f.Float("qwen2.rope.freq_base"); ok {
