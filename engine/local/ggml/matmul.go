@@ -94,6 +94,8 @@ type MatMul struct {
 	lanes  [][]uint64
 	sums   [][]int32
 	rowf   [][]float32 // F16 rows converted to float32
+	// Rows unpacked at once (see scratchBytes).
+	blockRows int
 }
 
 // Run implements Task over rows. Each weight row is read once for all
@@ -111,43 +113,62 @@ func (mm *MatMul) Run(worker, lo, hi int) {
 	}
 }
 
+// scratchRows bounds the unpacked rows kept at once: a block of rows is
+// unpacked, then every vector is multiplied with the whole block, so that
+// each vector's activations are read once per block rather than once per
+// row. 128 KB keeps the block in L2 next to one vector's activations.
+const scratchBytes = 128 << 10
+
 func (mm *MatMul) runUnpacked(worker, lo, hi int) {
 	m, a, y := mm.m, mm.a, mm.y
 	c := m.Cols
 	nl, ns, _ := unpackedSize(m.Type, c)
-	u, ws := mm.lanes[worker][:nl], mm.sums[worker][:ns]
-	if m.Type == F16 {
-		// Converting once, then dotF32 (the same arithmetic as dotF16 on
-		// the same values), saves the table lookups for all but one vector.
-		wf := mm.rowf[worker][:c]
-		tab := f16Table
-		for r := lo; r < hi; r++ {
-			for i, h := range m.u16[r*c : (r+1)*c] {
-				wf[i] = tab[h]
-			}
-			for t := 0; t < a.N; t++ {
-				y[t*m.Rows+r] = dotF32(wf, a.f[t*c:(t+1)*c])
+	br := mm.blockRows
+	u, ws, wf := mm.lanes[worker], mm.sums[worker], mm.rowf[worker]
+	for r0 := lo; r0 < hi; r0 += br {
+		r1 := min(r0+br, hi)
+		for r := r0; r < r1; r++ {
+			i := r - r0
+			row := m.Data[r*m.rowBytes : (r+1)*m.rowBytes]
+			switch m.Type {
+			case F16:
+				F16ToF32s(wf[i*c:(i+1)*c], m.u16[r*c:(r+1)*c])
+			case Q8_0:
+				unpackQ8_0(row, u[i*nl:(i+1)*nl], ws[i*ns:(i+1)*ns])
+			case Q4_K:
+				unpackQ4K(row, u[i*nl:(i+1)*nl], ws[i*ns:(i+1)*ns])
+			case Q6_K:
+				unpackQ6K(row, u[i*nl:(i+1)*nl], ws[i*ns:(i+1)*ns])
 			}
 		}
-		return
-	}
-	for r := lo; r < hi; r++ {
-		row := m.Data[r*m.rowBytes : (r+1)*m.rowBytes]
-		switch m.Type {
-		case Q8_0:
-			unpackQ8_0(row, u, ws)
-			for t := 0; t < a.N; t++ {
-				y[t*m.Rows+r] = dotQ8_0Unpacked(row, u, ws, a.pk[t*c/4:(t+1)*c/4], a.d[t*c/32:(t+1)*c/32], a.bs[t*c/32:(t+1)*c/32])
-			}
-		case Q4_K:
-			unpackQ4K(row, u, ws)
-			for t := 0; t < a.N; t++ {
-				y[t*m.Rows+r] = dotQ4KUnpacked(row, u, ws, a.pk[t*c/4:(t+1)*c/4], a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16])
-			}
-		case Q6_K:
-			unpackQ6K(row, u, ws)
-			for t := 0; t < a.N; t++ {
-				y[t*m.Rows+r] = dotQ6KUnpacked(row, u, ws, a.pk[t*c/4:(t+1)*c/4], a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16])
+		for t := 0; t < a.N; t++ {
+			yt := y[t*m.Rows : (t+1)*m.Rows]
+			switch m.Type {
+			case F16:
+				// dotF32 on the converted row is dotF16's arithmetic exactly.
+				x := a.f[t*c : (t+1)*c]
+				for r := r0; r < r1; r++ {
+					i := r - r0
+					yt[r] = dotF32(wf[i*c:(i+1)*c], x)
+				}
+			case Q8_0:
+				pk, d, bs := a.pk[t*c/4:(t+1)*c/4], a.d[t*c/32:(t+1)*c/32], a.bs[t*c/32:(t+1)*c/32]
+				for r := r0; r < r1; r++ {
+					i := r - r0
+					yt[r] = dotQ8_0Unpacked(m.Data[r*m.rowBytes:(r+1)*m.rowBytes], u[i*nl:(i+1)*nl], ws[i*ns:(i+1)*ns], pk, d, bs)
+				}
+			case Q4_K:
+				pk, d, bs := a.pk[t*c/4:(t+1)*c/4], a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16]
+				for r := r0; r < r1; r++ {
+					i := r - r0
+					yt[r] = dotQ4KUnpacked(m.Data[r*m.rowBytes:(r+1)*m.rowBytes], u[i*nl:(i+1)*nl], ws[i*ns:(i+1)*ns], pk, d, bs)
+				}
+			case Q6_K:
+				pk, d, bs := a.pk[t*c/4:(t+1)*c/4], a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16]
+				for r := r0; r < r1; r++ {
+					i := r - r0
+					yt[r] = dotQ6KUnpacked(m.Data[r*m.rowBytes:(r+1)*m.rowBytes], u[i*nl:(i+1)*nl], ws[i*ns:(i+1)*ns], pk, d, bs)
+				}
 			}
 		}
 	}
@@ -161,6 +182,11 @@ func (mm *MatMul) reserve(threads int, m *Matrix, n int) {
 	if !mm.unpack {
 		return
 	}
+	rowBytes := nl*8 + ns*4
+	if m.Type == F16 {
+		rowBytes = 4 * m.Cols
+	}
+	mm.blockRows = max(1, min(16, scratchBytes/rowBytes))
 	for len(mm.lanes) < threads {
 		mm.lanes = append(mm.lanes, nil)
 		mm.sums = append(mm.sums, nil)
@@ -168,11 +194,11 @@ func (mm *MatMul) reserve(threads int, m *Matrix, n int) {
 	}
 	for w := 0; w < threads; w++ {
 		if m.Type == F16 {
-			mm.rowf[w] = grow(mm.rowf[w], m.Cols)
+			mm.rowf[w] = grow(mm.rowf[w], mm.blockRows*m.Cols)
 			continue
 		}
-		mm.lanes[w] = grow(mm.lanes[w], nl)
-		mm.sums[w] = grow(mm.sums[w], ns)
+		mm.lanes[w] = grow(mm.lanes[w], mm.blockRows*nl)
+		mm.sums[w] = grow(mm.sums[w], mm.blockRows*ns)
 	}
 }
 
