@@ -108,17 +108,28 @@ func cmdAsk(ctx context.Context, e *env, args []string) error {
 		_, tty := termFile(e.stdin)
 		return interrupted(e, tty, c, cr, *server)
 	}
+	var end *runEndError
+	if errors.Is(err, client.ErrGaveUp) && !errors.As(err, &end) {
+		// The run lives on the server whatever happened to this connection.
+		fmt.Fprintf(e.stderr, "lost the stream of run %s; it may still be running. Re-attach with:\n  %s\n",
+			cr.ID, reattachCommand(cr.ID, *server))
+	}
 	return explainReach(err, *server)
+}
+
+// reattachCommand is the command that follows a run again.
+func reattachCommand(id, server string) string {
+	if server != defaultServer {
+		return "thinkstream watch " + id + " --server " + server
+	}
+	return "thinkstream watch " + id
 }
 
 // interrupted handles Ctrl-C during ask: on a terminal it asks whether to
 // cancel the run or leave it running; otherwise (a script, a pipe) it
 // detaches, since cancelling someone's run is not a safe default.
 func interrupted(e *env, stdinTTY bool, c *client.Client, cr client.Created, server string) error {
-	reattach := "thinkstream watch " + cr.ID
-	if server != defaultServer {
-		reattach += " --server " + server
-	}
+	reattach := reattachCommand(cr.ID, server)
 	if stdinTTY {
 		fmt.Fprint(e.stderr, "\ncancel the run or detach? [c/D] ")
 		line, _ := bufio.NewReader(e.stdin).ReadString('\n')
