@@ -289,3 +289,46 @@ func TestDecodeNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentCaches runs two sequences on one model at once; each must
+// get what it gets alone.
+func TestConcurrentCaches(t *testing.T) {
+	m, err := Load(writeSmall(t, smallSpec(ggml.Q4_K)), Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	seqs := [][]int32{{1, 2, 3, 4, 5, 6, 7, 8}, {9, 8, 7, 6, 5, 4, 3, 2, 1, 0}}
+	want := make([][]float32, len(seqs))
+	for i, s := range seqs {
+		want[i] = make([]float32, m.Config.Vocab)
+		if err := m.Forward(m.NewCache(16), s, want[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make([][]float32, len(seqs))
+	errs := make(chan error, len(seqs))
+	for i, s := range seqs {
+		got[i] = make([]float32, m.Config.Vocab)
+		go func() {
+			c := m.NewCache(16)
+			for j := range s { // token by token, interleaving with the other
+				if err := m.Forward(c, s[j:j+1], got[i]); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range seqs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range seqs {
+		if !equalBits(got[i], want[i]) {
+			t.Errorf("sequence %d: concurrent logits differ", i)
+		}
+	}
+}
