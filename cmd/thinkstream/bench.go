@@ -32,7 +32,8 @@ func cmdBenchFanout(ctx context.Context, e *env, args []string) error {
 	duration := fs.Duration("duration", 20*time.Second, "measurement window when --events is 0")
 	settle := fs.Duration("settle", time.Second, "pause after the last viewer connected before measuring")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
-	if err := parseFlags(fs, args, func(string) string { return "" }, nil); err != nil {
+	serverBin := fs.String("server-bin", "", "thinkstream binary to run as the server (default: this one)")
+	if err := parseFlags(fs, args, e.getenv, nil); err != nil {
 		return err
 	}
 	limit, err := bench.RaiseFileLimit()
@@ -42,9 +43,11 @@ func cmdBenchFanout(ctx context.Context, e *env, args []string) error {
 	if need := uint64(*viewers) + 256; limit < need {
 		return fmt.Errorf("bench: the open-file limit is %d, %d viewers need about %d", limit, *viewers, need)
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
+	exe := *serverBin
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return err
+		}
 	}
 	dir, err := os.MkdirTemp("", "thinkstream-bench-")
 	if err != nil {
