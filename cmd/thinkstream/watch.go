@@ -59,7 +59,6 @@ func parseRunRef(ref string) (id, server string, err error) {
 // viewOptions are the rendering choices shared by ask and watch.
 type viewOptions struct {
 	json     bool
-	after    int64
 	coalesce bool
 }
 
@@ -68,7 +67,7 @@ type viewOptions struct {
 func viewRun(ctx context.Context, e *env, c *client.Client, id string, o viewOptions) error {
 	r := newRenderer(e, o.json)
 	err := c.Stream(ctx, id, client.StreamOptions{
-		After: o.after, Coalesce: o.coalesce, OnState: r.connState, OnViewers: r.setViewers,
+		Coalesce: o.coalesce, OnState: r.connState, OnViewers: r.setViewers,
 	}, r.event)
 	r.close()
 	if err != nil {
