@@ -26,6 +26,9 @@ func byLikelihood(a, b candidate) int {
 func (s *Sampler) sampleTopK(logits []float32, k int) int32 {
 	h := s.cand[:0]
 	for i, l := range logits {
+		if l != l {
+			continue // NaN: never a candidate
+		}
 		c := candidate{id: int32(i), v: l}
 		if len(h) < k {
 			h = append(h, c)
@@ -58,7 +61,13 @@ func (s *Sampler) sampleTopK(logits []float32, k int) int32 {
 			j = m
 		}
 	}
+	if len(h) == 0 {
+		return argmax(logits)
+	}
 	slices.SortFunc(h, byLikelihood)
+	if math.IsInf(float64(h[0].v), 0) {
+		return h[0].id
+	}
 	invT := 1 / s.p.Temperature
 	top := float64(h[0].v)
 	var z float64
@@ -81,8 +90,8 @@ func (s *Sampler) sampleFull(logits []float32) int32 {
 			top = l
 		}
 	}
-	if math.IsInf(float64(top), -1) {
-		return argmax(logits)
+	if math.IsInf(float64(top), 0) {
+		return argmax(logits) // nothing to weigh: all -Inf, or a +Inf that wins outright
 	}
 	invT := 1 / s.p.Temperature
 	// Tokens more than 30 temperature units below the best have relative

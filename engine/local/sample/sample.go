@@ -173,12 +173,14 @@ func (s *Sampler) penalise(logits []float32) {
 	}
 }
 
+// argmax is the id of the largest logit, the lowest id among equals; NaN
+// logits never win (all NaN gives 0).
 func argmax(logits []float32) int32 {
-	best := 0
+	best := -1
 	for i, l := range logits {
-		if l > logits[best] {
+		if l == l && (best < 0 || l > logits[best]) {
 			best = i
 		}
 	}
-	return int32(best)
+	return int32(max(best, 0))
 }

@@ -53,6 +53,7 @@ func TestGreedy(t *testing.T) {
 		{"tie goes to lowest id", []float32{2, 7, 7, 1}, 1},
 		{"negative", []float32{-3, -1, -2}, 1},
 		{"all minus infinity", []float32{float32(math.Inf(-1)), float32(math.Inf(-1))}, 0},
+		{"NaN never wins", []float32{float32(math.NaN()), -5, float32(math.NaN())}, 1},
 	}
 	for _, tt := range tests {
 		s := mustNew(t, Params{}, len(tt.logits))
@@ -116,6 +117,21 @@ func sharpen(p []float64, power float64) []float64 {
 		out[i] /= z
 	}
 	return out
+}
+
+func TestNonFiniteLogits(t *testing.T) {
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	for _, p := range []Params{{Temperature: 1}, {Temperature: 1, TopP: 0.9}, {Temperature: 1, TopK: 2}, {Temperature: 1, MinP: 0.1}} {
+		s := mustNew(t, p, 4)
+		if got := s.Sample([]float32{nan, inf, 2, 0}); got != 1 {
+			t.Errorf("%+v: +Inf logit not chosen: %d", p, got)
+		}
+		for range 20 {
+			if got := s.Sample([]float32{nan, 1, nan, 1}); got != 1 && got != 3 {
+				t.Errorf("%+v: NaN logit chosen: %d", p, got)
+			}
+		}
+	}
 }
 
 func TestPenalties(t *testing.T) {
