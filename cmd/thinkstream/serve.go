@@ -271,10 +271,14 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 	} else if n > 0 {
 		logger.Warn("ended runs interrupted by a previous crash", "runs", n)
 	}
+	maxTokens := min(c.MaxTokens, profiles.MaxTokensCap())
+	if info := mgr.EngineInfo(); info.MaxTokens > 0 {
+		maxTokens = min(maxTokens, info.MaxTokens)
+	}
 	api := httpapi.New(mgr, h, httpapi.Config{
-		MaxProblemBytes: c.MaxProblem, MaxTokens: min(c.MaxTokens, profiles.MaxTokensCap()), Heartbeat: c.Heartbeat,
+		MaxProblemBytes: c.MaxProblem, MaxTokens: maxTokens, Heartbeat: c.Heartbeat,
 		WriteTimeout: c.WriteTimeout, Profiles: profiles.Names(), Logger: logger, Gatherer: reg,
-		Extra: func(mux *http.ServeMux) { mountExtras(mux, mgr, eng, logger) },
+		Extra: func(mux *http.ServeMux) { mountExtras(mux, mgr, profiles, maxTokens, logger) },
 	})
 
 	ln, err := net.Listen("tcp", c.Addr)
