@@ -176,10 +176,10 @@ func (s *Sampler) penalise(logits []float32) {
 // argmax is the id of the largest logit, the lowest id among equals; NaN
 // logits never win (all NaN gives 0).
 func argmax(logits []float32) int32 {
-	best := -1
+	best, top := -1, float32(0)
 	for i, l := range logits {
-		if l == l && (best < 0 || l > logits[best]) {
-			best = i
+		if l > top || (best < 0 && l == l) { // NaN compares false
+			best, top = i, l
 		}
 	}
 	return int32(max(best, 0))
