@@ -86,9 +86,11 @@ type Event struct {
 	Error *RunError `json:"error,omitempty"`
 
 	// terminal events
-	State   RunState `json:"state,omitempty"`
-	Usage   *Usage   `json:"usage,omitempty"`
-	Timings *Timings `json:"timings,omitempty"`
+	State RunState `json:"state,omitempty"`
+	// FinishReason is the engine's: "stop" or "length" (run.completed).
+	FinishReason string   `json:"finish_reason,omitempty"`
+	Usage        *Usage   `json:"usage,omitempty"`
+	Timings      *Timings `json:"timings,omitempty"`
 }
 
 // Stats is the periodic progress report of a running run.

@@ -78,9 +78,12 @@ func (c completion) step(ev thinkstream.Event, out *outcome) (reasoning, content
 		return "", "", true
 	case thinkstream.EventRunCompleted:
 		out.ended, out.finish, out.usage = true, "stop", ev.Usage
-		// The engine's finish reason is not logged; hitting the token
-		// budget exactly is what "length" means to a client.
-		if ev.Usage != nil && c.maxTokens > 0 && ev.Usage.CompletionTokens >= c.maxTokens {
+		switch {
+		case ev.FinishReason != "":
+			out.finish = ev.FinishReason
+		case ev.Usage != nil && c.maxTokens > 0 && ev.Usage.CompletionTokens >= c.maxTokens:
+			// Logs written before finish_reason existed: hitting the
+			// token budget exactly is what "length" means to a client.
 			out.finish = "length"
 		}
 		return "", "", true

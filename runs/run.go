@@ -278,6 +278,7 @@ func (r *run) finish(state thinkstream.RunState, cause error, res thinkstream.Re
 	}
 	evs = append(evs, thinkstream.Event{
 		Type: terminalType(state), State: state, Usage: &usage, Timings: &tm, Error: runErr,
+		FinishReason: finishReason(state, res),
 	})
 	if err := r.emitLocked(ctx, evs); err != nil {
 		r.m.cfg.Logger.Error("run: log terminal event", "run", r.meta.ID, "err", err)
@@ -301,6 +302,16 @@ func (r *run) finish(state thinkstream.RunState, cause error, res thinkstream.Re
 		attrs = append(attrs, "err", cause)
 	}
 	level("run ended", attrs...)
+}
+
+func finishReason(s thinkstream.RunState, res thinkstream.Result) string {
+	if s != thinkstream.StateCompleted {
+		return ""
+	}
+	if res.FinishReason == "length" {
+		return "length"
+	}
+	return "stop"
 }
 
 func terminalType(s thinkstream.RunState) string {
