@@ -33,6 +33,10 @@ func New(cfg Config) (*Engine, error) {
 		m.Close()
 		return nil, err
 	}
+	if cfg.Logger != nil && cfg.ContextSize == 0 && e.ctxSize < shortContext {
+		cfg.Logger.Warn("the model declares a short context; long reasoning will be cut off (raise it with the context setting)",
+			"context", e.ctxSize)
+	}
 	if cfg.Logger != nil {
 		c := m.Config
 		cfg.Logger.Info("local model loaded", "path", cfg.ModelPath, "name", name,
@@ -41,6 +45,10 @@ func New(cfg Config) (*Engine, error) {
 	}
 	return e, nil
 }
+
+// shortContext is the context below which reasoning models routinely run
+// out of room: their traces are often 10k-20k tokens.
+const shortContext = 16384
 
 // qwenModel adapts *qwen2.Model to Model.
 type qwenModel struct{ m *qwen2.Model }
