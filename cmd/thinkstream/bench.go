@@ -92,8 +92,12 @@ func printFanout(e *env, r bench.FanoutResult) {
 	fmt.Fprintf(w, "window             %v\n", r.Window.Round(time.Millisecond))
 	fmt.Fprintf(w, "delivered          %d events (%d in the window)\n", r.Delivered, r.DeliveredInWindow)
 	fmt.Fprintf(w, "lost / dup / reord %d / %d / %d (%d viewers with loss)\n", r.Lost, r.Duplicated, r.Reordered, r.ViewersWithLoss)
-	fmt.Fprintf(w, "latency            p50 %s  p99 %s  p99.9 %s  max %s  (%d samples)\n", ms(r.P50), ms(r.P99), ms(r.P999), ms(r.Max), r.LatencySamples)
-	fmt.Fprintf(w, "first viewer       p50 %s  p99 %s  (latency to the first viewer that got each event)\n", ms(r.FirstP50), ms(r.FirstP99))
+	if r.LatencySamples == 0 {
+		fmt.Fprintln(w, "latency            none measured: no event was created in the window (raise --events or use --duration)")
+	} else {
+		fmt.Fprintf(w, "latency            p50 %s  p99 %s  p99.9 %s  max %s  (%d samples)\n", ms(r.P50), ms(r.P99), ms(r.P999), ms(r.Max), r.LatencySamples)
+		fmt.Fprintf(w, "first viewer       p50 %s  p99 %s  (latency to the first viewer that got each event)\n", ms(r.FirstP50), ms(r.FirstP99))
+	}
 	if r.ServerLagWrites > 0 {
 		fmt.Fprintf(w, "server-side lag    p50 ≤ %s  p99 ≤ %s  (publication → write, its histogram's buckets, %.0f writes)\n",
 			ms(r.ServerLagP50), ms(r.ServerLagP99), r.ServerLagWrites)
