@@ -102,8 +102,10 @@ func printFanout(e *env, r bench.FanoutResult) {
 		fmt.Fprintf(w, "server-side lag    p50 ≤ %s  p99 ≤ %s  (publication → write, its histogram's buckets, %.0f writes)\n",
 			ms(r.ServerLagP50), ms(r.ServerLagP99), r.ServerLagWrites)
 	}
-	fmt.Fprintf(w, "server CPU         %.2f s in the window = %.2f µs per delivered event (%.0f%% of a core)\n",
-		r.ServerCPU.Seconds(), r.CPUPerEventUS, 100*r.ServerCPU.Seconds()/max(r.Window.Seconds(), 1e-9))
+	if r.DeliveredInWindow > 0 && r.Window > 0 {
+		fmt.Fprintf(w, "server CPU         %.2f s in the window = %.2f µs per delivered event (%.0f%% of a core)\n",
+			r.ServerCPU.Seconds(), r.CPUPerEventUS, 100*r.ServerCPU.Seconds()/r.Window.Seconds())
+	}
 	fmt.Fprintf(w, "server memory      RSS %.1f MB now, peak (VmHWM) %.1f MB\n", float64(r.ServerRSS)/1e6, float64(r.ServerPeakRSS)/1e6)
 	if r.ClientCPU > 0 {
 		fmt.Fprintf(w, "client CPU         %.2f s in the window (viewers, not counted above)\n", r.ClientCPU.Seconds())
