@@ -22,9 +22,9 @@ func unpackedSize(t Type, cols int) (lanes, sums int, ok bool) {
 	case Q8_0:
 		return cols / 2, cols / 32, true
 	case Q4_K:
-		return cols / 4, cols / 32, true
+		return cols / 4, cols / QK_K * q4KSums, true
 	case Q6_K:
-		return cols / 4, cols / 16, true
+		return cols / 4, cols / QK_K * q6KSums, true
 	}
 	return 0, 0, false
 }
@@ -68,12 +68,23 @@ func dotQ8_0Unpacked(row []byte, u []uint64, wsum []int32, pk []uint64, d []floa
 	return sum
 }
 
-// unpackQ4K fills u and the weight sum of every 32-weight sub-block.
-func unpackQ4K(row []byte, u []uint64, wsum []int32) {
-	for b := 0; b < len(wsum)/8; b++ {
+// q4KSums is the per-block scratch of an unpacked Q4_K row: the eight
+// scales, the eight mins, and Σ 128·scale·(weight sum) over the sub-blocks,
+// the correction for the activations' +128 bias.
+const q4KSums = 17
+
+// unpackQ4K fills u and, per block, the decoded scales and mins and the
+// bias correction, so that no per-vector work repeats them.
+func unpackQ4K(row []byte, u []uint64, sums []int32) {
+	for b := 0; b < len(sums)/q4KSums; b++ {
 		blk := (*[q4KBytes]byte)(row[b*q4KBytes : (b+1)*q4KBytes])
 		ub := (*[64]uint64)(u[64*b : 64*b+64])
-		ws := (*[8]int32)(wsum[8*b : 8*b+8])
+		ws := (*[q4KSums]int32)(sums[q4KSums*b : q4KSums*(b+1)])
+		var corr int32
+		for j := 0; j < 8; j++ {
+			sc, m := scaleMinK4(j, blk[4:16])
+			ws[j], ws[8+j] = int32(sc), int32(m)
+		}
 		for p := 0; p < 4; p++ {
 			var nlo, nhi uint64
 			for g := 0; g < 4; g++ {
@@ -85,30 +96,29 @@ func unpackQ4K(row []byte, u []uint64, wsum []int32) {
 				nlo += le + lo
 				nhi += he + ho
 			}
-			ws[2*p], ws[2*p+1] = laneSum(nlo), laneSum(nhi)
+			corr += 128 * (ws[2*p]*laneSum(nlo) + ws[2*p+1]*laneSum(nhi))
 		}
+		ws[16] = corr
 	}
 }
 
-func dotQ4KUnpacked(row []byte, u []uint64, wsum []int32, pk []uint64, d []float32, bsums []int32) float32 {
+func dotQ4KUnpacked(row []byte, u []uint64, sums []int32, pk []uint64, d []float32, bsums []int32) float32 {
 	nb := len(d)
-	u, wsum, pk, bsums = u[:64*nb], wsum[:8*nb], pk[:64*nb], bsums[:16*nb]
+	u, sums, pk, bsums = u[:64*nb], sums[:q4KSums*nb], pk[:64*nb], bsums[:16*nb]
 	var sum float32
 	for b := 0; b < nb; b++ {
 		blk := row[b*q4KBytes : (b+1)*q4KBytes]
 		ub := (*[64]uint64)(u[64*b : 64*b+64])
 		pb := (*[64]uint64)(pk[64*b : 64*b+64])
-		ws := (*[8]int32)(wsum[8*b : 8*b+8])
+		ws := (*[q4KSums]int32)(sums[q4KSums*b : q4KSums*(b+1)])
 		bs := (*[16]int32)(bsums[16*b : 16*b+16])
-		scales := blk[4:16]
-		var isum, msum int32
+		isum, msum := -ws[16], int32(0)
 		for j := 0; j < 8; j++ {
 			w, a := (*[8]uint64)(ub[8*j:8*j+8]), (*[8]uint64)(pb[8*j:8*j+8])
 			s := (w[0]*a[0]>>48 + w[1]*a[1]>>48 + w[2]*a[2]>>48 + w[3]*a[3]>>48) +
 				(w[4]*a[4]>>48 + w[5]*a[5]>>48 + w[6]*a[6]>>48 + w[7]*a[7]>>48)
-			sc, m := scaleMinK4(j, scales)
-			isum += int32(sc) * (int32(s) - 128*ws[j])
-			msum += int32(m) * (bs[2*j] + bs[2*j+1])
+			isum += ws[j] * int32(s)
+			msum += ws[8+j] * (bs[2*j] + bs[2*j+1])
 		}
 		dd := f16Table[uint16(blk[0])|uint16(blk[1])<<8] * d[b]
 		dm := f16Table[uint16(blk[2])|uint16(blk[3])<<8] * d[b]
@@ -117,9 +127,14 @@ func dotQ4KUnpacked(row []byte, u []uint64, wsum []int32, pk []uint64, d []float
 	return sum
 }
 
-// unpackQ6K fills u and the weight sum of every 16-weight group.
-func unpackQ6K(row []byte, u []uint64, wsum []int32) {
-	for b := 0; b < len(wsum)/16; b++ {
+// q6KSums is the per-block scratch of an unpacked Q6_K row: the sixteen
+// scales and Σ 128·scale·(weight sum), the correction for the activations'
+// +128 bias.
+const q6KSums = 17
+
+// unpackQ6K fills u and, per block, the scales and the bias correction.
+func unpackQ6K(row []byte, u []uint64, sums []int32) {
+	for b := 0; b < len(sums)/q6KSums; b++ {
 		blk := (*[q6KBytes]byte)(row[b*q6KBytes : (b+1)*q6KBytes])
 		ub := (*[64]uint64)(u[64*b : 64*b+64])
 		var n [32]uint64 // lane sums per activation group
@@ -142,30 +157,34 @@ func unpackQ6K(row []byte, u []uint64, wsum []int32) {
 				}
 			}
 		}
-		ws := (*[16]int32)(wsum[16*b : 16*b+16])
-		for s := range ws {
-			ws[s] = laneSum(n[2*s] + n[2*s+1])
+		ws := (*[q6KSums]int32)(sums[q6KSums*b : q6KSums*(b+1)])
+		var corr int32
+		for s := 0; s < 16; s++ {
+			ws[s] = int32(int8(blk[192+s]))
+			corr += 128 * ws[s] * laneSum(n[2*s]+n[2*s+1])
 		}
+		ws[16] = corr
 	}
 }
 
-func dotQ6KUnpacked(row []byte, u []uint64, wsum []int32, pk []uint64, d []float32, bsums []int32) float32 {
+func dotQ6KUnpacked(row []byte, u []uint64, sums []int32, pk []uint64, d []float32, bsums []int32) float32 {
 	nb := len(d)
-	u, wsum, pk, bsums = u[:64*nb], wsum[:16*nb], pk[:64*nb], bsums[:16*nb]
+	u, sums, pk, bsums = u[:64*nb], sums[:q6KSums*nb], pk[:64*nb], bsums[:16*nb]
 	var sum float32
 	for b := 0; b < nb; b++ {
-		blk := (*[q6KBytes]byte)(row[b*q6KBytes : (b+1)*q6KBytes])
 		ub := (*[64]uint64)(u[64*b : 64*b+64])
 		pb := (*[64]uint64)(pk[64*b : 64*b+64])
-		ws := (*[16]int32)(wsum[16*b : 16*b+16])
+		ws := (*[q6KSums]int32)(sums[q6KSums*b : q6KSums*(b+1)])
 		bs := (*[16]int32)(bsums[16*b : 16*b+16])
-		var isum int32
+		isum, bsum := -ws[16], int32(0)
 		for s := 0; s < 16; s++ {
-			i := 4 * s
-			v := ub[i]*pb[i]>>48 + ub[i+1]*pb[i+1]>>48 + ub[i+2]*pb[i+2]>>48 + ub[i+3]*pb[i+3]>>48
-			isum += int32(int8(blk[192+s])) * (int32(v) - 128*ws[s] - 32*bs[s])
+			w, a := (*[4]uint64)(ub[4*s:4*s+4]), (*[4]uint64)(pb[4*s:4*s+4])
+			v := w[0]*a[0]>>48 + w[1]*a[1]>>48 + w[2]*a[2]>>48 + w[3]*a[3]>>48
+			isum += ws[s] * int32(v)
+			bsum += ws[s] * bs[s]
 		}
-		sum += f16Table[uint16(blk[208])|uint16(blk[209])<<8] * d[b] * float32(isum)
+		isum -= 32 * bsum
+		sum += f16Table[uint16(row[b*q6KBytes+208])|uint16(row[b*q6KBytes+209])<<8] * d[b] * float32(isum)
 	}
 	return sum
 }
