@@ -12,8 +12,11 @@ import "encoding/binary"
 // Activations are made unsigned by adding 128 (Q8 values lie in
 // [-128, 127]); the bias comes back off as 128·Σw. Weights are at most 6
 // bits (Q8_0 weights are split into two nibbles), so a lane holds at most
-// 4·63·255 = 64260 < 65536. The integer results equal the plain kernels'
-// exactly, so the float results do too.
+// 4·63·255 = 64260 < 65536. With 4-bit weights a lane of one product holds
+// at most 4·15·255 = 15300, so the full 64-bit products of four packs can
+// be summed before the shift: no lane of the sum reaches 2^16 (the top one
+// holds ≤ 61200, the one below ≤ 4·3·15·255 = 45900). The integer results
+// equal the plain kernels' exactly, so the float results do too.
 
 const (
 	lowNibbles = 0x0F0F0F0F0F0F0F0F
@@ -69,8 +72,8 @@ func dotQ4KSwar(w []byte, pk []uint64, d []float32, bsums []int32) float32 {
 			he2, ho2 := lanes8(x2 >> 4 & lowNibbles)
 			le3, lo3 := lanes8(x3 & lowNibbles)
 			he3, ho3 := lanes8(x3 >> 4 & lowNibbles)
-			slo := (le0*al[0]>>48 + lo0*al[1]>>48 + le1*al[2]>>48 + lo1*al[3]>>48) + (le2*al[4]>>48 + lo2*al[5]>>48 + le3*al[6]>>48 + lo3*al[7]>>48)
-			shi := (he0*ah[0]>>48 + ho0*ah[1]>>48 + he1*ah[2]>>48 + ho1*ah[3]>>48) + (he2*ah[4]>>48 + ho2*ah[5]>>48 + he3*ah[6]>>48 + ho3*ah[7]>>48)
+			slo := (le0*al[0]+lo0*al[1]+le1*al[2]+lo1*al[3])>>48 + (le2*al[4]+lo2*al[5]+le3*al[6]+lo3*al[7])>>48
+			shi := (he0*ah[0]+ho0*ah[1]+he1*ah[2]+ho1*ah[3])>>48 + (he2*ah[4]+ho2*ah[5]+he3*ah[6]+ho3*ah[7])>>48
 			nlo := (le0 + lo0) + (le1 + lo1) + (le2 + lo2) + (le3 + lo3)
 			nhi := (he0 + ho0) + (he1 + ho1) + (he2 + ho2) + (he3 + ho3)
 			s1 := int32(slo) - 128*int32(nlo*sumLanes>>48)
@@ -162,8 +165,8 @@ func dotQ8_0Swar(w []byte, pk []uint64, d []float32, bs []int32) float32 {
 		he2, ho2 := lanes8(x2 >> 4 & lowNibbles)
 		le3, lo3 := lanes8(x3 & lowNibbles)
 		he3, ho3 := lanes8(x3 >> 4 & lowNibbles)
-		slo := (le0*pb[0]>>48 + lo0*pb[1]>>48 + le1*pb[2]>>48 + lo1*pb[3]>>48) + (le2*pb[4]>>48 + lo2*pb[5]>>48 + le3*pb[6]>>48 + lo3*pb[7]>>48)
-		shi := (he0*pb[0]>>48 + ho0*pb[1]>>48 + he1*pb[2]>>48 + ho1*pb[3]>>48) + (he2*pb[4]>>48 + ho2*pb[5]>>48 + he3*pb[6]>>48 + ho3*pb[7]>>48)
+		slo := (le0*pb[0]+lo0*pb[1]+le1*pb[2]+lo1*pb[3])>>48 + (le2*pb[4]+lo2*pb[5]+le3*pb[6]+lo3*pb[7])>>48
+		shi := (he0*pb[0]+ho0*pb[1]+he1*pb[2]+ho1*pb[3])>>48 + (he2*pb[4]+ho2*pb[5]+he3*pb[6]+ho3*pb[7])>>48
 		nlo := (le0 + lo0) + (le1 + lo1) + (le2 + lo2) + (le3 + lo3)
 		nhi := (he0 + ho0) + (he1 + ho1) + (he2 + ho2) + (he3 + ho3)
 		// Σ(w+128)(a+128) = Σwa + 128Σw + 128Σa + 32·128².

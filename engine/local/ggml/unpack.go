@@ -58,10 +58,10 @@ func dotQ8_0Unpacked(row []byte, u []uint64, wsum []int32, pk []uint64, d []floa
 	for b := 0; b < nb; b++ {
 		ub := (*[16]uint64)(u[16*b : 16*b+16])
 		pb := (*[8]uint64)(pk[8*b : 8*b+8])
-		slo := (ub[0]*pb[0]>>48 + ub[1]*pb[1]>>48 + ub[4]*pb[2]>>48 + ub[5]*pb[3]>>48) +
-			(ub[8]*pb[4]>>48 + ub[9]*pb[5]>>48 + ub[12]*pb[6]>>48 + ub[13]*pb[7]>>48)
-		shi := (ub[2]*pb[0]>>48 + ub[3]*pb[1]>>48 + ub[6]*pb[2]>>48 + ub[7]*pb[3]>>48) +
-			(ub[10]*pb[4]>>48 + ub[11]*pb[5]>>48 + ub[14]*pb[6]>>48 + ub[15]*pb[7]>>48)
+		slo := (ub[0]*pb[0]+ub[1]*pb[1]+ub[4]*pb[2]+ub[5]*pb[3])>>48 +
+			(ub[8]*pb[4]+ub[9]*pb[5]+ub[12]*pb[6]+ub[13]*pb[7])>>48
+		shi := (ub[2]*pb[0]+ub[3]*pb[1]+ub[6]*pb[2]+ub[7]*pb[3])>>48 +
+			(ub[10]*pb[4]+ub[11]*pb[5]+ub[14]*pb[6]+ub[15]*pb[7])>>48
 		isum := int32(16*shi+slo) - 128*(wsum[b]-32*128) - 128*bs[b] - 32*128*128
 		sum += f16Table[uint16(row[b*q8_0Bytes])|uint16(row[b*q8_0Bytes+1])<<8] * d[b] * float32(isum)
 	}
@@ -115,8 +115,8 @@ func dotQ4KUnpacked(row []byte, u []uint64, sums []int32, pk []uint64, d []float
 		isum, msum := -ws[16], int32(0)
 		for j := 0; j < 8; j++ {
 			w, a := (*[8]uint64)(ub[8*j:8*j+8]), (*[8]uint64)(pb[8*j:8*j+8])
-			s := (w[0]*a[0]>>48 + w[1]*a[1]>>48 + w[2]*a[2]>>48 + w[3]*a[3]>>48) +
-				(w[4]*a[4]>>48 + w[5]*a[5]>>48 + w[6]*a[6]>>48 + w[7]*a[7]>>48)
+			s := (w[0]*a[0]+w[1]*a[1]+w[2]*a[2]+w[3]*a[3])>>48 +
+				(w[4]*a[4]+w[5]*a[5]+w[6]*a[6]+w[7]*a[7])>>48
 			isum += ws[j] * int32(s)
 			msum += ws[8+j] * (bs[2*j] + bs[2*j+1])
 		}
