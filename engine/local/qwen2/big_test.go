@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -146,6 +147,16 @@ func bigModel(b *testing.B, typ ggml.Type) string {
 	return path
 }
 
+// cpuTime is the process's user+system CPU time: on a shared machine it
+// says more about the code than wall time does.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 var benchTypes = []struct {
 	name string
 	typ  ggml.Type
@@ -173,6 +184,7 @@ func BenchmarkPrompt(b *testing.B) {
 			prompt := benchTokens(64)
 			c := m.NewCache(256)
 			logits := make([]float32, m.Config.Vocab)
+			cpu0 := cpuTime()
 			for b.Loop() {
 				c.Truncate(0)
 				if err := m.Forward(c, prompt, logits); err != nil {
@@ -180,6 +192,7 @@ func BenchmarkPrompt(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(len(prompt)*b.N)/b.Elapsed().Seconds(), "tokens/s")
+			b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(len(prompt)*b.N), "cpu-ms/token")
 			b.ReportMetric(float64(m.Threads()), "threads")
 		})
 	}
@@ -202,7 +215,7 @@ func BenchmarkDecode(b *testing.B) {
 				b.Fatal(err)
 			}
 			tok := []int32{0}
-			b.ResetTimer()
+			cpu0 := cpuTime()
 			for b.Loop() {
 				if c.Len() == c.Cap() {
 					c.Truncate(len(prompt))
@@ -213,6 +226,7 @@ func BenchmarkDecode(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+			b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/token")
 			b.ReportMetric(float64(m.Threads()), "threads")
 		})
 	}
