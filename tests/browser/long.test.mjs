@@ -164,7 +164,7 @@ Measured by \`tests/browser/long.test.mjs\` with \`THINKSTREAM_LONG=1\`
 a \`sim:long ${s.tokens}\` run streamed at ${s.rate} tokens/s to headless Debian
 chromium on the 2-core development machine, then the finished run opened
 fresh in a new page. The machine was shared with other builds and benchmarks
-(load average ${s.load} on 2 cores during the run): wall-clock task lengths
+(1-minute load average ${s.load} on 2 cores as the run ended): wall-clock task lengths
 there include time the page's thread was preempted, so the target is checked
 on each task's main-thread CPU time from a Chrome trace.
 
@@ -183,8 +183,12 @@ How the page keeps these: events update a plain model; rendering happens at
 most once per animation frame, only for what changed. A step's markdown is cut
 at blank lines outside code fences and display math; text before the last cut
 is rendered once into its own chunk and never again, so only the open tail
-re-renders while tokens arrive. Catching up (late join, resume after "pause
-view", instant replay) renders in slices of about 10 ms per frame.
+re-renders while tokens arrive (at most once per animation frame and about
+25 times a second, less when a render is slow). KaTeX layouts of recent
+formulas are cached for those re-renders. Finished steps use
+\`content-visibility: auto\`, so off-screen steps cost no style, layout or
+paint work however long the run gets. Catching up (late join, resume after
+"pause view", instant replay) renders in slices of about 10 ms per frame.
 `;
   writeFileSync(join(repoRoot, "docs", "benchmarks-web.md"), md);
 }
