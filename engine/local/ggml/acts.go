@@ -15,9 +15,9 @@ func VecDotType(t Type) Type {
 		return F16
 	case BF16:
 		return BF16
-	case Q8_0:
+	case Q4_0, Q5_0, Q8_0:
 		return Q8_0
-	case Q4_K, Q6_K:
+	case Q4_K, Q5_K, Q6_K:
 		return Q8_K
 	}
 	return F32

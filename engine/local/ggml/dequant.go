@@ -47,6 +47,18 @@ func Dequantize(t Type, src []byte, dst []float32) error {
 		for b := 0; b < len(dst)/QK_K; b++ {
 			dequantQ4K(src[b*q4KBytes:(b+1)*q4KBytes], dst[b*QK_K:(b+1)*QK_K])
 		}
+	case Q4_0:
+		for b := 0; b < len(dst)/32; b++ {
+			dequantQ4_0(src[b*q4_0Bytes:(b+1)*q4_0Bytes], dst[b*32:(b+1)*32])
+		}
+	case Q5_0:
+		for b := 0; b < len(dst)/32; b++ {
+			dequantQ5_0(src[b*q5_0Bytes:(b+1)*q5_0Bytes], dst[b*32:(b+1)*32])
+		}
+	case Q5_K:
+		for b := 0; b < len(dst)/QK_K; b++ {
+			dequantQ5K(src[b*q5KBytes:(b+1)*q5KBytes], dst[b*QK_K:(b+1)*QK_K])
+		}
 	case Q6_K:
 		for b := 0; b < len(dst)/QK_K; b++ {
 			dequantQ6K(src[b*q6KBytes:(b+1)*q6KBytes], dst[b*QK_K:(b+1)*QK_K])

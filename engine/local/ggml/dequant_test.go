@@ -115,7 +115,7 @@ func TestDequantizeErrors(t *testing.T) {
 	if err := ggml.Dequantize(ggml.Q4_K, make([]byte, 144), dst); err == nil {
 		t.Error("partial block: no error")
 	}
-	if err := ggml.Dequantize(ggml.Q5_K, make([]byte, 176), make([]float32, 256)); err == nil {
+	if err := ggml.Dequantize(ggml.Q3_K, make([]byte, 110), make([]float32, 256)); err == nil {
 		t.Error("unsupported type: no error")
 	}
 	if err := ggml.Dequantize(ggml.Type(4), nil, nil); err == nil {

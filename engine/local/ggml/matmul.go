@@ -72,6 +72,12 @@ func (m *Matrix) dotRow(r int, a *Acts, t int) float32 {
 	row := m.Data[r*m.rowBytes : (r+1)*m.rowBytes]
 	pk := a.pk[t*c/4 : (t+1)*c/4]
 	switch m.Type {
+	case Q4_0:
+		return dotQ4_0Swar(row, pk, a.d[t*c/32:(t+1)*c/32], a.bs[t*c/32:(t+1)*c/32])
+	case Q5_0:
+		return dotQ5_0Swar(row, pk, a.d[t*c/32:(t+1)*c/32], a.bs[t*c/32:(t+1)*c/32])
+	case Q5_K:
+		return dotQ5KSwar(row, pk, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16])
 	case Q8_0:
 		return dotQ8_0Swar(row, pk, a.d[t*c/32:(t+1)*c/32], a.bs[t*c/32:(t+1)*c/32])
 	case Q4_K:

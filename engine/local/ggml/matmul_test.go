@@ -53,7 +53,7 @@ func dequantActs(a *Acts) []float32 {
 // does not depend on the number of threads.
 func TestMatMul(t *testing.T) {
 	const rows, cols, n = 37, 512, 3
-	for _, typ := range []Type{F32, F16, BF16, Q8_0, Q4_K, Q6_K} {
+	for _, typ := range []Type{F32, F16, BF16, Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K} {
 		t.Run(typ.String(), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(3, uint64(typ)))
 			m, w := randomMatrix(t, typ, rows, cols, rng)
@@ -132,7 +132,7 @@ func TestMatMulErrors(t *testing.T) {
 	if _, err := NewMatrix(Q8_0, 64, 4, make([]byte, 10)); err == nil {
 		t.Error("short data: no error")
 	}
-	if _, err := NewMatrix(Q5_K, 256, 1, make([]byte, 176)); err == nil {
+	if _, err := NewMatrix(Q3_K, 256, 1, make([]byte, 110)); err == nil {
 		t.Error("unsupported type: no error")
 	}
 }
@@ -225,7 +225,7 @@ func TestPoolCoversEveryIndexOnce(t *testing.T) {
 // one at a time gives.
 func TestBatchedEqualsSingle(t *testing.T) {
 	const rows, cols, n = 19, 768, 5
-	for _, typ := range []Type{F32, F16, Q8_0, Q4_K, Q6_K} {
+	for _, typ := range []Type{F32, F16, Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K} {
 		t.Run(typ.String(), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(9, uint64(typ)))
 			m, _ := randomMatrix(t, typ, rows, cols, rng)
@@ -259,5 +259,60 @@ func TestBatchedEqualsSingle(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestKernelExtremes fills every quant byte with 0xff (the largest values
+// each layout can hold) and the activations with 127 or -128, where a SWAR
+// lane would overflow first, and compares with float64 arithmetic.
+func TestKernelExtremes(t *testing.T) {
+	const cols = 512
+	for _, typ := range []Type{Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K} {
+		for _, act := range []float32{1, -1} {
+			rb, _ := typ.RowBytes(cols)
+			row := make([]byte, rb)
+			for i := range row {
+				row[i] = 0xff
+			}
+			// Sane f16 scales (0.5, 0.25) in place of the 0xffff NaNs.
+			bb := typ.BlockBytes()
+			for b := 0; b < cols/typ.BlockSize(); b++ {
+				blk := row[b*bb:]
+				switch typ {
+				case Q6_K:
+					blk[208], blk[209] = 0x00, 0x38
+				case Q4_K, Q5_K:
+					blk[0], blk[1], blk[2], blk[3] = 0x00, 0x38, 0x00, 0x34
+				default:
+					blk[0], blk[1] = 0x00, 0x38
+				}
+			}
+			m, err := NewMatrix(typ, cols, 1, row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := make([]float32, cols)
+			for i := range x {
+				x[i] = act // quantizes to 127 (or -127 for Q8_K's signed max)
+			}
+			x[3] = -2 * act // and the largest magnitude the other way
+			var a Acts
+			if err := a.Prepare(typ, x, 1, cols); err != nil {
+				t.Fatal(err)
+			}
+			w := make([]float32, cols)
+			if err := Dequantize(typ, row, w); err != nil {
+				t.Fatal(err)
+			}
+			xa := dequantActs(&a)
+			var want float64
+			for i := range w {
+				want += float64(w[i]) * float64(xa[i])
+			}
+			got := float64(m.dotRow(0, &a, 0))
+			if math.Abs(got-want) > 1e-4*math.Abs(want)+1e-3 {
+				t.Errorf("%s, activations %g: got %g, want %g", typ, act, got, want)
+			}
+		}
 	}
 }

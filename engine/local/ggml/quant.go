@@ -45,6 +45,18 @@ func Quantize(t Type, src []float32, dst []byte) error {
 		for b := 0; b < len(src)/QK_K; b++ {
 			quantQ4KBlock(src[QK_K*b:QK_K*(b+1)], dst[q4KBytes*b:q4KBytes*(b+1)])
 		}
+	case Q4_0:
+		for b := 0; b < len(src)/32; b++ {
+			quantQ4_0Block(src[32*b:32*b+32], dst[q4_0Bytes*b:q4_0Bytes*(b+1)])
+		}
+	case Q5_0:
+		for b := 0; b < len(src)/32; b++ {
+			quantQ5_0Block(src[32*b:32*b+32], dst[q5_0Bytes*b:q5_0Bytes*(b+1)])
+		}
+	case Q5_K:
+		for b := 0; b < len(src)/QK_K; b++ {
+			quantQ5KBlock(src[QK_K*b:QK_K*(b+1)], dst[q5KBytes*b:q5KBytes*(b+1)])
+		}
 	case Q6_K:
 		for b := 0; b < len(src)/QK_K; b++ {
 			quantQ6KBlock(src[QK_K*b:QK_K*(b+1)], dst[q6KBytes*b:q6KBytes*(b+1)])

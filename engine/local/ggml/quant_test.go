@@ -18,6 +18,9 @@ func TestQuantizeRoundTrip(t *testing.T) {
 		{F16, 1e-3},
 		{BF16, 8e-3},
 		{Q8_0, 1.0 / 127},
+		{Q4_0, 1.0 / 8},
+		{Q5_0, 1.0 / 16},
+		{Q5_K, 2.2 / 31},
 		{Q6_K, 1.1 / 31},
 		{Q4_K, 2.2 / 15},
 	}
@@ -51,8 +54,8 @@ func TestQuantizeRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	if err := Quantize(Q5_K, make([]float32, 256), make([]byte, 176)); err == nil {
-		t.Error("Q5_K: no error")
+	if err := Quantize(Q3_K, make([]float32, 256), make([]byte, 110)); err == nil {
+		t.Error("Q3_K: no error")
 	}
 	if err := Quantize(Q8_0, make([]float32, 32), make([]byte, 33)); err == nil {
 		t.Error("wrong dst size: no error")

@@ -54,7 +54,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unsupported type", func(s *genSpec) {
 			s.mutate = func(name string, d []uint64, typ ggml.Type) ([]uint64, ggml.Type) {
 				if name == "blk.0.ffn_gate.weight" {
-					return d, ggml.Q5_K
+					return d, ggml.Q3_K
 				}
 				return d, typ
 			}
@@ -151,7 +151,7 @@ func equalBits(a, b []float32) bool {
 // batch split do not change a single bit, for every weight type.
 func TestTruncateAndThreads(t *testing.T) {
 	seq := []int32{5, 9, 3, 60, 1, 22, 7, 7, 40, 13, 2, 33}
-	for _, typ := range []ggml.Type{ggml.F32, ggml.F16, ggml.Q8_0, ggml.Q4_K, ggml.Q6_K} {
+	for _, typ := range []ggml.Type{ggml.F32, ggml.F16, ggml.Q4_0, ggml.Q5_0, ggml.Q8_0, ggml.Q4_K, ggml.Q5_K, ggml.Q6_K} {
 		t.Run(typ.String(), func(t *testing.T) {
 			path := writeSmall(t, smallSpec(typ))
 			var first [][]float32
