@@ -99,15 +99,17 @@ func (a *API) serveStream(w http.ResponseWriter, r *http.Request, id string, opt
 	w.WriteHeader(http.StatusOK)
 	out := &writer{w: w, rc: http.NewResponseController(w), timeout: a.cfg.WriteTimeout}
 
-	buf := sse.AppendRetry(make([]byte, 0, 4096), int(a.cfg.Retry.Milliseconds()))
-	open, _ := json.Marshal(struct {
-		Type    string `json:"type"`
-		FromSeq int64  `json:"from_seq"`
-		Resumed bool   `json:"resumed"`
-		Gap     bool   `json:"gap"`
-	}{thinkstream.EventStreamOpen, opts.after + 1, opts.resumed, false})
-	buf, _ = sse.AppendEvent(buf, "", thinkstream.EventStreamOpen, open)
-	if !out.write(buf) {
+	// Frames go straight into the response's own buffer: a per-viewer
+	// buffer would grow to the size of the largest catch-up and stay, which
+	// at thousands of viewers is most of the memory.
+	var small [256]byte
+	hello := sse.AppendRetry(small[:0], int(a.cfg.Retry.Milliseconds()))
+	hello = append(hello, "event: "+thinkstream.EventStreamOpen+"\ndata: {\"type\":\""+thinkstream.EventStreamOpen+"\",\"from_seq\":"...)
+	hello = strconv.AppendInt(hello, opts.after+1, 10)
+	hello = append(hello, ",\"resumed\":"...)
+	hello = strconv.AppendBool(hello, opts.resumed)
+	hello = append(hello, ",\"gap\":false}\n\n"...)
+	if !out.write(hello) {
 		return
 	}
 
@@ -118,41 +120,42 @@ func (a *API) serveStream(w http.ResponseWriter, r *http.Request, id string, opt
 	if opts.speed > 0 {
 		pace = pacer{speed: opts.speed}
 	}
+	var scratch []byte // re-encoded frames (compat endpoint)
 	for {
 		frames, viewers, err := sub.Next(r.Context())
 		switch {
 		case errors.Is(err, hub.ErrEnded):
 			return
 		case errors.Is(err, hub.ErrIdle):
-			if !out.write(sse.AppendComment(buf[:0], "keep-alive")) {
+			if !out.write(sse.AppendComment(small[:0], "keep-alive")) {
 				return
 			}
 			continue
 		case err != nil:
 			if a.stopping.Load() {
-				out.write(sse.AppendRetry(buf[:0], 1000))
+				out.write(sse.AppendRetry(small[:0], 1000))
 				return
 			}
 			if r.Context().Err() == nil {
 				a.log.Error("stream failed", "run", id, "err", err)
 				data, _ := json.Marshal(thinkstream.Event{Type: "stream.error", Error: &thinkstream.RunError{
 					Code: "stream_failed", Message: "the event stream failed; reconnect to resume", Retryable: true}})
-				b, _ := sse.AppendEvent(buf[:0], "", "stream.error", data)
+				b, _ := sse.AppendEvent(nil, "", "stream.error", data)
 				out.write(b)
 			}
 			return
 		}
-		buf = buf[:0]
-		if viewers != nil {
-			buf = append(buf, viewers...)
+		if viewers != nil && !out.put(viewers) {
+			return
 		}
 		if pace.speed > 0 {
 			// Paced replay sends frame by frame at the original rhythm.
-			if len(buf) > 0 && !out.write(buf) {
+			if !out.flush() {
 				return
 			}
 			for _, f := range frames {
-				if !pace.wait(r.Context(), f) || !out.write(a.encode(buf[:0], f, opts)) {
+				scratch = a.encode(scratch[:0], f, opts)
+				if !pace.wait(r.Context(), f) || !out.write(scratch) {
 					return
 				}
 			}
@@ -160,17 +163,21 @@ func (a *API) serveStream(w http.ResponseWriter, r *http.Request, id string, opt
 			continue
 		}
 		for _, f := range frames {
-			buf = a.encode(buf, f, opts)
+			b := f.SSE
+			if opts.encode != nil {
+				scratch = opts.encode(scratch[:0], f)
+				b = scratch
+			}
+			if !out.put(b) {
+				return
+			}
 		}
-		if !out.write(buf) {
+		if !out.flush() {
 			return
 		}
 		metrics.Delivered.Add(float64(len(frames)))
 		if n := len(frames); n > 0 && !frames[n-1].Created.IsZero() {
 			metrics.Lag.Observe(time.Since(frames[n-1].Created).Seconds())
-		}
-		if cap(buf) > 1<<20 {
-			buf = make([]byte, 0, 4096) // do not keep a catch-up's buffer
 		}
 	}
 }
@@ -195,16 +202,27 @@ type writer struct {
 	deadline time.Time
 }
 
-func (w *writer) write(b []byte) bool {
+// put buffers bytes; the response writer sends full buffers as it goes.
+func (w *writer) put(b []byte) bool {
+	w.extend()
+	_, err := w.w.Write(b)
+	return err == nil
+}
+
+// flush sends what is buffered.
+func (w *writer) flush() bool {
+	w.extend()
+	return w.rc.Flush() == nil
+}
+
+func (w *writer) write(b []byte) bool { return w.put(b) && w.flush() }
+
+func (w *writer) extend() {
 	now := time.Now()
-	if w.deadline.Sub(now) < w.timeout-time.Second || w.deadline.IsZero() {
+	if w.deadline.Sub(now) < w.timeout-time.Second {
 		w.deadline = now.Add(w.timeout)
 		_ = w.rc.SetWriteDeadline(w.deadline)
 	}
-	if _, err := w.w.Write(b); err != nil {
-		return false
-	}
-	return w.rc.Flush() == nil
 }
 
 // pacer spaces frames by their recorded times, scaled by speed.
