@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,6 +99,8 @@ func serveFlags(c *serveConfig, home string) *flag.FlagSet {
 	fs.DurationVar(&c.UpstreamTTFT, "upstream-ttft-timeout", 120*time.Second, "upstream: longest wait for the first token")
 	fs.DurationVar(&c.UpstreamIdle, "upstream-idle-timeout", 60*time.Second, "upstream: longest wait between tokens")
 	fs.IntVar(&c.UpstreamPar, "upstream-parallel", 16, "upstream: generations the upstream serves at once")
+	fs.StringVar(&c.UpstreamPass, "upstream-pass-through", strings.Join(openai.DefaultPassThrough, ","),
+		"upstream: extra sampling parameters sent when a run sets them (comma-separated; \"none\" for servers that reject unknown fields)")
 	fs.StringVar(&c.Model, "model", "", "local engine: GGUF model name or path")
 	fs.IntVar(&c.Threads, "threads", 0, "local engine: threads (0: all cores)")
 	fs.IntVar(&c.Parallel, "parallel", 1, "local engine: parallel sequences")
@@ -210,6 +213,7 @@ func newEngine(c serveConfig, getenv func(string) string, logger *slog.Logger) (
 		eng, err := openai.New(openai.Config{
 			BaseURL: c.Upstream, Model: c.UpstreamModel, APIKey: c.UpstreamAPIKey, Mode: c.UpstreamMode,
 			TTFTTimeout: c.UpstreamTTFT, IdleTimeout: c.UpstreamIdle, MaxParallel: c.UpstreamPar, Logger: logger,
+			PassThrough: passThrough(c.UpstreamPass),
 		})
 		if err != nil {
 			return nil, nil, err
@@ -219,6 +223,17 @@ func newEngine(c serveConfig, getenv func(string) string, logger *slog.Logger) (
 		return newLocalEngine(c, getenv, logger)
 	}
 	return nil, nil, fmt.Errorf("unknown engine %q: want sim, upstream or local", kind)
+}
+
+// passThrough parses --upstream-pass-through.
+func passThrough(s string) []string {
+	out := []string{}
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" && p != "none" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) error {
