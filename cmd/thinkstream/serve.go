@@ -62,6 +62,7 @@ type serveConfig struct {
 	UpstreamTTFT   time.Duration
 	UpstreamIdle   time.Duration
 	UpstreamPar    int
+	UpstreamPass   string
 
 	Model    string
 	Threads  int
