@@ -93,3 +93,20 @@ func (c *Cache) reserve(n int) {
 	s.sin = make([]float32, n*half)
 	s.cap = n
 }
+
+// Bytes is the memory the cache holds (keys, values and scratch), for
+// capacity planning and logs.
+func (c *Cache) Bytes() int64 {
+	var n int64
+	for i := range c.k32 {
+		n += 4 * int64(len(c.k32[i])+len(c.v32[i]))
+	}
+	for i := range c.k16 {
+		n += 2 * int64(len(c.k16[i])+len(c.v16[i]))
+	}
+	s := &c.s
+	for _, b := range [][]float32{s.x, s.h, s.q, s.att, s.tmp, s.k, s.v, s.gate, s.up, s.cos, s.sin, s.logits, s.attn.scores} {
+		n += 4 * int64(cap(b))
+	}
+	return n
+}

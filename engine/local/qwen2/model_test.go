@@ -242,6 +242,33 @@ func TestRopeScaling(t *testing.T) {
 	}
 }
 
+func TestFileTypeName(t *testing.T) {
+	for ft, want := range map[int]string{-1: "unknown", 0: "F32", 1: "F16", 7: "Q8_0", 15: "Q4_K_M", 99: "file type 99"} {
+		if got := (Config{FileType: ft}).FileTypeName(); got != want {
+			t.Errorf("FileTypeName(%d) = %q, want %q", ft, got, want)
+		}
+	}
+}
+
+func TestCacheBytes(t *testing.T) {
+	m, err := Load(writeSmall(t, smallSpec(ggml.Q8_0)), Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c := m.NewCache(32)
+	// 2 layers × 32 positions × 128 (one KV head) × (K+V) × 2 bytes (f16).
+	if got, want := c.Bytes(), int64(2*32*128*2*2); got != want {
+		t.Errorf("empty cache: %d bytes, want %d", got, want)
+	}
+	if err := m.Forward(c, []int32{1, 2}, make([]float32, m.Config.Vocab)); err != nil {
+		t.Fatal(err)
+	}
+	if c.Bytes() <= int64(2*32*128*2*2) {
+		t.Error("scratch not counted")
+	}
+}
+
 func TestKVOption(t *testing.T) {
 	path := writeSmall(t, smallSpec(ggml.F32))
 	for _, tt := range []struct {
