@@ -1,8 +1,12 @@
 package httpapi
 
 import (
+	"context"
+	"time"
+
 	"encoding/json"
 	"flag"
+	"github.com/thinkstream/thinkstream/engine/sim"
 	"io"
 	"net/http"
 	"os"
@@ -191,3 +195,41 @@ func TestStreamStatuses(t *testing.T) {
 }
 
 func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestPacedReplay checks that ?pace=original spaces a finished run's
+// events by their recorded times: a replay can never be faster than the
+// original span divided by the speed (a lower bound, so machine load
+// cannot make the test flaky).
+func TestPacedReplay(t *testing.T) {
+	eng := sim.New(sim.Config{Rate: 400, TTFT: -1, Jitter: -1})
+	s := newStack(t, eng, Config{})
+	c := s.create(t, "sim:long 160")
+	run := s.waitEnded(t, c.ID)
+	snap, err := s.mgr.Snapshot(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first, last struct {
+		T int64 `json:"t"`
+	}
+	_ = json.Unmarshal(snap.Events[1], &first) // run.started
+	_ = json.Unmarshal(snap.Events[len(snap.Events)-1], &last)
+	span := time.Duration(last.T-first.T) * time.Millisecond
+	if span < 200*time.Millisecond {
+		t.Fatalf("run spans only %v", span)
+	}
+	start := time.Now()
+	resp := get(t, s.srv.URL+"/v1/runs/"+c.ID+"/events?pace=original&speed=4", nil)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if min := span/4 - 10*time.Millisecond; took < min {
+		t.Errorf("replay at 4x took %v, less than %v (span %v / 4)", took, min, span)
+	}
+	if n := strings.Count(string(body), "\nid: ") + 1; int64(n) < run.LastSeq {
+		t.Errorf("paced replay sent %d frames, want %d", n, run.LastSeq)
+	}
+}
