@@ -2,11 +2,8 @@ package httpapi
 
 import (
 	"context"
-	"time"
-
 	"encoding/json"
 	"flag"
-	"github.com/thinkstream/thinkstream/engine/sim"
 	"io"
 	"net/http"
 	"os"
@@ -14,8 +11,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/thinkstream/thinkstream/engine/sim"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
