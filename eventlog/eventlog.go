@@ -278,10 +278,10 @@ func (l *Log) Read(ctx context.Context, runID string, after, until int64, fn fun
 	}()
 	next := after + 1
 	for next <= until {
-		// Ask for exactly what is left: asking for more would wait out
-		// FetchMaxWait for messages that do not exist yet.
+		// Everything up to `until` is acknowledged, so a no-wait fetch
+		// returns it at once; one that finds nothing means it is gone.
 		want := int(min(until-pos+1, 512))
-		batch, err := cons.Fetch(want, jetstream.FetchMaxWait(5*time.Second))
+		batch, err := cons.FetchNoWait(want)
 		if err != nil {
 			return fmt.Errorf("eventlog: read %s: %w", runID, err)
 		}
@@ -303,7 +303,12 @@ func (l *Log) Read(ctx context.Context, runID string, after, until int64, fn fun
 				break
 			}
 			if seq != next {
-				return fmt.Errorf("eventlog: run %s: gap: want seq %d, got %d", runID, next, seq)
+				if next != after+1 {
+					return fmt.Errorf("eventlog: run %s: hole: want seq %d, got %d", runID, next, seq)
+				}
+				// Retention removed the run's oldest events: start at
+				// the first that is left (FirstSeq lets callers say so).
+				next = seq
 			}
 			if err := fn(Record{Seq: seq, Data: m.Data()}); err != nil {
 				return err
@@ -321,6 +326,23 @@ func (l *Log) Read(ctx context.Context, runID string, after, until int64, fn fun
 		}
 	}
 	return nil
+}
+
+// FirstSeq returns the lowest per-run sequence still in the log (1 unless
+// retention removed the run's oldest events), or 0 when none is left.
+func (l *Log) FirstSeq(ctx context.Context, runID string) (int64, error) {
+	msg, err := l.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subject(runID)))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("eventlog: first seq of %s: %w", runID, err)
+	}
+	seq, err := strconv.ParseInt(msg.Header.Get(seqHeader), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("eventlog: run %s: bad seq header: %w", runID, err)
+	}
+	return seq, nil
 }
 
 // LastSeq returns the highest logged per-run sequence of a run, 0 if none.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/thinkstream/thinkstream"
 )
@@ -146,5 +147,37 @@ func TestExternalNATS(t *testing.T) {
 	}
 	if _, err := Open(ctx, Config{}); err == nil {
 		t.Error("Open without a data dir or URL succeeded")
+	}
+}
+
+// TestRetentionGap removes a run's oldest events, as size or age retention
+// does, and checks that reads start at what is left and FirstSeq says so.
+func TestRetentionGap(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	ctx := context.Background()
+	if err := l.Append(ctx, "old", recs(1, 10, "x")); err != nil {
+		t.Fatal(err)
+	}
+	if first, _ := l.FirstSeq(ctx, "old"); first != 1 {
+		t.Fatalf("first seq %d, want 1", first)
+	}
+	for i := 0; i < 3; i++ {
+		m, err := l.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subject("old")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.stream.DeleteMsg(ctx, m.Sequence); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if first, _ := l.FirstSeq(ctx, "old"); first != 4 {
+		t.Fatalf("first seq %d, want 4", first)
+	}
+	if diff := cmp.Diff(seqRange(4, 10), readAll(t, l, "old", 0, 0)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if first, _ := l.FirstSeq(ctx, "none"); first != 0 {
+		t.Errorf("unknown run first seq %d", first)
 	}
 }

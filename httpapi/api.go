@@ -35,6 +35,7 @@ type Runs interface {
 	Annotate(ctx context.Context, id string, a thinkstream.Annotation) (thinkstream.Event, error)
 	Follow(ctx context.Context, id string, after int64) iter.Seq2[thinkstream.Event, error]
 	Viewers(id string) int
+	FirstSeq(ctx context.Context, id string) (int64, error)
 	EngineInfo() thinkstream.EngineInfo
 }
 

@@ -89,6 +89,12 @@ func (a *API) serveStream(w http.ResponseWriter, r *http.Request, id string, opt
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	// gap: retention removed events the client has not seen yet; the
+	// stream starts at the oldest one left.
+	gap, from := false, opts.after+1
+	if first, err := a.runs.FirstSeq(r.Context(), id); err == nil && first > from {
+		gap, from = true, first
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
@@ -105,10 +111,12 @@ func (a *API) serveStream(w http.ResponseWriter, r *http.Request, id string, opt
 	var small [256]byte
 	hello := sse.AppendRetry(small[:0], int(a.cfg.Retry.Milliseconds()))
 	hello = append(hello, "event: "+thinkstream.EventStreamOpen+"\ndata: {\"type\":\""+thinkstream.EventStreamOpen+"\",\"from_seq\":"...)
-	hello = strconv.AppendInt(hello, opts.after+1, 10)
+	hello = strconv.AppendInt(hello, from, 10)
 	hello = append(hello, ",\"resumed\":"...)
 	hello = strconv.AppendBool(hello, opts.resumed)
-	hello = append(hello, ",\"gap\":false}\n\n"...)
+	hello = append(hello, ",\"gap\":"...)
+	hello = strconv.AppendBool(hello, gap)
+	hello = append(hello, "}\n\n"...)
 	if !out.write(hello) {
 		return
 	}

@@ -252,6 +252,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// FirstSeq returns the lowest seq of a run still in the log: above 1 when
+// retention removed its oldest events.
+func (m *Manager) FirstSeq(ctx context.Context, id string) (int64, error) {
+	return m.cfg.Log.FirstSeq(ctx, id)
+}
+
 // Active reports how many runs wait in the queue and how many generate.
 func (m *Manager) Active() (queued, running int) {
 	m.mu.Lock()

@@ -36,6 +36,7 @@ type Log interface {
 	Append(ctx context.Context, runID string, recs []eventlog.Record) error
 	Read(ctx context.Context, runID string, after, until int64, fn func(eventlog.Record) error) error
 	LastSeq(ctx context.Context, runID string) (int64, error)
+	FirstSeq(ctx context.Context, runID string) (int64, error)
 	PutRun(ctx context.Context, run thinkstream.Run) error
 	GetRun(ctx context.Context, id string) (thinkstream.Run, error)
 	RunIDs(ctx context.Context) ([]string, error)
