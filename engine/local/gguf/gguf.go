@@ -14,7 +14,6 @@ import (
 	"math"
 	"math/bits"
 	"os"
-	"syscall"
 
 	"github.com/thinkstream/thinkstream/engine/local/ggml"
 )
@@ -104,16 +103,16 @@ func Open(path string) (*File, error) {
 	if size > math.MaxInt {
 		return nil, fmt.Errorf("gguf: %s is too large to map", path)
 	}
-	data, err := syscall.Mmap(int(fd.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	data, release, err := mapFile(fd, int(size))
 	if err != nil {
-		return nil, fmt.Errorf("gguf: mmap %s: %w", path, err)
+		return nil, fmt.Errorf("gguf: map %s: %w", path, err)
 	}
 	f, err := Parse(data)
 	if err != nil {
-		_ = syscall.Munmap(data)
+		_ = release()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	f.unmap = func() error { return syscall.Munmap(data) }
+	f.unmap = release
 	return f, nil
 }
 

@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -145,16 +144,6 @@ func bigModel(b *testing.B, typ ggml.Type) string {
 	}
 	bigModels.Store(typ, path)
 	return path
-}
-
-// cpuTime is the process's user+system CPU time: on a shared machine it
-// says more about the code than wall time does.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 var benchTypes = []struct {
