@@ -83,6 +83,9 @@ type FanoutResult struct {
 	FirstP50 time.Duration `json:"first_viewer_p50_ns"`
 	FirstP99 time.Duration `json:"first_viewer_p99_ns"`
 
+	// ServerKnown reports whether the server's process could be read
+	// (CPU and memory below); false for a server on another machine.
+	ServerKnown    bool          `json:"server_known"`
 	ServerCPU      time.Duration `json:"server_cpu_ns"` // in the window
 	CPUPerEventUS  float64       `json:"server_cpu_us_per_event"`
 	ServerRSS      int64         `json:"server_rss_bytes"`
@@ -180,10 +183,9 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 		return res, err
 	}
 
-	cpu0, err := srv.CPU()
-	if err != nil {
-		return res, fmt.Errorf("bench: server cpu: %w", err)
-	}
+	// A server whose process cannot be read (another machine) still gets
+	// latency and exactness measured; its resources are left unknown.
+	cpu0, cpuErr := srv.CPU()
 	lag0, _ := scrapeLag(ctx, hc, srv.URL())
 	busy0, _, merr := machineCPU()
 	self := ProcStats{PID: os.Getpid()}
@@ -204,10 +206,8 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 	done.Wait()
 	t1 := time.Now()
 	to.Store(t1.UnixNano())
-	cpu1, err := srv.CPU()
-	if err != nil {
-		return res, fmt.Errorf("bench: server cpu: %w", err)
-	}
+	cpu1, cpuErr2 := srv.CPU()
+	res.ServerKnown = cpuErr == nil && cpuErr2 == nil
 	ccpu1, cerr2 := self.CPU()
 	busy1, _, merr2 := machineCPU()
 	res.Cores = runtime.NumCPU()
@@ -217,15 +217,15 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 		res.ServerLagP50, res.ServerLagP99 = lag1.quantile(lag0, 0.5), lag1.quantile(lag0, 0.99)
 	}
 	res.Window = t1.Sub(t0)
-	res.ServerCPU = cpu1 - cpu0
+	if res.ServerKnown {
+		res.ServerCPU = cpu1 - cpu0
+		res.ServerRSS, res.ServerPeakRSS, _ = srv.Memory()
+	}
 	if cerr == nil && cerr2 == nil {
 		res.ClientCPU, res.ClientCPUKnown = ccpu1-ccpu0, true
-		if merr == nil && merr2 == nil {
+		if merr == nil && merr2 == nil && res.ServerKnown {
 			res.OtherCPU = max(busy1-busy0-res.ServerCPU-res.ClientCPU, 0)
 		}
-	}
-	if res.ServerRSS, res.ServerPeakRSS, err = srv.Memory(); err != nil {
-		return res, fmt.Errorf("bench: server memory: %w", err)
 	}
 	res.summarize(viewers)
 	if fl := first.values(); len(fl) > 0 {
@@ -235,7 +235,7 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 	if d, err := getRun(ctx, hc, srv.URL(), run.ID); err == nil && d.EndedAt != nil && d.StartedAt != nil {
 		res.EventRate = float64(res.Events) / d.EndedAt.Sub(*d.StartedAt).Seconds()
 	}
-	if res.DeliveredInWindow > 0 {
+	if res.DeliveredInWindow > 0 && res.ServerKnown {
 		res.CPUPerEventUS = float64(res.ServerCPU.Microseconds()) / float64(res.DeliveredInWindow)
 	}
 	return res, nil

@@ -204,3 +204,30 @@ func parseMachineCPU(line string) (busy, total time.Duration, err error) {
 	tick := time.Second / clockTicks
 	return time.Duration(b) * tick, time.Duration(t) * tick, nil
 }
+
+// Remote is a server the benchmark did not start: at a URL, and, when it
+// runs on this machine and its pid is given, readable in /proc.
+type Remote struct {
+	BaseURL string
+	// PID of the server on this machine; 0: its resources are unknown.
+	PID int
+}
+
+// URL is the server's base URL.
+func (r Remote) URL() string { return r.BaseURL }
+
+// CPU reads the server's CPU time when its pid is known.
+func (r Remote) CPU() (time.Duration, error) {
+	if r.PID == 0 {
+		return 0, errors.New("server pid unknown")
+	}
+	return ProcStats{PID: r.PID}.CPU()
+}
+
+// Memory reads the server's memory when its pid is known.
+func (r Remote) Memory() (rss, peak int64, err error) {
+	if r.PID == 0 {
+		return 0, 0, errors.New("server pid unknown")
+	}
+	return ProcStats{PID: r.PID}.Memory()
+}

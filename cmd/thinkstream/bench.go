@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/thinkstream/thinkstream/bench"
@@ -33,6 +34,8 @@ func cmdBenchFanout(ctx context.Context, e *env, args []string) error {
 	settle := fs.Duration("settle", time.Second, "pause after the last viewer connected before measuring")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
 	serverBin := fs.String("server-bin", "", "thinkstream binary to run as the server (default: this one)")
+	remote := fs.String("remote", "", "benchmark the server at this URL instead of starting one (its sim rate applies, not --rate)")
+	remotePID := fs.Int("remote-pid", 0, "with --remote on this machine: the server's pid, to read its CPU and memory")
 	if err := parseFlags(fs, args, e.getenv, nil); err != nil {
 		return err
 	}
@@ -43,29 +46,20 @@ func cmdBenchFanout(ctx context.Context, e *env, args []string) error {
 	if need := uint64(*viewers) + 256; limit < need {
 		return fmt.Errorf("bench: the open-file limit is %d, %d viewers need about %d", limit, *viewers, need)
 	}
-	exe := *serverBin
-	if exe == "" {
-		if exe, err = os.Executable(); err != nil {
+	logf := func(format string, a ...any) { fmt.Fprintf(e.stderr, "bench: "+format+"\n", a...) }
+	var srv bench.Server
+	if *remote != "" {
+		srv = bench.Remote{BaseURL: strings.TrimRight(*remote, "/"), PID: *remotePID}
+		logf("server at %s (pid %d); %d viewers at the server's own rate", *remote, *remotePID, *viewers)
+	} else {
+		p, err := startBenchServer(ctx, e, *serverBin, *rate)
+		if err != nil {
 			return err
 		}
+		defer p.Close()
+		srv = p
+		logf("server pid %d at %s; %d viewers, %.0f events/s", p.PID, p.URL(), *viewers, *rate)
 	}
-	dir, err := os.MkdirTemp("", "thinkstream-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	argv := []string{exe, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir,
-		"--sim-rate", strconv.FormatFloat(*rate, 'f', -1, 64), "--sim-jitter", "-1", "--sim-ttft", "-1s",
-		"--max-tokens", "40960", "--log-level", "warn", "--shutdown-grace", "0s"}
-	sctx, cancel := context.WithTimeout(ctx, time.Minute)
-	srv, err := bench.StartProcess(sctx, argv, e.stderr)
-	cancel()
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	logf := func(format string, a ...any) { fmt.Fprintf(e.stderr, "bench: "+format+"\n", a...) }
-	logf("server pid %d at %s; %d viewers, %.0f events/s", srv.PID, srv.URL(), *viewers, *rate)
 	res, err := bench.Fanout(ctx, srv, bench.FanoutConfig{
 		Viewers: *viewers, Events: *events, Duration: *duration, Settle: *settle, Logf: logf,
 	})
@@ -75,13 +69,61 @@ func cmdBenchFanout(ctx context.Context, e *env, args []string) error {
 	if *jsonOut {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+		return exactness(res)
 	}
 	printFanout(e, res)
+	return exactness(res)
+}
+
+// exactness fails the command when a viewer missed, repeated or reordered
+// an event.
+func exactness(res bench.FanoutResult) error {
 	if res.Failed > 0 || res.Lost > 0 || res.Duplicated > 0 || res.Reordered > 0 {
 		return fmt.Errorf("bench: delivery was not exact (%d failed viewers, first error: %s)", res.Failed, res.FirstError)
 	}
 	return nil
+}
+
+// startBenchServer runs `thinkstream serve` as a child process with a
+// steady sim engine (no jitter, no time to first token) and a fresh data
+// directory, removed when the process is closed.
+func startBenchServer(ctx context.Context, e *env, exe string, rate float64) (*benchServer, error) {
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, err
+		}
+	}
+	dir, err := os.MkdirTemp("", "thinkstream-bench-")
+	if err != nil {
+		return nil, err
+	}
+	argv := []string{exe, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir,
+		"--sim-rate", strconv.FormatFloat(rate, 'f', -1, 64), "--sim-jitter", "-1", "--sim-ttft", "-1s",
+		"--max-tokens", "40960", "--log-level", "warn", "--shutdown-grace", "0s"}
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	p, err := bench.StartProcess(sctx, argv, e.stderr)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return &benchServer{Process: p, dir: dir}, nil
+}
+
+// benchServer is the child server and its data directory.
+type benchServer struct {
+	*bench.Process
+	dir string
+}
+
+func (s *benchServer) Close() error {
+	err := s.Process.Close()
+	os.RemoveAll(s.dir)
+	return err
 }
 
 func printFanout(e *env, r bench.FanoutResult) {
@@ -102,11 +144,15 @@ func printFanout(e *env, r bench.FanoutResult) {
 		fmt.Fprintf(w, "server-side lag    p50 ≤ %s  p99 ≤ %s  (publication → write, its histogram's buckets, %.0f writes)\n",
 			ms(r.ServerLagP50), ms(r.ServerLagP99), r.ServerLagWrites)
 	}
-	if r.DeliveredInWindow > 0 && r.Window > 0 {
+	if !r.ServerKnown {
+		fmt.Fprintln(w, "server CPU, memory unknown (give --remote-pid for a server on this machine)")
+	} else if r.DeliveredInWindow > 0 && r.Window > 0 {
 		fmt.Fprintf(w, "server CPU         %.2f s in the window = %.2f µs per delivered event (%.0f%% of a core)\n",
 			r.ServerCPU.Seconds(), r.CPUPerEventUS, 100*r.ServerCPU.Seconds()/r.Window.Seconds())
 	}
-	fmt.Fprintf(w, "server memory      RSS %.1f MB now, peak (VmHWM) %.1f MB\n", float64(r.ServerRSS)/1e6, float64(r.ServerPeakRSS)/1e6)
+	if r.ServerKnown {
+		fmt.Fprintf(w, "server memory      RSS %.1f MB now, peak (VmHWM) %.1f MB\n", float64(r.ServerRSS)/1e6, float64(r.ServerPeakRSS)/1e6)
+	}
 	if r.ClientCPU > 0 {
 		fmt.Fprintf(w, "client CPU         %.2f s in the window (viewers, not counted above)\n", r.ClientCPU.Seconds())
 	}
