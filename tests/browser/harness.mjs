@@ -56,6 +56,11 @@ export async function startServer({ dataDir, port = 0, simRate = 500, simTtft = 
       reject(new Error(`server exited (${code ?? sig}) before listening; stderr:\n${log}`));
     });
   });
+  const home = await fetch(url + "/").then((r) => r.text()).catch(() => "");
+  if (!home.includes('<div id="app">')) {
+    proc.kill("SIGKILL");
+    throw new Error(`${url}/ does not serve the web UI: mount web.Handler() for "/", "/r/{id}", "/assets/" and "/embed-example.html" in cmd/thinkstream`);
+  }
   const srv = {
     url,
     port: Number(new URL(url).port),

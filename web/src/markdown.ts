@@ -175,7 +175,7 @@ function createMarkdown(): MD {
     return (
       `<div class="ts-code"><div class="ts-code-bar"><span class="ts-code-lang">${escapeHtml(label)}</span>` +
       `<button type="button" class="ts-copy" data-action="copy-code" aria-label="Copy ${escapeHtml(label)} code">Copy</button></div>` +
-      `<pre><code${cls}>${body}</code></pre></div>\n`
+      `<pre tabindex="0"><code${cls}>${body}</code></pre></div>\n`
     );
   };
   const defaultLink = md.renderer.rules.link_open || ((tokens, idx, options, _env, self) => self.renderToken(tokens, idx, options));
