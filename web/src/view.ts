@@ -122,6 +122,8 @@ export class RunView {
   private resumedTimer?: ReturnType<typeof setTimeout>;
   private speaker = new Speaker();
   private destroyed = false;
+  /** reconnected: this view lost its stream at least once (see verify). */
+  private reconnected = false;
   /** Messages about the reader's own actions (failed highlight, 501 pause…), shown until dismissed. */
   private notices: HTMLElement[] = [];
   // replay
@@ -634,6 +636,9 @@ export class RunView {
     setText(this.el.conn, labels[s] || s);
     this.el.conn.setAttribute("aria-label", `Connection: ${labels[s] || s}`);
     if (s === "reconnecting") this.announce("Connection lost, reconnecting.");
+    if (s === "reconnecting") this.reconnected = true;
+    if (s === "resumed" && this.runId) void this.verify(false);
+    if (s === "ended" && this.reconnected && this.runId && this.mode !== "replay") void this.verify(true);
     if (s === "resumed") {
       this.announce("Reconnected; the stream resumed where it left off.");
       clearTimeout(this.resumedTimer);
@@ -649,6 +654,42 @@ export class RunView {
       this.metaDirty = true;
       this.schedule();
     }
+  }
+
+  /**
+   * verify compares what this view has with the server's snapshot after a
+   * reconnect. A server that crashed can come back with fewer events than
+   * its viewers saw (the tail was sent but not yet stored), and then reuse
+   * those seqs: resuming by seq alone would keep text the server no longer
+   * has and drop what it sends next. The snapshot is the record, so when
+   * they disagree the view starts over from it.
+   */
+  private async verify(final: boolean) {
+    const id = this.runId!;
+    let d: RunDetail;
+    try {
+      d = await this.o.api.getRun(id);
+    } catch {
+      return;
+    }
+    if (this.destroyed || this.runId !== id || this.mode === "replay") return;
+    const m = this.model;
+    const behind = d.next_seq - 1 < m.lastSeq;
+    const differs = final && ((d.snapshot?.thinking ?? m.thinking) !== m.thinking || (d.snapshot?.answer ?? m.answer) !== m.answer);
+    if (!behind && !differs) return;
+    this.announce("The server restarted and lost some recent text; showing what it kept.");
+    this.reconnected = false;
+    this.stream?.stop();
+    this.stream = undefined;
+    this.applySnapshot(d);
+    if (isTerminalState(d.run.state)) {
+      this.mode = "finished";
+      this.setConn("ended");
+    } else {
+      this.mode = "live";
+      this.openStream((after) => this.o.api.eventsURL(id, after));
+    }
+    this.schedule();
   }
 
   // ---------------------------------------------------------------- scrolling
