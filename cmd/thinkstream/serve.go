@@ -50,6 +50,8 @@ type serveConfig struct {
 	LogLevel       string
 	LogFormat      string
 	Profiles       string
+	TLSCert        string
+	TLSKey         string
 
 	SimRate   float64
 	SimTTFT   time.Duration
@@ -89,6 +91,8 @@ func serveFlags(c *serveConfig, home string) *flag.FlagSet {
 	fs.IntVar(&c.Window, "window", 4096, "recent events kept in memory per active run")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug | info | warn | error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text | json")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS (and HTTP/2, so a browser can follow many runs at once) with this certificate file")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "the private key of --tls-cert")
 	fs.StringVar(&c.Profiles, "profiles", "", "JSON file of model profiles (default: built-in math and code)")
 	fs.Float64Var(&c.SimRate, "sim-rate", sim.DefaultRate, "sim engine: tokens per second")
 	fs.DurationVar(&c.SimTTFT, "sim-ttft", sim.DefaultTTFT, "sim engine: time to first token")
@@ -310,12 +314,32 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(e.stdout, "listening on http://%s\n", ln.Addr())
+	// HTTP/2 lifts the browser's six-connections-per-host limit on event
+	// streams: over TLS it is negotiated; in clear text (h2c) it serves
+	// proxies that speak it to their upstream.
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetHTTP2(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	scheme := "http"
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.TLSCert != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(e.stdout, "listening on %s://%s\n", scheme, ln.Addr())
 	info := mgr.EngineInfo()
 	logger.Info("thinkstream serving", "addr", ln.Addr().String(), "engine", eng.Name(), "model", info.Model,
 		"simulated", info.Simulated, "data_dir", c.DataDir)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if c.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, c.TLSCert, c.TLSKey)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
