@@ -70,6 +70,9 @@ func (m *Matrix) dotRow(r int, a *Acts, t int) float32 {
 		return dotBF16(m.u16[r*c:(r+1)*c], a.f[t*c:(t+1)*c])
 	}
 	row := m.Data[r*m.rowBytes : (r+1)*m.rowBytes]
+	if v, ok := simdDot(m, row, a, t); ok {
+		return v
+	}
 	pk := a.pk[t*c/4 : (t+1)*c/4]
 	switch m.Type {
 	case Q4_0:
@@ -184,7 +187,7 @@ func (mm *MatMul) runUnpacked(worker, lo, hi int) {
 // per-worker scratch (growing only, so steady state allocates nothing).
 func (mm *MatMul) reserve(threads int, m *Matrix, n int) {
 	nl, ns, ok := unpackedSize(m.Type, m.Cols)
-	mm.unpack = ok && n > 1
+	mm.unpack = ok && n > 1 && !simdHas(m.Type)
 	if !mm.unpack {
 		return
 	}

@@ -1,0 +1,133 @@
+//go:build goexperiment.simd && amd64
+
+package ggml
+
+import "simd/archsimd"
+
+// AVX2 kernels, built only with GOEXPERIMENT=simd (Go's experimental
+// simd/archsimd package) and used only when the CPU has AVX2. They compute
+// the same integer block sums as the SWAR kernels, with the same float
+// arithmetic around them, so results are bit-identical either way.
+//
+// VPMADDUBSW multiplies unsigned by signed bytes and adds pairs into int16
+// with saturation; the operands here never saturate: 4-bit weights give at
+// most 2·15·128, 6-bit ones 2·63·128, and Q8_0 (|w| ≤ 128 after moving the
+// sign to the activation) 2·128·127 = 32512.
+
+// simdDot computes row r · vector t with an AVX2 kernel, if there is one
+// for the type and the CPU.
+func simdDot(m *Matrix, row []byte, a *Acts, t int) (float32, bool) {
+	if !archsimd.X86.AVX2() {
+		return 0, false
+	}
+	c := m.Cols
+	q := a.q[t*c : (t+1)*c]
+	switch m.Type {
+	case Q8_0:
+		return dotQ8_0AVX2(row, q, a.d[t*c/32:(t+1)*c/32]), true
+	case Q4_K:
+		return dotQ4KAVX2(row, q, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16]), true
+	case Q6_K:
+		return dotQ6KAVX2(row, q, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16]), true
+	}
+	return 0, false
+}
+
+// simdHas reports whether simdDot handles t, in which case the batched
+// SWAR kernels are not worth their unpacking.
+func simdHas(t Type) bool {
+	return archsimd.X86.AVX2() && (t == Q8_0 || t == Q4_K || t == Q6_K)
+}
+
+func hsum(v archsimd.Int32x8) int32 {
+	s := v.GetLo().Add(v.GetHi())
+	s = s.AddPairs(s)
+	s = s.AddPairs(s)
+	return s.GetElem(0)
+}
+
+func dotQ8_0AVX2(w []byte, q []int8, d []float32) float32 {
+	nb := len(d)
+	w, q = w[:nb*q8_0Bytes], q[:nb*32]
+	ones := archsimd.BroadcastInt16x16(1)
+	var sum float32
+	for b := 0; b < nb; b++ {
+		blk := w[b*q8_0Bytes : (b+1)*q8_0Bytes]
+		x := archsimd.LoadUint8x32Slice(blk[2:34]).AsInt8x32()
+		y := archsimd.LoadInt8x32Slice(q[32*b : 32*b+32])
+		p := x.Abs().AsUint8x32().DotProductPairsSaturated(y.CopySign(x)).DotProductPairs(ones)
+		sum += f16Table[uint16(blk[0])|uint16(blk[1])<<8] * d[b] * float32(hsum(p))
+	}
+	return sum
+}
+
+func dotQ4KAVX2(w []byte, q []int8, d []float32, bsums []int32) float32 {
+	nb := len(d)
+	w, q, bsums = w[:nb*q4KBytes], q[:nb*QK_K], bsums[:nb*16]
+	mask := archsimd.BroadcastUint8x32(0x0f)
+	var sum float32
+	for b := 0; b < nb; b++ {
+		blk := w[b*q4KBytes : (b+1)*q4KBytes]
+		aq := q[b*QK_K : (b+1)*QK_K]
+		bs := bsums[b*16 : (b+1)*16]
+		scales := blk[4:16]
+		acc := archsimd.BroadcastInt32x8(0)
+		var msum int32
+		for p := 0; p < 4; p++ {
+			sc1, m1 := scaleMinK4(2*p, scales)
+			sc2, m2 := scaleMinK4(2*p+1, scales)
+			x := archsimd.LoadUint8x32Slice(blk[16+32*p : 48+32*p])
+			lo := x.And(mask)
+			hi := x.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(mask)
+			a0 := archsimd.LoadInt8x32Slice(aq[64*p : 64*p+32])
+			a1 := archsimd.LoadInt8x32Slice(aq[64*p+32 : 64*p+64])
+			acc = acc.Add(lo.DotProductPairsSaturated(a0).DotProductPairs(archsimd.BroadcastInt16x16(int16(sc1))))
+			acc = acc.Add(hi.DotProductPairsSaturated(a1).DotProductPairs(archsimd.BroadcastInt16x16(int16(sc2))))
+			msum += int32(m1)*(bs[4*p]+bs[4*p+1]) + int32(m2)*(bs[4*p+2]+bs[4*p+3])
+		}
+		dd := f16Table[uint16(blk[0])|uint16(blk[1])<<8] * d[b]
+		dm := f16Table[uint16(blk[2])|uint16(blk[3])<<8] * d[b]
+		sum += dd*float32(hsum(acc)) - dm*float32(msum)
+	}
+	return sum
+}
+
+func dotQ6KAVX2(w []byte, q []int8, d []float32, bsums []int32) float32 {
+	nb := len(d)
+	w, q, bsums = w[:nb*q6KBytes], q[:nb*QK_K], bsums[:nb*16]
+	m4 := archsimd.BroadcastUint8x32(0x0f)
+	m30 := archsimd.BroadcastUint8x32(0x30)
+	var sum float32
+	for b := 0; b < nb; b++ {
+		blk := w[b*q6KBytes : (b+1)*q6KBytes]
+		aq := q[b*QK_K : (b+1)*QK_K]
+		bs := bsums[b*16 : (b+1)*16]
+		sc := blk[192:208]
+		acc := archsimd.BroadcastInt32x8(0)
+		var bsum int32
+		for s := 0; s < 16; s++ {
+			bsum += int32(int8(sc[s])) * bs[s]
+		}
+		for h := 0; h < 2; h++ {
+			l0 := archsimd.LoadUint8x32Slice(blk[64*h : 64*h+32])
+			l1 := archsimd.LoadUint8x32Slice(blk[64*h+32 : 64*h+64])
+			hb := archsimd.LoadUint8x32Slice(blk[128+32*h : 128+32*h+32])
+			// The stored values (0…63) for elements 128h + 32k + 0…31.
+			vals := [4]archsimd.Uint8x32{
+				l0.And(m4).Or(hb.AsUint16x16().ShiftAllLeft(4).AsUint8x32().And(m30)),
+				l1.And(m4).Or(hb.AsUint16x16().ShiftAllLeft(2).AsUint8x32().And(m30)),
+				l0.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4).Or(hb.And(m30)),
+				l1.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4).Or(hb.AsUint16x16().ShiftAllRight(2).AsUint8x32().And(m30)),
+			}
+			for k, v := range vals {
+				g := 8*h + 2*k // scale of the first 16 elements
+				scv := archsimd.BroadcastInt16x16(int16(int8(sc[g]))).SetHi(archsimd.BroadcastInt16x8(int16(int8(sc[g+1]))))
+				a := archsimd.LoadInt8x32Slice(aq[128*h+32*k : 128*h+32*k+32])
+				acc = acc.Add(v.DotProductPairsSaturated(a).DotProductPairs(scv))
+			}
+		}
+		isum := hsum(acc) - 32*bsum
+		sum += f16Table[uint16(blk[208])|uint16(blk[209])<<8] * d[b] * float32(isum)
+	}
+	return sum
+}
