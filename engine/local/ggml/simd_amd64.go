@@ -29,6 +29,10 @@ func simdDot(m *Matrix, row []byte, a *Acts, t int) (float32, bool) {
 		return dotQ4KAVX2(row, q, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16]), true
 	case Q6_K:
 		return dotQ6KAVX2(row, q, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16]), true
+	case Q5_K:
+		return dotQ5KAVX2(row, q, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16]), true
+	case Q4_0:
+		return dotQ4_0AVX2(row, q, a.d[t*c/32:(t+1)*c/32], a.bs[t*c/32:(t+1)*c/32]), true
 	}
 	return 0, false
 }
@@ -36,7 +40,7 @@ func simdDot(m *Matrix, row []byte, a *Acts, t int) (float32, bool) {
 // simdHas reports whether simdDot handles t, in which case the batched
 // SWAR kernels are not worth their unpacking.
 func simdHas(t Type) bool {
-	return archsimd.X86.AVX2() && (t == Q8_0 || t == Q4_K || t == Q6_K)
+	return archsimd.X86.AVX2() && (t == Q4_0 || t == Q8_0 || t == Q4_K || t == Q5_K || t == Q6_K)
 }
 
 func hsum(v archsimd.Int32x8) int32 {
@@ -128,6 +132,76 @@ func dotQ6KAVX2(w []byte, q []int8, d []float32, bsums []int32) float32 {
 		}
 		isum := hsum(acc) - 32*bsum
 		sum += f16Table[uint16(blk[208])|uint16(blk[209])<<8] * d[b] * float32(isum)
+	}
+	return sum
+}
+
+// shiftBytes shifts every byte's bits left (n > 0) or right (n < 0); bits
+// crossing into a neighbouring byte must be masked off by the caller.
+func shiftBytes(v archsimd.Uint8x32, n int) archsimd.Uint8x32 {
+	switch {
+	case n > 0:
+		return v.AsUint16x16().ShiftAllLeft(uint64(n)).AsUint8x32()
+	case n < 0:
+		return v.AsUint16x16().ShiftAllRight(uint64(-n)).AsUint8x32()
+	}
+	return v
+}
+
+// dotQ5KAVX2 is dotQ4KAVX2 with the fifth bit of each value moved to bit 4.
+func dotQ5KAVX2(w []byte, q []int8, d []float32, bsums []int32) float32 {
+	nb := len(d)
+	w, q, bsums = w[:nb*q5KBytes], q[:nb*QK_K], bsums[:nb*16]
+	m4 := archsimd.BroadcastUint8x32(0x0f)
+	bit4 := archsimd.BroadcastUint8x32(0x10)
+	var sum float32
+	for b := 0; b < nb; b++ {
+		blk := w[b*q5KBytes : (b+1)*q5KBytes]
+		aq := q[b*QK_K : (b+1)*QK_K]
+		bs := bsums[b*16 : (b+1)*16]
+		scales := blk[4:16]
+		qh := archsimd.LoadUint8x32Slice(blk[16:48])
+		acc := archsimd.BroadcastInt32x8(0)
+		var msum int32
+		for p := 0; p < 4; p++ {
+			sc1, m1 := scaleMinK4(2*p, scales)
+			sc2, m2 := scaleMinK4(2*p+1, scales)
+			x := archsimd.LoadUint8x32Slice(blk[48+32*p : 80+32*p])
+			lo := x.And(m4).Or(shiftBytes(qh, 4-2*p).And(bit4))
+			hi := shiftBytes(x, -4).And(m4).Or(shiftBytes(qh, 3-2*p).And(bit4))
+			a0 := archsimd.LoadInt8x32Slice(aq[64*p : 64*p+32])
+			a1 := archsimd.LoadInt8x32Slice(aq[64*p+32 : 64*p+64])
+			acc = acc.Add(lo.DotProductPairsSaturated(a0).DotProductPairs(archsimd.BroadcastInt16x16(int16(sc1))))
+			acc = acc.Add(hi.DotProductPairsSaturated(a1).DotProductPairs(archsimd.BroadcastInt16x16(int16(sc2))))
+			msum += int32(m1)*(bs[4*p]+bs[4*p+1]) + int32(m2)*(bs[4*p+2]+bs[4*p+3])
+		}
+		dd := f16Table[uint16(blk[0])|uint16(blk[1])<<8] * d[b]
+		dm := f16Table[uint16(blk[2])|uint16(blk[3])<<8] * d[b]
+		sum += dd*float32(hsum(acc)) - dm*float32(msum)
+	}
+	return sum
+}
+
+// dotQ4_0AVX2 multiplies the unsigned nibbles and takes 8·Σa off, as the
+// SWAR kernel does.
+func dotQ4_0AVX2(w []byte, q []int8, d []float32, bs []int32) float32 {
+	nb := len(d)
+	w, q, bs = w[:nb*q4_0Bytes], q[:nb*32], bs[:nb]
+	m4 := archsimd.BroadcastUint8x32(0x0f)
+	ones := archsimd.BroadcastInt16x16(1)
+	var buf [32]byte
+	var sum float32
+	for b := 0; b < nb; b++ {
+		blk := w[b*q4_0Bytes : (b+1)*q4_0Bytes]
+		// Values 0…15 are the low nibbles of the 16 bytes, 16…31 the high
+		// ones: lay the bytes out twice and mask/shift each half.
+		copy(buf[:16], blk[2:18])
+		copy(buf[16:], blk[2:18])
+		x := archsimd.LoadUint8x32Slice(buf[:])
+		v := x.And(m4).AsInt16x16().SetHi(shiftBytes(x, -4).And(m4).AsInt16x16().GetHi()).AsUint8x32()
+		p := v.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(q[32*b : 32*b+32])).DotProductPairs(ones)
+		isum := hsum(p) - 8*bs[b]
+		sum += f16Table[uint16(blk[0])|uint16(blk[1])<<8] * d[b] * float32(isum)
 	}
 	return sum
 }

@@ -17,7 +17,7 @@ func TestSimdMatchesSwar(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(7, 8))
 	const cols = 1024
-	for _, typ := range []Type{Q8_0, Q4_K, Q6_K} {
+	for _, typ := range []Type{Q4_0, Q8_0, Q4_K, Q5_K, Q6_K} {
 		for trial := 0; trial < 50; trial++ {
 			m, _ := randomMatrix(t, typ, 1, cols, rng)
 			if trial%10 == 0 { // saturate every quant bit, keep the scales sane
@@ -29,7 +29,7 @@ func TestSimdMatchesSwar(t *testing.T) {
 					switch typ {
 					case Q6_K:
 						blk[208], blk[209] = 0x00, 0x38
-					case Q4_K:
+					case Q4_K, Q5_K:
 						blk[0], blk[1], blk[2], blk[3] = 0x00, 0x38, 0x00, 0x34
 					default:
 						blk[0], blk[1] = 0x00, 0x38
@@ -59,6 +59,10 @@ func TestSimdMatchesSwar(t *testing.T) {
 				want = dotQ4KSwar(m.Data, a.pk, a.d, a.bs)
 			case Q6_K:
 				want = dotQ6KSwar(m.Data, a.pk, a.d, a.bs)
+			case Q5_K:
+				want = dotQ5KSwar(m.Data, a.pk, a.d, a.bs)
+			case Q4_0:
+				want = dotQ4_0Swar(m.Data, a.pk, a.d, a.bs)
 			}
 			if math.Float32bits(got) != math.Float32bits(want) {
 				t.Fatalf("%s trial %d: AVX2 %g, SWAR %g", typ, trial, got, want)
