@@ -168,3 +168,14 @@ export async function assertClean(page, assert) {
   assert.deepEqual(csp, [], "CSP violations");
   assert.deepEqual(page.__problems, [], "page errors");
 }
+
+/**
+ * fullShot takes a full-page screenshot with every step painted: finished
+ * steps use content-visibility: auto, which skips painting off screen.
+ */
+export async function fullShot(page, path) {
+  await page.evaluate(() => {
+    for (const el of document.querySelectorAll(".ts-step")) el.style.contentVisibility = "visible";
+  });
+  await page.screenshot({ path, fullPage: true });
+}

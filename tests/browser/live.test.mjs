@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startServer, launchBrowser, newPage, waitFor, getRun, waitRunEnded, transcript, assertClean, outDir } from "./harness.mjs";
+import { startServer, launchBrowser, newPage, waitFor, getRun, waitRunEnded, transcript, assertClean, outDir, fullShot } from "./harness.mjs";
 
 const problem = "Given an array of integers, find the largest sum of a non-empty contiguous subarray. Example: [-2, 1, -3, 4, -1, 2, 1, -5, 4].";
 let srv, browser;
@@ -59,7 +59,7 @@ test("live run renders steps, code, math and the result", async () => {
   const clip = await page.evaluate(() => navigator.clipboard.readText());
   assert.match(clip, /def |import /);
 
-  await page.screenshot({ path: join(outDir, "live-desktop.png"), fullPage: true });
+  await fullShot(page, join(outDir, "live-desktop.png"));
   await assertClean(page, assert);
 
   // Collapse the thinking as a whole.
@@ -89,7 +89,7 @@ test("finished run opened fresh: phone size, dark theme, home list", async () =>
   assert.match(await page.locator(".ts-run-item").first().textContent(), /completed/);
   await page.getByLabel("Problem", { exact: true }).fill("Quelle est la somme des entiers de 1 à 100 ? Trouvez le nombre exact.");
   await page.locator("#lang-hint").waitFor({ state: "visible" });
-  await page.screenshot({ path: join(outDir, "home-phone-dark.png"), fullPage: true });
+  await fullShot(page, join(outDir, "home-phone-dark.png"));
   await assertClean(page, assert);
   await page.context().close();
 });

@@ -5,7 +5,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startServer, launchBrowser, newPage, waitFor, createRun, waitRunEnded, transcript, assertClean, outDir } from "./harness.mjs";
+import { startServer, launchBrowser, newPage, waitFor, createRun, waitRunEnded, transcript, assertClean, outDir, fullShot } from "./harness.mjs";
 
 const problem = "Given an array of integers, find the largest sum of a non-empty contiguous subarray. Example: [-2, 1, -3, 4, -1, 2, 1, -5, 4].";
 const cleanups = [];
@@ -43,6 +43,6 @@ test("server restart mid-run: reconnecting, resumed, transcript exact", async ()
   const state = d.run.state;
   await waitFor(() => page.locator(`.ts-badge[data-state=${state}]`).count(), { message: `badge ${state}` });
   if (state !== "completed") await page.locator(".ts-error .ts-error-next").first().waitFor();
-  await page.screenshot({ path: join(outDir, "restart-after.png"), fullPage: true });
+  await fullShot(page, join(outDir, "restart-after.png"));
   await assertClean(page, assert);
 });

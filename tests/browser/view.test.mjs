@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startServer, launchBrowser, newPage, waitFor, createRun, waitRunEnded, transcript, assertClean, outDir } from "./harness.mjs";
+import { startServer, launchBrowser, newPage, waitFor, createRun, waitRunEnded, transcript, assertClean, outDir, fullShot } from "./harness.mjs";
 
 let srv, browser;
 before(async () => {
@@ -115,7 +115,7 @@ test("embed example page renders a run with the element", async () => {
   await page.goto(`${srv.url}/embed-example.html?run=${run.id}&theme=dark`);
   await page.locator("thinkstream-view .ts-result .katex").waitFor();
   assert.equal(await page.locator("thinkstream-view .ts-root").getAttribute("data-theme"), "dark");
-  await page.screenshot({ path: join(outDir, "embed-example.png"), fullPage: true });
+  await fullShot(page, join(outDir, "embed-example.png"));
   await assertClean(page, assert);
   await page.context().close();
 });

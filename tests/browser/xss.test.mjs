@@ -6,7 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startServer, launchBrowser, newPage, waitFor, createRun, waitRunEnded, transcript, assertClean, outDir } from "./harness.mjs";
+import { startServer, launchBrowser, newPage, waitFor, createRun, waitRunEnded, transcript, assertClean, outDir, fullShot } from "./harness.mjs";
 
 const payloads = [
   "<script>window.__pwned='script'</script>",
@@ -42,6 +42,9 @@ async function inert(page) {
     };
   });
   assert.deepEqual(found, { pwned: undefined, scripts: 0, imgs: 0, handlers: 0, jsLinks: 0 });
+  // Long unbreakable text wraps instead of widening the page.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `page ${overflow}px wider than the window`);
   // Click every link the output produced: none may run script.
   for (const a of await page.locator(".ts-step-body a, .ts-answer-body a, .ts-problem a").all()) {
     await a.click({ modifiers: [], noWaitAfter: true, trial: false }).catch(() => {});
@@ -60,7 +63,7 @@ test("payloads quoted in the reasoning render inert", async () => {
     // The text is shown as text: the raw payload is in the received thinking.
     assert.ok(t.thinking.includes(p.slice(0, 40).replace(/`/g, "'")), `payload quoted: ${p}`);
   }
-  await page.screenshot({ path: join(outDir, "xss-inert.png"), fullPage: true });
+  await fullShot(page, join(outDir, "xss-inert.png"));
   await assertClean(page, assert);
   await page.context().close();
 });
@@ -77,17 +80,31 @@ test("a multi-line problem full of payloads renders inert (title and live stream
 });
 
 test("sim:echo streams payloads verbatim and they render inert", async (t) => {
-  const probe = await createRun(srv.url, { problem: "sim:echo probe-echo-123", profile: "math" });
-  const d = await waitRunEnded(srv.url, probe.id);
-  const echoed = (d.snapshot.thinking + d.snapshot.answer).includes("probe-echo-123") && !d.snapshot.thinking.includes("simulated output for the problem");
+  const probe = await createRun(srv.url, { problem: 'sim:echo "probe-echo-123"', profile: "math" }).catch(() => null);
+  const d = probe && (await waitRunEnded(srv.url, probe.id));
+  const echoed = d && (d.snapshot.thinking + d.snapshot.answer).includes("probe-echo-123") && !d.snapshot.thinking.includes("simulated output for the problem");
   if (!echoed) {
     t.skip("this server's sim engine has no sim:echo");
     return;
   }
+  // Hostile text in the reasoning, in code, in the answer and in the result.
+  const text =
+    "<think>\n" +
+    payloads.join("\n\n") +
+    "\n\n```html\n<script>window.__pwned='code'</script>\n```\n</think>\n\n" +
+    payloads.join("\n\n") +
+    "\n\nSo the answer is $\\boxed{\\href{javascript:window.__pwned='boxed'}{1}}$.";
   const page = await newPage(browser);
-  const run = await createRun(srv.url, { problem: "sim:echo " + payloads.join("\n\n"), profile: "math" });
+  const run = await createRun(srv.url, { problem: "sim:echo " + JSON.stringify(text), profile: "math" });
   await page.goto(`${srv.url}/r/${run.id}`);
   await inert(page);
+  const done = await waitRunEnded(srv.url, run.id);
+  const got = await transcript(page);
+  assert.equal(got.thinking, done.snapshot.thinking);
+  assert.equal(got.answer, done.snapshot.answer);
+  assert.ok(got.thinking.includes(payloads[0]), "payload streamed verbatim");
+  assert.ok((await page.locator(".ts-step-body .ts-code code").allTextContents()).some((c) => c.includes("<script>")), "code shown as text");
+  await fullShot(page, join(outDir, "xss-echo.png"));
   await assertClean(page, assert);
   await page.context().close();
 });

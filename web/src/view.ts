@@ -480,6 +480,17 @@ export class RunView {
         const t = e.problem.firstElementChild as HTMLElement;
         t.innerHTML = markdownToHtml(run.problem || "");
         renderMath(t);
+        if ((run.problem || "").length > 240) {
+          // A long problem reads as text, folded to a few lines until asked for.
+          t.classList.add("ts-long", "ts-folded");
+          const more = h("button", { type: "button", class: "ts-btn ts-small ts-more", "aria-expanded": "false" }, "Show the whole problem");
+          more.addEventListener("click", () => {
+            const folded = t.classList.toggle("ts-folded");
+            more.setAttribute("aria-expanded", String(!folded));
+            more.textContent = folded ? "Show the whole problem" : "Show less";
+          });
+          e.problem.append(more);
+        }
         const p = run.params || {};
         const bits = [run.profile || "math", run.model || run.engine, p.temperature !== undefined ? `temperature ${p.temperature}` : "", p.max_tokens ? `max ${formatCount(p.max_tokens)} tokens` : ""];
         e.problem.append(h("p", { class: "ts-sub", text: bits.filter(Boolean).join(" · ") }));
