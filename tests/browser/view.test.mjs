@@ -119,3 +119,24 @@ test("embed example page renders a run with the element", async () => {
   await assertClean(page, assert);
   await page.context().close();
 });
+
+test("element with a src events URL follows a live run", async () => {
+  const run = await createRun(srv.url, { problem: "sim:long 1500", profile: "math" });
+  const page = await newPage(browser);
+  await page.goto(`${srv.url}/embed-example.html?run=none`);
+  // Point the demo element at the events URL instead of a run id.
+  await page.evaluate((src) => {
+    const el = document.getElementById("demo");
+    el.removeAttribute("run");
+    el.setAttribute("theme", "light");
+    el.setAttribute("src", src);
+  }, `${srv.url}/v1/runs/${run.id}/events?coalesce=1`);
+  await waitFor(() => page.locator("thinkstream-view .ts-conn[data-conn=live], thinkstream-view .ts-conn[data-conn=ended]").count(), { message: "element live" });
+  const d = await waitRunEnded(srv.url, run.id);
+  await waitFor(async () => (await transcript(page))?.lastSeq >= d.run.last_seq, { message: "element caught up" });
+  const t = await transcript(page);
+  assert.equal(t.thinking, d.snapshot.thinking);
+  assert.equal(t.answer, d.snapshot.answer);
+  await assertClean(page, assert);
+  await page.context().close();
+});

@@ -127,7 +127,7 @@ function homePage() {
   const profileMath = h("input", { type: "radio", name: "profile", value: "math", id: "profile-math", checked: true });
   const profileCode = h("input", { type: "radio", name: "profile", value: "code", id: "profile-code" });
   const temperature = h("input", { type: "number", id: "temperature", name: "temperature", min: "0", max: "2", step: "0.05", value: "1", class: "ts-input ts-num", "aria-describedby": "temperature-err" });
-  const maxTokens = h("input", { type: "number", id: "max_tokens", name: "max_tokens", min: "1", max: "40960", step: "1", value: "8192", class: "ts-input ts-num", "aria-describedby": "max_tokens-err" });
+  const maxTokens = h("input", { type: "number", id: "max_tokens", name: "max_tokens", min: "1", max: "40960", step: "1", value: "16384", class: "ts-input ts-num", "aria-describedby": "max_tokens-err" });
   const submit = h("button", { type: "submit", class: "ts-btn ts-primary" }, "Start thinking");
   const formErr = h("div", { class: "ts-form-error", role: "alert" });
   let tempEdited = false;

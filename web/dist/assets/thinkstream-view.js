@@ -12,7 +12,7 @@
   if (!window.customElements || !customElements.get("thinkstream-view")) {
     var m = document.createElement("script");
     m.type = "module";
-    m.src = new URL("app-POCVR62S.js", base).href;
+    m.src = new URL("app-36FM4DCW.js", base).href;
     document.head.appendChild(m);
   }
 })();
