@@ -115,9 +115,17 @@ func (mm *MatMul) Run(worker, lo, hi int) {
 		mm.runUnpacked(worker, lo, hi)
 		return
 	}
-	for r := lo; r < hi; r++ {
+	// Blocks of rows small enough to stay in cache while every vector
+	// passes over them: each vector's activations are then read once per
+	// block instead of once per row.
+	const block = 16
+	for r0 := lo; r0 < hi; r0 += block {
+		r1 := min(r0+block, hi)
 		for t := 0; t < a.N; t++ {
-			y[t*m.Rows+r] = m.dotRow(r, a, t)
+			yt := y[t*m.Rows : (t+1)*m.Rows]
+			for r := r0; r < r1; r++ {
+				yt[r] = m.dotRow(r, a, t)
+			}
 		}
 	}
 }
