@@ -68,8 +68,10 @@ func (ti TensorInfo) Elements() uint64 {
 type File struct {
 	Version   uint32
 	Alignment int
-	// Metadata holds every key/value pair; the typed accessors below are the
-	// usual way to read it.
+	// Metadata holds every key/value pair. Prefer the typed accessors
+	// below: indexing the map with a missing key yields the zero Value,
+	// whose type is uint8, so Metadata["missing"].Uint() reports (0, true).
+	// Use the two-result form of the index to test for presence.
 	Metadata map[string]Value
 	// Keys lists the metadata keys in file order.
 	Keys []string
