@@ -37,6 +37,22 @@ func simdDot(m *Matrix, row []byte, a *Acts, t int) (float32, bool) {
 	return 0, false
 }
 
+// simdDot4 is simdDot for the four vectors t … t+3 at once, where a kernel
+// exists that shares the weight decoding between them.
+func simdDot4(m *Matrix, row []byte, a *Acts, t int, out *[4]float32) bool {
+	if !archsimd.X86.AVX2() || (m.Type != Q4_K && m.Type != Q6_K) {
+		return false
+	}
+	c := m.Cols
+	nb := c / QK_K
+	if m.Type == Q4_K {
+		dotQ4KAVX2x4(row, a.q[t*c:(t+4)*c], c, a.d[t*nb:(t+4)*nb], a.bs[t*c/16:(t+4)*c/16], out)
+	} else {
+		dotQ6KAVX2x4(row, a.q[t*c:(t+4)*c], c, a.d[t*nb:(t+4)*nb], a.bs[t*c/16:(t+4)*c/16], out)
+	}
+	return true
+}
+
 // simdHas reports whether simdDot handles t, in which case the batched
 // SWAR kernels are not worth their unpacking.
 func simdHas(t Type) bool {
@@ -204,4 +220,103 @@ func dotQ4_0AVX2(w []byte, q []int8, d []float32, bs []int32) float32 {
 		sum += f16Table[uint16(blk[0])|uint16(blk[1])<<8] * d[b] * float32(isum)
 	}
 	return sum
+}
+
+// dotQ4KAVX2x4 is dotQ4KAVX2 for four activation vectors (q holds them one
+// after another, cols values each), unpacking each weight block once.
+func dotQ4KAVX2x4(w []byte, q []int8, cols int, d []float32, bsums []int32, out *[4]float32) {
+	nb := cols / QK_K
+	w, q, d, bsums = w[:nb*q4KBytes], q[:4*cols], d[:4*nb], bsums[:4*cols/16]
+	mask := archsimd.BroadcastUint8x32(0x0f)
+	var sum [4]float32
+	for b := 0; b < nb; b++ {
+		blk := w[b*q4KBytes : (b+1)*q4KBytes]
+		scales := blk[4:16]
+		acc0 := archsimd.BroadcastInt32x8(0)
+		acc1, acc2, acc3 := acc0, acc0, acc0
+		var msum [4]int32
+		for p := 0; p < 4; p++ {
+			sc1, m1 := scaleMinK4(2*p, scales)
+			sc2, m2 := scaleMinK4(2*p+1, scales)
+			s1 := archsimd.BroadcastInt16x16(int16(sc1))
+			s2 := archsimd.BroadcastInt16x16(int16(sc2))
+			x := archsimd.LoadUint8x32Slice(blk[16+32*p : 48+32*p])
+			lo := x.And(mask)
+			hi := x.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(mask)
+			off := b*QK_K + 64*p
+			acc0 = acc0.Add(lo.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(q[off : off+32])).DotProductPairs(s1)).
+				Add(hi.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(q[off+32 : off+64])).DotProductPairs(s2))
+			off += cols
+			acc1 = acc1.Add(lo.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(q[off : off+32])).DotProductPairs(s1)).
+				Add(hi.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(q[off+32 : off+64])).DotProductPairs(s2))
+			off += cols
+			acc2 = acc2.Add(lo.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(q[off : off+32])).DotProductPairs(s1)).
+				Add(hi.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(q[off+32 : off+64])).DotProductPairs(s2))
+			off += cols
+			acc3 = acc3.Add(lo.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(q[off : off+32])).DotProductPairs(s1)).
+				Add(hi.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(q[off+32 : off+64])).DotProductPairs(s2))
+			for t := range msum {
+				bs := bsums[t*cols/16+16*b:]
+				msum[t] += int32(m1)*(bs[4*p]+bs[4*p+1]) + int32(m2)*(bs[4*p+2]+bs[4*p+3])
+			}
+		}
+		isum := [4]int32{hsum(acc0), hsum(acc1), hsum(acc2), hsum(acc3)}
+		dw := f16Table[uint16(blk[0])|uint16(blk[1])<<8]
+		mw := f16Table[uint16(blk[2])|uint16(blk[3])<<8]
+		for t := range sum {
+			dt := d[t*nb+b]
+			sum[t] += dw*dt*float32(isum[t]) - mw*dt*float32(msum[t])
+		}
+	}
+	*out = sum
+}
+
+// dotQ6KAVX2x4 is dotQ6KAVX2 for four activation vectors, unpacking each
+// weight block once.
+func dotQ6KAVX2x4(w []byte, q []int8, cols int, d []float32, bsums []int32, out *[4]float32) {
+	nb := cols / QK_K
+	w, q, d, bsums = w[:nb*q6KBytes], q[:4*cols], d[:4*nb], bsums[:4*cols/16]
+	m4 := archsimd.BroadcastUint8x32(0x0f)
+	m30 := archsimd.BroadcastUint8x32(0x30)
+	var sum [4]float32
+	for b := 0; b < nb; b++ {
+		blk := w[b*q6KBytes : (b+1)*q6KBytes]
+		sc := blk[192:208]
+		acc0 := archsimd.BroadcastInt32x8(0)
+		acc1, acc2, acc3 := acc0, acc0, acc0
+		for h := 0; h < 2; h++ {
+			l0 := archsimd.LoadUint8x32Slice(blk[64*h : 64*h+32])
+			l1 := archsimd.LoadUint8x32Slice(blk[64*h+32 : 64*h+64])
+			hb := archsimd.LoadUint8x32Slice(blk[128+32*h : 128+32*h+32])
+			vals := [4]archsimd.Uint8x32{
+				l0.And(m4).Or(hb.AsUint16x16().ShiftAllLeft(4).AsUint8x32().And(m30)),
+				l1.And(m4).Or(hb.AsUint16x16().ShiftAllLeft(2).AsUint8x32().And(m30)),
+				l0.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4).Or(hb.And(m30)),
+				l1.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4).Or(hb.AsUint16x16().ShiftAllRight(2).AsUint8x32().And(m30)),
+			}
+			for k, v := range vals {
+				g := 8*h + 2*k
+				scv := archsimd.BroadcastInt16x16(int16(int8(sc[g]))).SetHi(archsimd.BroadcastInt16x8(int16(int8(sc[g+1]))))
+				off := b*QK_K + 128*h + 32*k
+				acc0 = acc0.Add(v.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(q[off : off+32])).DotProductPairs(scv))
+				off += cols
+				acc1 = acc1.Add(v.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(q[off : off+32])).DotProductPairs(scv))
+				off += cols
+				acc2 = acc2.Add(v.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(q[off : off+32])).DotProductPairs(scv))
+				off += cols
+				acc3 = acc3.Add(v.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(q[off : off+32])).DotProductPairs(scv))
+			}
+		}
+		isum := [4]int32{hsum(acc0), hsum(acc1), hsum(acc2), hsum(acc3)}
+		dw := f16Table[uint16(blk[208])|uint16(blk[209])<<8]
+		for t := range sum {
+			bs := bsums[t*cols/16+16*b : t*cols/16+16*b+16]
+			var bsum int32
+			for s := 0; s < 16; s++ {
+				bsum += int32(int8(sc[s])) * bs[s]
+			}
+			sum[t] += dw * d[t*nb+b] * float32(isum[t]-32*bsum)
+		}
+	}
+	*out = sum
 }

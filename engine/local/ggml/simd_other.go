@@ -8,3 +8,5 @@ package ggml
 func simdDot(*Matrix, []byte, *Acts, int) (float32, bool) { return 0, false }
 
 func simdHas(Type) bool { return false }
+
+func simdDot4(*Matrix, []byte, *Acts, int, *[4]float32) bool { return false }
