@@ -200,13 +200,18 @@ export function markdownToHtml(src: string): string {
   return mdInstance.render(src);
 }
 
-/** renderMath typesets every math placeholder inside root. */
-export function renderMath(root: ParentNode): void {
+/**
+ * renderMath typesets every math placeholder inside root. With pending (the
+ * open tail of a step still streaming) a formula that does not parse yet —
+ * usually one that is only half there — stays as quiet raw TeX instead of
+ * KaTeX's red error.
+ */
+export function renderMath(root: ParentNode, pending = false): void {
   const els = root.querySelectorAll<HTMLElement>(".ts-math[data-tex]");
   for (const el of els) {
     const tex = el.dataset.tex || "";
     el.removeAttribute("data-tex");
-    typeset(tex, el, el.classList.contains("ts-math-display"));
+    typeset(tex, el, el.classList.contains("ts-math-display"), pending);
   }
 }
 
@@ -248,14 +253,14 @@ function moveStyleAttrs(n: VNode): void {
 const treeCache = new Map<string, VNode>();
 
 /** typeset renders TeX into el with the safe options. */
-export function typeset(tex: string, el: HTMLElement, display: boolean): void {
+export function typeset(tex: string, el: HTMLElement, display: boolean, pending = false): void {
   try {
     const key = (display ? "D" : "I") + tex;
     let tree = treeCache.get(key);
     if (tree) {
       treeCache.delete(key); // refresh its place in the LRU order
     } else {
-      tree = (katex as unknown as { __renderToDomTree(t: string, o: object): VNode }).__renderToDomTree(tex, katexOptions(display));
+      tree = (katex as unknown as { __renderToDomTree(t: string, o: object): VNode }).__renderToDomTree(tex, { ...katexOptions(display), throwOnError: pending });
       moveStyleAttrs(tree);
       if (treeCache.size >= 400) treeCache.delete(treeCache.keys().next().value!);
     }
@@ -267,6 +272,7 @@ export function typeset(tex: string, el: HTMLElement, display: boolean): void {
     }
   } catch {
     el.textContent = tex;
+    if (pending) el.classList.add("ts-math-pending");
   }
 }
 

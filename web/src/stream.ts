@@ -100,7 +100,9 @@ export class EventStream {
             open = JSON.parse(f.data);
           } catch {}
           this.attempt = 1;
-          this.o.onState(reconnect || open?.resumed ? "resumed" : "live");
+          // "resumed" is about this client: the server also says resumed
+          // for a first connection that starts after a snapshot.
+          this.o.onState(reconnect ? "resumed" : "live");
           if (open?.gap && this.o.onGap) this.o.onGap(open.from_seq || 0);
           return;
         }

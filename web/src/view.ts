@@ -79,7 +79,7 @@ function renderBlock(b: MdBlock, src: string, done: boolean): boolean {
     b.tailSrc = tail;
     if (tail) {
       b.tail.innerHTML = markdownToHtml(tail);
-      renderMath(b.tail);
+      renderMath(b.tail, true);
       b.tail.classList.add("ts-cursor");
     } else {
       b.tail.textContent = "";
@@ -144,8 +144,10 @@ export class RunView {
   constructor(private o: ViewOptions) {
     this.root = this.build();
     this.root.addEventListener("click", this.onClick);
-    if (o.page) window.addEventListener("scroll", this.onScroll, { passive: true });
-    else this.el.scroll.addEventListener("scroll", this.onScroll, { passive: true });
+    const target: EventTarget = o.page ? window : this.el.scroll;
+    target.addEventListener("scroll", this.onScroll, { passive: true });
+    for (const t of ["wheel", "touchmove", "keydown", "pointerdown"]) target.addEventListener(t, this.onIntent, { passive: true });
+    target.addEventListener("pointerup", this.onPointerUp, { passive: true });
   }
 
   // ---------------------------------------------------------------- DOM
@@ -685,9 +687,13 @@ export class RunView {
     }
     if (this.destroyed || this.runId !== id || this.mode === "replay") return;
     const m = this.model;
+    const thinking = d.snapshot?.thinking ?? m.thinking;
+    const answer = d.snapshot?.answer ?? m.answer;
     const behind = d.next_seq - 1 < m.lastSeq;
-    const differs = final && ((d.snapshot?.thinking ?? m.thinking) !== m.thinking || (d.snapshot?.answer ?? m.answer) !== m.answer);
-    if (!behind && !differs) return;
+    // What we have must be the start of what the server has (all of it, once the run is over).
+    const diverged = !thinking.startsWith(m.thinking) || !answer.startsWith(m.answer);
+    const differs = final && (thinking !== m.thinking || answer !== m.answer);
+    if (!behind && !diverged && !differs) return;
     this.announce("The server restarted and lost some recent text; showing what it kept.");
     this.reconnected = false;
     this.stream?.stop();
@@ -719,8 +725,28 @@ export class RunView {
     return s.height - s.top - s.client < 48;
   }
 
+  // Only the reader stops the following: scroll events also come from our
+  // own scrolling and from the browser's scroll anchoring as content above
+  // changes size, and those must not count as "the reader scrolled up".
+  private intentAt = -Infinity;
+  private pointerDown = false;
+
+  private onIntent = (e: Event) => {
+    if (e.type === "keydown") {
+      const k = (e as KeyboardEvent).key;
+      if (!["ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End", " "].includes(k)) return;
+    }
+    if (e.type === "pointerdown") this.pointerDown = true;
+    this.intentAt = performance.now();
+  };
+
+  private onPointerUp = () => {
+    this.pointerDown = false;
+  };
+
   private onScroll = () => {
-    this.follow = this.atBottom();
+    if (this.atBottom()) this.follow = true;
+    else if (this.pointerDown || performance.now() - this.intentAt < 1000) this.follow = false;
     this.updateJump();
   };
 
@@ -1141,6 +1167,9 @@ export class RunView {
     this.stopAll();
     cancelAnimationFrame(this.frame);
     this.frame = 0;
-    window.removeEventListener("scroll", this.onScroll);
+    const target: EventTarget = this.o.page ? window : this.el.scroll;
+    target.removeEventListener("scroll", this.onScroll);
+    for (const t of ["wheel", "touchmove", "keydown", "pointerdown"]) target.removeEventListener(t, this.onIntent);
+    target.removeEventListener("pointerup", this.onPointerUp);
   }
 }
