@@ -5,6 +5,17 @@ package ggml
 // only then scale in float32, so their results do not depend on loop order.
 
 func dotF32(w []float32, x []float32) float32 {
+	if v, ok := simdDotF32(w, x); ok {
+		return v
+	}
+	return dotF32Go(w, x)
+}
+
+// dotF32Go and dotF16 sum in the same order (four interleaved partial
+// sums), so a converted F16 row gives dotF16's result through dotF32Go.
+// (Gathering halves into vectors costs more than it saves, so F16 has no
+// vector kernel; F32 weights and attention use simdDotF32 where present.)
+func dotF32Go(w []float32, x []float32) float32 {
 	x = x[:len(w)]
 	var s0, s1, s2, s3 float32
 	i := 0

@@ -174,11 +174,12 @@ func (mm *MatMul) runUnpacked(worker, lo, hi int) {
 			yt := y[t*m.Rows : (t+1)*m.Rows]
 			switch m.Type {
 			case F16:
-				// dotF32 on the converted row is dotF16's arithmetic exactly.
+				// dotF32Go on the converted row is dotF16's arithmetic
+				// exactly (the vector dotF32 sums in another order).
 				x := a.f[t*c : (t+1)*c]
 				for r := r0; r < r1; r++ {
 					i := r - r0
-					yt[r] = dotF32(wf[i*c:(i+1)*c], x)
+					yt[r] = dotF32Go(wf[i*c:(i+1)*c], x)
 				}
 			case Q8_0:
 				pk, d, bs := a.pk[t*c/4:(t+1)*c/4], a.d[t*c/32:(t+1)*c/32], a.bs[t*c/32:(t+1)*c/32]

@@ -320,3 +320,29 @@ func dotQ6KAVX2x4(w []byte, q []int8, cols int, d []float32, bsums []int32, out 
 	}
 	*out = sum
 }
+
+// simdDotF32 sums in sixteen interleaved partial sums (two 8-lane
+// accumulators), then the tail in order.
+func simdDotF32(w, x []float32) (float32, bool) {
+	if !archsimd.X86.AVX2() {
+		return 0, false
+	}
+	n := len(w)
+	x = x[:n]
+	acc0, acc1 := archsimd.BroadcastFloat32x8(0), archsimd.BroadcastFloat32x8(0)
+	i := 0
+	for ; i+16 <= n; i += 16 {
+		acc0 = acc0.Add(archsimd.LoadFloat32x8Slice(w[i : i+8]).Mul(archsimd.LoadFloat32x8Slice(x[i : i+8])))
+		acc1 = acc1.Add(archsimd.LoadFloat32x8Slice(w[i+8 : i+16]).Mul(archsimd.LoadFloat32x8Slice(x[i+8 : i+16])))
+	}
+	var tail float32
+	for ; i < n; i++ {
+		tail += w[i] * x[i]
+	}
+	return hsumF(acc0.Add(acc1)) + tail, true
+}
+
+func hsumF(v archsimd.Float32x8) float32 {
+	s := v.GetLo().Add(v.GetHi())
+	return (s.GetElem(0) + s.GetElem(1)) + (s.GetElem(2) + s.GetElem(3))
+}

@@ -5,8 +5,12 @@
 // model file can be memory-mapped and used without conversion.
 //
 // The integer kernels are pure Go "SWAR" code that runs everywhere. Built
-// with GOEXPERIMENT=simd on amd64, Q8_0, Q4_K and Q6_K use AVX2 kernels
-// (simd/archsimd) instead, 3-10x faster, with bit-identical results.
+// with GOEXPERIMENT=simd on amd64 (Go's experimental simd/archsimd), on a
+// CPU with AVX2, Q4_0, Q8_0, Q4_K, Q5_K and Q6_K use vector kernels
+// instead, 3-10x faster and bit-identical; float32 dot products (F32
+// weights, attention scores) are vectorised too and sum in another order,
+// so logits differ between the two builds in the last bits. Within a build,
+// results never depend on thread count or batching.
 package ggml
 
 import (
