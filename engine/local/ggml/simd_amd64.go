@@ -59,6 +59,12 @@ func simdHas(t Type) bool {
 	return archsimd.X86.AVX2() && (t == Q4_0 || t == Q8_0 || t == Q4_K || t == Q5_K || t == Q6_K)
 }
 
+// scalePair is the int16 vector of Q6_K scales g (low 128 bits) and g+1
+// (high 128 bits), matching VPMADDUBSW's pair sums of 32 consecutive values.
+func scalePair(sc []byte, g int) archsimd.Int16x16 {
+	return archsimd.BroadcastInt16x16(int16(int8(sc[g]))).SetHi(archsimd.BroadcastInt16x8(int16(int8(sc[g+1]))))
+}
+
 func hsum(v archsimd.Int32x8) int32 {
 	s := v.GetLo().Add(v.GetHi())
 	s = s.AddPairs(s)
@@ -132,19 +138,18 @@ func dotQ6KAVX2(w []byte, q []int8, d []float32, bsums []int32) float32 {
 			l0 := archsimd.LoadUint8x32Slice(blk[64*h : 64*h+32])
 			l1 := archsimd.LoadUint8x32Slice(blk[64*h+32 : 64*h+64])
 			hb := archsimd.LoadUint8x32Slice(blk[128+32*h : 128+32*h+32])
-			// The stored values (0…63) for elements 128h + 32k + 0…31.
-			vals := [4]archsimd.Uint8x32{
-				l0.And(m4).Or(hb.AsUint16x16().ShiftAllLeft(4).AsUint8x32().And(m30)),
-				l1.And(m4).Or(hb.AsUint16x16().ShiftAllLeft(2).AsUint8x32().And(m30)),
-				l0.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4).Or(hb.And(m30)),
-				l1.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4).Or(hb.AsUint16x16().ShiftAllRight(2).AsUint8x32().And(m30)),
-			}
-			for k, v := range vals {
-				g := 8*h + 2*k // scale of the first 16 elements
-				scv := archsimd.BroadcastInt16x16(int16(int8(sc[g]))).SetHi(archsimd.BroadcastInt16x8(int16(int8(sc[g+1]))))
-				a := archsimd.LoadInt8x32Slice(aq[128*h+32*k : 128*h+32*k+32])
-				acc = acc.Add(v.DotProductPairsSaturated(a).DotProductPairs(scv))
-			}
+			// The stored values (0…63) for elements 128h + 32k + 0…31, k = 0…3;
+			// kept in variables, not an array, so that they stay in registers.
+			v0 := l0.And(m4).Or(hb.AsUint16x16().ShiftAllLeft(4).AsUint8x32().And(m30))
+			v1 := l1.And(m4).Or(hb.AsUint16x16().ShiftAllLeft(2).AsUint8x32().And(m30))
+			v2 := l0.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4).Or(hb.And(m30))
+			v3 := l1.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4).Or(hb.AsUint16x16().ShiftAllRight(2).AsUint8x32().And(m30))
+			base := 128 * h
+			g := 8 * h
+			acc = acc.Add(v0.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(aq[base : base+32])).DotProductPairs(scalePair(sc, g)))
+			acc = acc.Add(v1.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(aq[base+32 : base+64])).DotProductPairs(scalePair(sc, g+2)))
+			acc = acc.Add(v2.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(aq[base+64 : base+96])).DotProductPairs(scalePair(sc, g+4)))
+			acc = acc.Add(v3.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(aq[base+96 : base+128])).DotProductPairs(scalePair(sc, g+6)))
 		}
 		isum := hsum(acc) - 32*bsum
 		sum += f16Table[uint16(blk[208])|uint16(blk[209])<<8] * d[b] * float32(isum)
@@ -288,15 +293,21 @@ func dotQ6KAVX2x4(w []byte, q []int8, cols int, d []float32, bsums []int32, out 
 			l0 := archsimd.LoadUint8x32Slice(blk[64*h : 64*h+32])
 			l1 := archsimd.LoadUint8x32Slice(blk[64*h+32 : 64*h+64])
 			hb := archsimd.LoadUint8x32Slice(blk[128+32*h : 128+32*h+32])
-			vals := [4]archsimd.Uint8x32{
-				l0.And(m4).Or(hb.AsUint16x16().ShiftAllLeft(4).AsUint8x32().And(m30)),
-				l1.And(m4).Or(hb.AsUint16x16().ShiftAllLeft(2).AsUint8x32().And(m30)),
-				l0.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4).Or(hb.And(m30)),
-				l1.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4).Or(hb.AsUint16x16().ShiftAllRight(2).AsUint8x32().And(m30)),
-			}
-			for k, v := range vals {
-				g := 8*h + 2*k
-				scv := archsimd.BroadcastInt16x16(int16(int8(sc[g]))).SetHi(archsimd.BroadcastInt16x8(int16(int8(sc[g+1]))))
+			v0 := l0.And(m4).Or(hb.AsUint16x16().ShiftAllLeft(4).AsUint8x32().And(m30))
+			v1 := l1.And(m4).Or(hb.AsUint16x16().ShiftAllLeft(2).AsUint8x32().And(m30))
+			v2 := l0.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4).Or(hb.And(m30))
+			v3 := l1.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4).Or(hb.AsUint16x16().ShiftAllRight(2).AsUint8x32().And(m30))
+			for k := 0; k < 4; k++ {
+				v := v0
+				switch k {
+				case 1:
+					v = v1
+				case 2:
+					v = v2
+				case 3:
+					v = v3
+				}
+				scv := scalePair(sc, 8*h+2*k)
 				off := b*QK_K + 128*h + 32*k
 				acc0 = acc0.Add(v.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(q[off : off+32])).DotProductPairs(scv))
 				off += cols
