@@ -28,15 +28,14 @@ const (
 
 type attnState struct {
 	c      *Cache
-	scores []float32   // [token in group][query head][position], stride c.max
-	kbuf   [][]float32 // per worker: one key converted to float32
-	vout   [][]float32 // per worker: [query head of the group][dimSlice] sums
-	probs  [][][]float32
-	group  int // tokens per group
+	scores []float32     // [token in group][query head][position], stride c.max
+	kbuf   [][]float32   // per worker: one key converted to float32
+	vout   [][]float32   // per worker: [query head of the group][dimSlice] sums
+	probs  [][][]float32 // per worker: the group's probability rows
+	group  int           // tokens per group
 
 	// Current group.
 	layer, t0, tn int
-	phase         int
 
 	scoresTask  attnScores
 	softmaxTask attnSoftmax
