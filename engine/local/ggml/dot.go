@@ -59,23 +59,3 @@ func dotBF16(w []uint16, x []float32) float32 {
 
 // DotF32 returns a · b (len(a) elements).
 func DotF32(a, b []float32) float32 { return dotF32(a, b) }
-
-// DotF16 returns h · x where h holds halves (len(h) elements).
-func DotF16(h []uint16, x []float32) float32 { return dotF16(h, x) }
-
-// AxpyF32 adds a·x to y.
-func AxpyF32(y []float32, a float32, x []float32) {
-	x = x[:len(y)]
-	for i := range y {
-		y[i] += a * x[i]
-	}
-}
-
-// AxpyF16 adds a·x to y, x holding halves.
-func AxpyF16(y []float32, a float32, x []uint16) {
-	x = x[:len(y)]
-	tab := f16Table
-	for i := range y {
-		y[i] += a * tab[x[i]]
-	}
-}

@@ -37,13 +37,6 @@ func packQ8(q []int8, pk []uint64) {
 	}
 }
 
-// dot8 returns the dot product of 8 weights (one per byte of x, each < 64)
-// with the packed activation pair a, and the weights' lane sums.
-func dot8(x uint64, a *[2]uint64) (dot, lanes uint64) {
-	e, o := x&evenBytes, x>>8&evenBytes
-	return e*a[0]>>48 + o*a[1]>>48, e + o
-}
-
 // dotQ4KSwar is dotQ4K on packed activations.
 func dotQ4KSwar(w []byte, pk []uint64, d []float32, bsums []int32) float32 {
 	nb := len(d)

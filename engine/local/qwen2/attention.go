@@ -112,8 +112,7 @@ func (t *attnScores) Run(worker, lo, hi int) {
 			if c.k32 != nil {
 				k = c.k32[a.layer][off : off+d]
 			} else {
-				// Converted once for the whole group of query heads; the
-				// products are the same as DotF16's.
+				// Converted once for the whole group of query heads.
 				ggml.F16ToF32s(kf, c.k16[a.layer][off:off+d])
 				k = kf
 			}
