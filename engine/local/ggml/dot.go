@@ -1,5 +1,7 @@
 package ggml
 
+import "math"
+
 // The row kernels below compute one weight row · one activation vector.
 // Integer kernels sum exact int32 products per block (as ggml does) and
 // only then scale in float32, so their results do not depend on loop order.
@@ -49,12 +51,22 @@ func dotF16(w []uint16, x []float32) float32 {
 }
 
 func dotBF16(w []uint16, x []float32) float32 {
-	x = x[:len(w)]
-	var s float32
-	for i, h := range w {
-		s += BF16ToF32(h) * x[i]
+	n := len(w)
+	x = x[:n]
+	// A bfloat16 is the top half of a float32: widening is a shift.
+	f := func(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		s0 += f(w[i]) * x[i]
+		s1 += f(w[i+1]) * x[i+1]
+		s2 += f(w[i+2]) * x[i+2]
+		s3 += f(w[i+3]) * x[i+3]
 	}
-	return s
+	for ; i < n; i++ {
+		s0 += f(w[i]) * x[i]
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // DotF32 returns a · b (len(a) elements).

@@ -161,7 +161,7 @@ func TestMatMulNoAllocs(t *testing.T) {
 
 func BenchmarkMatVec(b *testing.B) {
 	const rows, cols = 1536, 1536
-	for _, typ := range []Type{F32, F16, Q8_0, Q4_K, Q6_K} {
+	for _, typ := range []Type{F32, F16, BF16, Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K} {
 		b.Run(typ.String(), func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 1))
 			m, _ := randomMatrix(b, typ, rows, cols, rng)

@@ -208,18 +208,15 @@ func dotQ5KAVX2(w []byte, q []int8, d []float32, bsums []int32) float32 {
 func dotQ4_0AVX2(w []byte, q []int8, d []float32, bs []int32) float32 {
 	nb := len(d)
 	w, q, bs = w[:nb*q4_0Bytes], q[:nb*32], bs[:nb]
-	m4 := archsimd.BroadcastUint8x32(0x0f)
+	m4 := archsimd.BroadcastUint8x16(0x0f)
 	ones := archsimd.BroadcastInt16x16(1)
-	var buf [32]byte
+	zero := archsimd.BroadcastUint8x32(0)
 	var sum float32
 	for b := 0; b < nb; b++ {
 		blk := w[b*q4_0Bytes : (b+1)*q4_0Bytes]
-		// Values 0…15 are the low nibbles of the 16 bytes, 16…31 the high
-		// ones: lay the bytes out twice and mask/shift each half.
-		copy(buf[:16], blk[2:18])
-		copy(buf[16:], blk[2:18])
-		x := archsimd.LoadUint8x32Slice(buf[:])
-		v := x.And(m4).AsInt16x16().SetHi(shiftBytes(x, -4).And(m4).AsInt16x16().GetHi()).AsUint8x32()
+		// Values 0…15 are the low nibbles of the 16 bytes, 16…31 the high ones.
+		x := archsimd.LoadUint8x16Slice(blk[2:18])
+		v := zero.SetLo(x.And(m4)).SetHi(x.AsUint16x8().ShiftAllRight(4).AsUint8x16().And(m4))
 		p := v.DotProductPairsSaturated(archsimd.LoadInt8x32Slice(q[32*b : 32*b+32])).DotProductPairs(ones)
 		isum := hsum(p) - 8*bs[b]
 		sum += f16Table[uint16(blk[0])|uint16(blk[1])<<8] * d[b] * float32(isum)
