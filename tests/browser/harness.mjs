@@ -175,7 +175,7 @@ export async function assertClean(page, assert) {
  */
 export async function fullShot(page, path) {
   await page.evaluate(() => {
-    for (const el of document.querySelectorAll(".ts-step")) el.style.contentVisibility = "visible";
+    for (const el of document.querySelectorAll(".ts-group")) el.style.contentVisibility = "visible";
   });
   await page.screenshot({ path, fullPage: true });
 }

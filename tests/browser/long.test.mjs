@@ -185,9 +185,10 @@ at blank lines outside code fences and display math; text before the last cut
 is rendered once into its own chunk and never again, so only the open tail
 re-renders while tokens arrive (at most once per animation frame and about
 25 times a second, less when a render is slow). KaTeX layouts of recent
-formulas are cached for those re-renders. Finished steps use
-\`content-visibility: auto\`, so off-screen steps cost no style, layout or
-paint work however long the run gets. Catching up (late join, resume after
+formulas are cached for those re-renders. Steps sit in groups of 24; a
+finished group uses \`content-visibility: auto\`, so off-screen steps cost
+no style, layout or paint work and a frame's layout stays near constant
+however long the run gets. Catching up (late join, resume after
 "pause view", instant replay) renders in slices of about 10 ms per frame.
 `;
   writeFileSync(join(repoRoot, "docs", "benchmarks-web.md"), md);

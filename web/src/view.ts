@@ -47,6 +47,7 @@ interface StepView extends MdBlock {
 }
 
 const frameBudgetMs = 10;
+const groupSize = 24;
 
 function newBlock(el: HTMLElement): MdBlock {
   const chunks = h("div", { class: "ts-chunks" });
@@ -137,7 +138,9 @@ export class RunView {
 
   // elements
   private el: Record<string, HTMLElement> = {};
-  private stepsList!: HTMLOListElement;
+  private stepsList!: HTMLElement;
+  /** Steps sit in groups of groupSize; a finished group is skipped by layout when off screen. */
+  private groups = new Map<number, HTMLElement>();
   private stepSelect!: HTMLSelectElement;
   private live!: HTMLElement;
 
@@ -188,7 +191,7 @@ export class RunView {
     e.errors = h("div", { class: "ts-errors", role: "alert" });
     e.thinkToggle = h("button", { type: "button", class: "ts-think-toggle", "aria-expanded": "true", "aria-controls": "", "data-action": "toggle-thinking" }, "Thinking…");
     e.thinkStats = h("span", { class: "ts-think-stats" });
-    this.stepsList = h("ol", { class: "ts-steps", "aria-label": "Reasoning steps" });
+    this.stepsList = h("div", { class: "ts-steps", role: "list", "aria-label": "Reasoning steps" });
     e.thinking = h("section", { class: "ts-thinking", "aria-label": "Reasoning" }, h("div", { class: "ts-think-head" }, e.thinkToggle, e.thinkStats), this.stepsList);
     e.answer = h("div", { class: "ts-answer-body" });
     this.answerBlock = newBlock(e.answer);
@@ -353,6 +356,7 @@ export class RunView {
     this.stepViews.clear();
     this.pendingSteps.clear();
     this.stepsList.replaceChildren();
+    this.groups.clear();
     this.stepSelect.replaceChildren(h("option", { value: "", text: "Jump to step…" }));
     this.el.answer.replaceChildren();
     this.answerBlock = newBlock(this.el.answer);
@@ -412,6 +416,8 @@ export class RunView {
       if (renderBlock(sv, s.src, s.done)) this.pendingSteps.delete(i);
       else more = true; // throttled tail: look again next frame
     }
+    if (c.finished.length || order.length > 1) this.closeGroups();
+    const tSteps = performance.now();
     if (this.model.ended && !this.answerBlock.final) this.answerDirty = true;
     if (this.answerDirty && performance.now() - start > frameBudgetMs) more = true;
     else if (this.answerDirty) {
@@ -421,16 +427,18 @@ export class RunView {
       else more = true;
       if (done && this.model.answer) this.speaker.answer(this.model.answer, this.model.result);
     }
+    const tAnswer = performance.now();
     if (this.metaDirty) {
       this.metaDirty = false;
       this.renderMeta();
     }
+    const tMeta = performance.now();
     if (this.follow && this.conn !== "snapshot") this.scrollToEnd();
     this.updateJump();
     if (more) this.schedule();
     const took = performance.now() - start;
     const prof = (window as unknown as { __tsProfile?: unknown[] }).__tsProfile;
-    if (prof && took > 16) prof.push({ at: Math.round(start), ms: Math.round(took), steps: order.length, finished: c.finished.length, answer: c.answer, ended: this.model.ended });
+    if (prof && took > 16) prof.push({ at: Math.round(start), ms: Math.round(took), stepsMs: Math.round(tSteps - start), answerMs: Math.round(tAnswer - tSteps), metaMs: Math.round(tMeta - tAnswer), scrollMs: Math.round(performance.now() - tMeta), steps: order.length, finished: c.finished.length, answer: c.answer, ended: this.model.ended });
   };
 
   private stepView(s: Step): StepView {
@@ -444,18 +452,50 @@ export class RunView {
     const markBtn = h("button", { type: "button", class: "ts-mark", "data-action": "mark", "data-step": String(s.index), "aria-label": `Highlight step ${s.index}`, title: "Highlight this step with a note" }, "☆");
     const marks = h("span", { class: "ts-marks" });
     const head = h("div", { class: "ts-step-head" }, num, markBtn, marks);
-    const li = h("li", { class: "ts-step", id: `step-${s.index}`, "data-step": String(s.index), tabindex: "-1" }, head, body);
+    const li = h("div", { class: "ts-step", role: "listitem", id: `step-${s.index}`, "data-step": String(s.index), tabindex: "-1" }, head, body);
     const b = newBlock(body);
     sv = { ...b, li, head, marks, markBtn };
     li.classList.toggle("ts-open", !s.done);
     // Steps arrive in order almost always; insert in place otherwise.
     const after = [...this.stepViews.keys()].filter((k) => k > s.index).sort((a, b2) => a - b2)[0];
-    if (after !== undefined) this.stepsList.insertBefore(li, this.stepViews.get(after)!.li);
-    else this.stepsList.append(li);
+    const group = this.group(s.index);
+    const next = after !== undefined ? this.stepViews.get(after)!.li : null;
+    if (next && next.parentElement === group) group.insertBefore(li, next);
+    else group.append(li);
     this.stepViews.set(s.index, sv);
     this.stepSelect.append(h("option", { value: String(s.index), text: `Step ${s.index}` }));
     this.updateMarks(s.index);
     return sv;
+  }
+
+  /**
+   * group returns the element holding step index. Hundreds of sibling steps
+   * make every layout walk them all; groups of groupSize steps, each skipped
+   * by layout and paint once finished and off screen (content-visibility),
+   * keep a frame's layout work near constant however long the run.
+   */
+  private group(index: number): HTMLElement {
+    const g = Math.floor((index - 1) / groupSize);
+    let el = this.groups.get(g);
+    if (el) return el;
+    el = h("div", { class: "ts-group", role: "none", "data-group": String(g) });
+    const later = [...this.groups.keys()].filter((k) => k > g).sort((a, b) => a - b)[0];
+    if (later !== undefined) this.stepsList.insertBefore(el, this.groups.get(later)!);
+    else this.stepsList.append(el);
+    this.groups.set(g, el);
+    return el;
+  }
+
+  /** closeGroups marks groups whose steps are all finished. */
+  private closeGroups() {
+    const open = this.model.openStepIndex;
+    const last = this.model.steps.length ? this.model.steps[this.model.steps.length - 1].index : 0;
+    for (const [g, el] of this.groups) {
+      if (el.classList.contains("ts-done")) continue;
+      const end = (g + 1) * groupSize; // last step index of the group
+      const finished = open === undefined ? true : end < open;
+      if (finished && (end <= last || this.model.thinkEndT !== undefined)) el.classList.add("ts-done");
+    }
   }
 
   private updateMarks(index: number) {
