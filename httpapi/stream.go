@@ -73,21 +73,47 @@ func (a *API) streamRun(w http.ResponseWriter, r *http.Request) {
 
 // serveStream answers an SSE request for a run: 404 for unknown runs, 204
 // when the client already has the terminal event, else the stream.
+//
+// The setup (open) returns before the long wait (pump) begins: a viewer
+// spends its life blocked in pump, and keeping the frames below it small
+// lets the runtime shrink each viewer's stack to half, which at thousands of
+// viewers is tens of megabytes.
 func (a *API) serveStream(w http.ResponseWriter, r *http.Request, id string, opts streamOptions) {
+	st := a.open(w, r, id, opts)
+	if st == nil {
+		return
+	}
+	defer st.sub.Close()
+	defer st.tally.flush()
+	a.pump(r.Context(), st)
+}
+
+// stream is one viewer's connection state, kept off the stack.
+type stream struct {
+	id      string
+	opts    streamOptions
+	out     *writer
+	sub     *hub.Subscription
+	tally   *tally
+	pace    pacer
+	scratch []byte // re-encoded frames (compat endpoint)
+}
+
+func (a *API) open(w http.ResponseWriter, r *http.Request, id string, opts streamOptions) *stream {
 	run, err := a.runs.Get(r.Context(), id)
 	if err != nil {
 		a.runError(w, r, err)
-		return
+		return nil
 	}
 	if opts.after > run.LastSeq {
 		a.problem(w, r, http.StatusBadRequest, "invalid-event-id", "Invalid event id",
 			"the event id is beyond the run's last event", []FieldError{{"after", "beyond the last event"}})
-		return
+		return nil
 	}
 	if run.State.Terminal() && opts.after >= run.LastSeq {
 		// EventSource stops reconnecting on 204.
 		w.WriteHeader(http.StatusNoContent)
-		return
+		return nil
 	}
 	// gap: retention removed events the client has not seen yet; the
 	// stream starts at the oldest one left.
@@ -118,75 +144,86 @@ func (a *API) serveStream(w http.ResponseWriter, r *http.Request, id string, opt
 	hello = strconv.AppendBool(hello, gap)
 	hello = append(hello, "}\n\n"...)
 	if !out.write(hello) {
-		return
+		return nil
 	}
-
-	sub := a.hub.Subscribe(id, opts.after, hub.Options{Coalesce: opts.coalesce, Idle: a.cfg.Heartbeat})
-	defer sub.Close()
-	metrics := a.hubMetrics()
-	var pace pacer
+	st := &stream{id: id, opts: opts, out: out, tally: &tally{m: a.hubMetrics()}}
 	if opts.speed > 0 {
-		pace = pacer{speed: opts.speed}
+		st.pace = pacer{speed: opts.speed}
 	}
-	var scratch []byte // re-encoded frames (compat endpoint)
+	st.sub = a.hub.Subscribe(id, opts.after, hub.Options{Coalesce: opts.coalesce, Idle: a.cfg.Heartbeat})
+	return st
+}
+
+// pump writes the run's frames as they come until the run ends or the
+// viewer goes.
+func (a *API) pump(ctx context.Context, st *stream) {
 	for {
-		frames, viewers, err := sub.Next(r.Context())
-		switch {
-		case errors.Is(err, hub.ErrEnded):
-			return
-		case errors.Is(err, hub.ErrIdle):
-			if !out.write(sse.AppendComment(small[:0], "keep-alive")) {
+		frames, viewers, err := st.sub.Next(ctx)
+		if errors.Is(err, hub.ErrIdle) {
+			if !st.out.write(sse.AppendComment(nil, "keep-alive")) {
 				return
 			}
 			continue
-		case err != nil:
-			if a.stopping.Load() {
-				out.write(sse.AppendRetry(small[:0], 1000))
-				return
-			}
-			if r.Context().Err() == nil {
-				a.log.Error("stream failed", "run", id, "err", err)
-				data, _ := json.Marshal(thinkstream.Event{Type: "stream.error", Error: &thinkstream.RunError{
-					Code: "stream_failed", Message: "the event stream failed; reconnect to resume", Retryable: true}})
-				b, _ := sse.AppendEvent(nil, "", "stream.error", data)
-				out.write(b)
-			}
+		}
+		if err != nil {
+			a.streamEnd(ctx, st, err)
 			return
 		}
-		if viewers != nil && !out.put(viewers) {
+		if viewers != nil && !st.out.put(viewers) {
 			return
 		}
-		if pace.speed > 0 {
-			// Paced replay sends frame by frame at the original rhythm.
-			if !out.flush() {
-				return
-			}
-			for _, f := range frames {
-				scratch = a.encode(scratch[:0], f, opts)
-				if !pace.wait(r.Context(), f) || !out.write(scratch) {
-					return
-				}
-			}
-			metrics.Delivered.Add(float64(len(frames)))
-			continue
+		if !a.send(ctx, st, frames) {
+			return
+		}
+	}
+}
+
+// send writes one batch of frames and flushes it.
+func (a *API) send(ctx context.Context, st *stream, frames []hub.Frame) bool {
+	if st.pace.speed > 0 {
+		// Paced replay sends frame by frame at the original rhythm.
+		if !st.out.flush() {
+			return false
 		}
 		for _, f := range frames {
-			b := f.SSE
-			if opts.encode != nil {
-				scratch = opts.encode(scratch[:0], f)
-				b = scratch
-			}
-			if !out.put(b) {
-				return
+			st.scratch = a.encode(st.scratch[:0], f, st.opts)
+			if !st.pace.wait(ctx, f) || !st.out.write(st.scratch) {
+				return false
 			}
 		}
-		if !out.flush() {
-			return
+		st.tally.add(len(frames), nil)
+		return true
+	}
+	for _, f := range frames {
+		b := f.SSE
+		if st.opts.encode != nil {
+			st.scratch = st.opts.encode(st.scratch[:0], f)
+			b = st.scratch
 		}
-		metrics.Delivered.Add(float64(len(frames)))
-		if n := len(frames); n > 0 && !frames[n-1].Created.IsZero() {
-			metrics.Lag.Observe(time.Since(frames[n-1].Created).Seconds())
+		if !st.out.put(b) {
+			return false
 		}
+	}
+	if !st.out.flush() {
+		return false
+	}
+	st.tally.add(len(frames), frames)
+	return true
+}
+
+// streamEnd handles what ended a stream: the run's end, shutdown, or a
+// failure that becomes an error frame.
+func (a *API) streamEnd(ctx context.Context, st *stream, err error) {
+	switch {
+	case errors.Is(err, hub.ErrEnded):
+	case a.stopping.Load():
+		st.out.write(sse.AppendRetry(nil, 1000))
+	case ctx.Err() == nil:
+		a.log.Error("stream failed", "run", st.id, "err", err)
+		data, _ := json.Marshal(thinkstream.Event{Type: "stream.error", Error: &thinkstream.RunError{
+			Code: "stream_failed", Message: "the event stream failed; reconnect to resume", Retryable: true}})
+		b, _ := sse.AppendEvent(nil, "", "stream.error", data)
+		st.out.write(b)
 	}
 }
 
@@ -210,9 +247,12 @@ type writer struct {
 	deadline time.Time
 }
 
-// put buffers bytes; the response writer sends full buffers as it goes.
+// put buffers bytes; the response writer sends full buffers as it goes
+// (the deadline set by the last flush covers those writes).
 func (w *writer) put(b []byte) bool {
-	w.extend()
+	if w.deadline.IsZero() {
+		w.extend()
+	}
 	_, err := w.w.Write(b)
 	return err == nil
 }
@@ -230,6 +270,35 @@ func (w *writer) extend() {
 	if w.deadline.Sub(now) < w.timeout-time.Second {
 		w.deadline = now.Add(w.timeout)
 		_ = w.rc.SetWriteDeadline(w.deadline)
+	}
+}
+
+// tally batches a viewer's metric updates: thousands of viewers updating
+// shared counters on every event contend on the same cache lines.
+type tally struct {
+	m         *hub.Metrics
+	delivered int
+	lastLag   time.Time
+}
+
+func (t *tally) add(n int, frames []hub.Frame) {
+	t.delivered += n
+	if t.delivered >= 256 {
+		t.flush()
+	}
+	// One lag sample per viewer per 100 ms is plenty for a histogram.
+	if k := len(frames); k > 0 && !frames[k-1].Created.IsZero() {
+		if now := time.Now(); now.Sub(t.lastLag) >= 100*time.Millisecond {
+			t.lastLag = now
+			t.m.Lag.Observe(now.Sub(frames[k-1].Created).Seconds())
+		}
+	}
+}
+
+func (t *tally) flush() {
+	if t.delivered > 0 {
+		t.m.Delivered.Add(float64(t.delivered))
+		t.delivered = 0
 	}
 }
 

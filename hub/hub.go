@@ -50,8 +50,11 @@ type Config struct {
 	Linger time.Duration
 	// ViewersEvery limits how often viewer-count frames are sent (default 500ms).
 	ViewersEvery time.Duration
-	Metrics      *Metrics
-	Logger       *slog.Logger
+	// Tick wakes a topic's viewers this often so that quiet streams can
+	// send heartbeats (default 5s; keep it under a third of the heartbeat).
+	Tick    time.Duration
+	Metrics *Metrics
+	Logger  *slog.Logger
 }
 
 // Hub is the set of topics of this node.
@@ -73,6 +76,9 @@ func New(log Log, cfg Config) *Hub {
 	}
 	if cfg.ViewersEvery <= 0 {
 		cfg.ViewersEvery = 500 * time.Millisecond
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = 5 * time.Second
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
@@ -104,6 +110,11 @@ type topic struct {
 	viewersVer   int
 	viewersTimer *time.Timer
 	lingerTimer  *time.Timer
+	// tick wakes the viewers now and then, so each can tell whether its
+	// stream has been quiet long enough for a heartbeat: one timer per
+	// topic instead of one per viewer.
+	tick    *time.Timer
+	dropped bool
 }
 
 // view is an immutable snapshot of a topic for its viewers. frames shares
@@ -170,6 +181,7 @@ func (h *Hub) topic(runID string, create bool) *topic {
 		t.update()
 		t.mu.Unlock()
 		h.topics[runID] = t
+		h.scheduleTick(t)
 	}
 	return t
 }
@@ -238,6 +250,18 @@ func (h *Hub) Close(runID string) {
 	}
 }
 
+func (h *Hub) scheduleTick(t *topic) {
+	t.tick = time.AfterFunc(h.cfg.Tick, func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.dropped {
+			return
+		}
+		t.update()
+		t.tick.Reset(h.cfg.Tick)
+	})
+}
+
 func (h *Hub) drop(t *topic) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -249,6 +273,10 @@ func (h *Hub) drop(t *topic) {
 	}
 	if h.topics[t.id] == t {
 		delete(h.topics, t.id)
+	}
+	t.dropped = true
+	if t.tick != nil {
+		t.tick.Stop()
 	}
 }
 

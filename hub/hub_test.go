@@ -183,3 +183,25 @@ func TestStalledViewerDoesNotHoldPublisher(t *testing.T) {
 	}
 	_ = l
 }
+
+// TestIdleHeartbeat: a quiet subscription reports ErrIdle about every
+// Idle, and deliveries postpone it.
+func TestIdleHeartbeat(t *testing.T) {
+	h := New(nil, Config{Tick: 5 * time.Millisecond})
+	h.Open("r5", 0)
+	s := h.Subscribe("r5", 0, Options{Idle: 20 * time.Millisecond})
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 3 {
+		if _, _, err := s.Next(ctx); !errors.Is(err, ErrIdle) {
+			t.Fatalf("quiet stream: err %v, want ErrIdle", err)
+		}
+	}
+	f, _ := EncodeFrame(1, thinkstream.EventThinking, []byte(`{"text":"x"}`))
+	h.Publish("r5", []Frame{f})
+	frames, _, err := s.Next(ctx)
+	if err != nil || len(frames) != 1 {
+		t.Fatalf("next = %v, %v", frames, err)
+	}
+}

@@ -40,7 +40,9 @@ type Subscription struct {
 	ended  bool
 	vver   int
 	closed bool
-	idle   *time.Timer
+	// lastActive is when something was last delivered (or a heartbeat
+	// was due); the topic's tick wakes the viewer to compare.
+	lastActive time.Time
 }
 
 // Subscribe starts a viewer of runID after seq `after`. The caller must
@@ -49,7 +51,7 @@ func (h *Hub) Subscribe(runID string, after int64, opts Options) *Subscription {
 	t := h.topic(runID, true)
 	h.addViewer(t, 1)
 	vver := t.cur.Load().viewersVer
-	return &Subscription{h: h, t: t, runID: runID, next: after + 1, opts: opts, vver: vver - 1}
+	return &Subscription{h: h, t: t, runID: runID, next: after + 1, opts: opts, vver: vver - 1, lastActive: time.Now()}
 }
 
 // Close releases the viewer.
@@ -58,9 +60,6 @@ func (s *Subscription) Close() {
 		return
 	}
 	s.closed = true
-	if s.idle != nil {
-		s.idle.Stop()
-	}
 	s.h.addViewer(s.t, -1)
 }
 
@@ -112,19 +111,14 @@ func (s *Subscription) Next(ctx context.Context) (frames []Frame, viewers []byte
 		case viewers != nil:
 			return nil, viewers, nil
 		}
-		var idle <-chan time.Time
 		if s.opts.Idle > 0 {
-			if s.idle == nil {
-				s.idle = time.NewTimer(s.opts.Idle)
-			} else {
-				s.idle.Reset(s.opts.Idle)
+			if now := time.Now(); now.Sub(s.lastActive) >= s.opts.Idle {
+				s.lastActive = now
+				return nil, nil, ErrIdle
 			}
-			idle = s.idle.C
 		}
 		select {
 		case <-notify:
-		case <-idle:
-			return nil, nil, ErrIdle
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
 		}
@@ -134,6 +128,9 @@ func (s *Subscription) Next(ctx context.Context) (frames []Frame, viewers []byte
 func (s *Subscription) advance(frames []Frame) {
 	if len(frames) == 0 {
 		return
+	}
+	if s.opts.Idle > 0 {
+		s.lastActive = time.Now()
 	}
 	lastF := frames[len(frames)-1]
 	s.next = lastF.Seq + 1

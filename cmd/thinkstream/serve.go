@@ -269,7 +269,7 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h := hub.New(log, hub.Config{Window: c.Window, Metrics: hub.NewMetrics(reg), Logger: logger})
+	h := hub.New(log, hub.Config{Window: c.Window, Tick: max(c.Heartbeat/3, 10*time.Millisecond), Metrics: hub.NewMetrics(reg), Logger: logger})
 	mgr := runs.New(runs.Config{
 		Engine: eng, Log: log, Hub: h, Profiles: profiles,
 		MaxConcurrent: c.MaxConcurrent, MaxQueue: c.MaxQueue, ShutdownGrace: c.ShutdownGrace,
