@@ -184,7 +184,7 @@ most once per animation frame, only for what changed. A step's markdown is cut
 at blank lines outside code fences and display math; text before the last cut
 is rendered once into its own chunk and never again, so only the open tail
 re-renders while tokens arrive (at most once per animation frame and about
-25 times a second, less when a render is slow). KaTeX layouts of recent
+15 times a second, less when a render is slow). KaTeX layouts of recent
 formulas are cached for those re-renders. Steps sit in groups of 24; a
 finished group uses \`content-visibility: auto\`, so off-screen steps cost
 no style, layout or paint work and a frame's layout stays near constant

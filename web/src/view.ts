@@ -86,8 +86,10 @@ function renderBlock(b: MdBlock, src: string, done: boolean): boolean {
       b.tail.textContent = "";
     }
     const cost = performance.now() - t1;
-    // At most ~25 re-renders a second, fewer when a render is slow.
-    b.nextTail = performance.now() + Math.max(40, Math.min(cost * 4, 500));
+    // At most ~15 re-renders a second, fewer when a render is slow: each
+    // re-render throws away the previous tail's DOM, and that garbage is
+    // what makes the browser's (DOM-tracing) garbage collector run.
+    b.nextTail = performance.now() + Math.max(66, Math.min(cost * 4, 500));
   }
   if (done) {
     b.final = true;
