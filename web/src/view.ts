@@ -360,6 +360,7 @@ export class RunView {
     this.stepsList.replaceChildren();
     this.groups.clear();
     this.stepSelect.replaceChildren(h("option", { value: "", text: "Jump to step…" }));
+    this.stepOptions.clear();
     this.el.answer.replaceChildren();
     this.answerBlock = newBlock(this.el.answer);
     this.answerDirty = false;
@@ -465,9 +466,17 @@ export class RunView {
     if (next && next.parentElement === group) group.insertBefore(li, next);
     else group.append(li);
     this.stepViews.set(s.index, sv);
-    this.stepSelect.append(h("option", { value: String(s.index), text: `Step ${s.index}` }));
+    this.addStepOption(s.index);
     this.updateMarks(s.index);
     return sv;
+  }
+
+  private stepOptions = new Set<number>();
+
+  private addStepOption(index: number) {
+    if (this.stepOptions.has(index)) return;
+    this.stepOptions.add(index);
+    this.stepSelect.append(h("option", { value: String(index), text: `Step ${index}` }));
   }
 
   /**
@@ -1021,8 +1030,12 @@ export class RunView {
     this.model.run = run;
     this.model.viewers = 0;
     this.resetDom();
-    // Highlights persist: show every one from the start.
-    for (const ev of this.replayEvents) if (ev.type === "annotation" && ev.annotation) this.model.addAnnotation(ev.annotation);
+    // Highlights persist: show every one from the start. Every step can be
+    // jumped to, including those the replay has not reached yet.
+    for (const ev of this.replayEvents) {
+      if (ev.type === "annotation" && ev.annotation) this.model.addAnnotation(ev.annotation);
+      if (ev.type === "step" && ev.index) this.addStepOption(ev.index);
+    }
     this.mode = "replay";
     this.setConn("replay");
     this.follow = true;
