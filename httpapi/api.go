@@ -12,6 +12,7 @@ import (
 	"iter"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -73,6 +74,9 @@ type API struct {
 	mux      *http.ServeMux
 	stopping atomic.Bool
 	log      *slog.Logger
+	// streams counts event streams in flight: those on taken-over
+	// connections are invisible to http.Server.Shutdown.
+	streams sync.WaitGroup
 }
 
 // New builds the API around a run manager and the hub it publishes to.
@@ -140,6 +144,19 @@ func (a *API) routes() {
 // ServeHTTP logs each request with its own attributes and dispatches it.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mux.ServeHTTP(w, r)
+}
+
+// WaitStreams waits until every event stream has ended (after the server's
+// base context was cancelled, they end with a retry hint), or ctx is done.
+func (a *API) WaitStreams(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { a.streams.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Stopping tells streams to end with a retry hint and readiness to fail.

@@ -1,9 +1,12 @@
 package httpapi
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -83,6 +86,9 @@ func (a *API) serveStream(w http.ResponseWriter, r *http.Request, id string, opt
 	if st == nil {
 		return
 	}
+	a.streams.Add(1)
+	defer a.streams.Done()
+	defer st.out.close()
 	defer st.sub.Close()
 	defer st.tally.flush()
 	a.pump(r.Context(), st)
@@ -128,8 +134,10 @@ func (a *API) open(w http.ResponseWriter, r *http.Request, id string, opts strea
 	if r.ProtoMajor == 1 {
 		h.Set("Connection", "keep-alive")
 	}
-	w.WriteHeader(http.StatusOK)
 	out := &writer{w: w, rc: http.NewResponseController(w), timeout: a.cfg.WriteTimeout}
+	if !(r.ProtoMajor == 1 && r.ProtoMinor == 1 && r.Method == http.MethodGet && out.hijack(http.StatusOK)) {
+		w.WriteHeader(http.StatusOK)
+	}
 
 	// Frames go straight into the response's own buffer: a per-viewer
 	// buffer would grow to the size of the largest catch-up and stay, which
@@ -144,6 +152,7 @@ func (a *API) open(w http.ResponseWriter, r *http.Request, id string, opts strea
 	hello = strconv.AppendBool(hello, gap)
 	hello = append(hello, "}\n\n"...)
 	if !out.write(hello) {
+		out.close()
 		return nil
 	}
 	st := &stream{id: id, opts: opts, out: out, tally: &tally{m: a.hubMetrics()}}
@@ -240,26 +249,43 @@ func (a *API) hubMetrics() *hub.Metrics { return a.hub.Metrics() }
 // a viewer who stopped reading is let go instead of held forever. The
 // deadline is moved at most once a second: moving it costs a timer update
 // per write, and at thousands of viewers that is measurable.
+//
+// On HTTP/1.1 the connection is taken over from net/http once the stream
+// starts (see hijack): the writer then frames chunks itself on the
+// connection's buffer, which drops a per-viewer goroutine and buffer and a
+// layer of copying from every event's path.
 type writer struct {
 	w        http.ResponseWriter
 	rc       *http.ResponseController
 	timeout  time.Duration
 	deadline time.Time
+
+	conn net.Conn      // set once hijacked
+	bw   *bufio.Writer // the connection's buffer, once hijacked
 }
 
-// put buffers bytes; the response writer sends full buffers as it goes
-// (the deadline set by the last flush covers those writes).
 func (w *writer) put(b []byte) bool {
 	if w.deadline.IsZero() {
 		w.extend()
+	}
+	if w.bw != nil {
+		var hdr [20]byte
+		h := strconv.AppendInt(hdr[:0], int64(len(b)), 16)
+		h = append(h, '\r', '\n')
+		_, _ = w.bw.Write(h)
+		_, _ = w.bw.Write(b)
+		_, err := w.bw.WriteString("\r\n")
+		return err == nil
 	}
 	_, err := w.w.Write(b)
 	return err == nil
 }
 
-// flush sends what is buffered.
 func (w *writer) flush() bool {
 	w.extend()
+	if w.bw != nil {
+		return w.bw.Flush() == nil
+	}
 	return w.rc.Flush() == nil
 }
 
@@ -269,8 +295,44 @@ func (w *writer) extend() {
 	now := time.Now()
 	if w.deadline.Sub(now) < w.timeout-time.Second {
 		w.deadline = now.Add(w.timeout)
-		_ = w.rc.SetWriteDeadline(w.deadline)
+		if w.conn != nil {
+			_ = w.conn.SetWriteDeadline(w.deadline)
+		} else {
+			_ = w.rc.SetWriteDeadline(w.deadline)
+		}
 	}
+}
+
+// close ends a hijacked stream: the last chunk, then the connection (the
+// client reconnects for anything else).
+func (w *writer) close() {
+	if w.bw == nil {
+		return
+	}
+	_, _ = w.bw.WriteString("0\r\n\r\n")
+	_ = w.bw.Flush()
+	_ = w.conn.Close()
+}
+
+// hijack takes an HTTP/1.1 connection over from net/http and writes the
+// response head itself (the headers already set on w, chunked encoding).
+// net/http would otherwise keep a goroutine reading each connection to
+// notice a client leaving, and a response buffer; a viewer who leaves is
+// noticed at the next write instead (a heartbeat at the latest). It reports
+// false when the connection cannot be taken over; nothing was written then.
+func (w *writer) hijack(status int) bool {
+	conn, rw, err := w.rc.Hijack()
+	if err != nil {
+		return false
+	}
+	w.conn, w.bw = conn, rw.Writer
+	h := w.w.Header()
+	h.Set("Transfer-Encoding", "chunked")
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	_, _ = fmt.Fprintf(w.bw, "HTTP/1.1 %d %s\r\n", status, http.StatusText(status))
+	_ = h.Write(w.bw)
+	_, _ = w.bw.WriteString("\r\n")
+	return true
 }
 
 // tally batches a viewer's metric updates: thousands of viewers updating

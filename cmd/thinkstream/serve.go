@@ -355,6 +355,9 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 	// Streams end with a retry hint so that clients come back to the
 	// next instance.
 	stopStreams()
+	if err := api.WaitStreams(sctx); err != nil {
+		logger.Error("shutdown streams", "err", err)
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Error("shutdown http", "err", err)
 	}
