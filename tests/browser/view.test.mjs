@@ -140,3 +140,26 @@ test("element with a src events URL follows a live run", async () => {
   await assertClean(page, assert);
   await page.context().close();
 });
+
+test("unknown run says so and offers a new run; j/k move between steps", async () => {
+  const page = await newPage(browser);
+  await page.goto(`${srv.url}/r/no-such-run`);
+  await page.locator(".ts-error", { hasText: "does not exist" }).waitFor();
+  await page.getByRole("link", { name: "Start a new run" }).click();
+  await page.waitForURL(srv.url + "/");
+
+  const run = await createRun(srv.url, { problem: "How many ways to choose 3 people out of 5?", profile: "math" });
+  await waitRunEnded(srv.url, run.id);
+  await page.goto(`${srv.url}/r/${run.id}`);
+  await page.locator(".ts-result .katex").waitFor();
+  await page.keyboard.press("j");
+  const first = await page.evaluate(() => document.activeElement?.dataset.step);
+  assert.ok(first, "a step has focus");
+  await page.keyboard.press("j");
+  const second = await page.evaluate(() => document.activeElement?.dataset.step);
+  assert.equal(Number(second), Number(first) + 1);
+  await page.keyboard.press("k");
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.step), first);
+  await assertClean(page, assert);
+  await page.context().close();
+});

@@ -125,6 +125,8 @@ export class RunView {
   private resumedTimer?: ReturnType<typeof setTimeout>;
   private speaker = new Speaker();
   private destroyed = false;
+  /** loadFailed: why the run could not be loaded ("not found", "error"). */
+  private loadFailed?: string;
   /** reconnected: this view lost its stream at least once (see verify). */
   private reconnected = false;
   /** Messages about the reader's own actions (failed highlight, 501 pause…), shown until dismissed. */
@@ -257,6 +259,8 @@ export class RunView {
   /** load shows run id: snapshot first, then the live stream from next_seq. */
   async load(id: string): Promise<void> {
     this.stopAll();
+    this.loadFailed = undefined;
+    this.notices = [];
     this.runId = id;
     this.setConn("connecting");
     let d: RunDetail;
@@ -349,9 +353,10 @@ export class RunView {
         ? "This run does not exist on this server (it may have been deleted, or the link is mistyped)."
         : `Could not load the run: ${e?.message || "unknown error"}.`;
     const retry = status === 404 ? null : h("button", { type: "button", class: "ts-btn", "data-action": "reload" }, "Try again");
-    this.el.errors.replaceChildren(h("div", { class: "ts-error" }, h("p", { text: msg }), retry, this.o.page ? h("a", { href: "/", class: "ts-btn", "data-nav": "" }, "Start a new run") : null));
-    setText(this.el.state, status === 404 ? "not found" : "error");
-    this.el.state.dataset.state = "failed";
+    this.notices = [h("div", { class: "ts-error" }, h("p", { class: "ts-error-what", text: msg }), retry, this.o.page ? h("a", { href: "/", class: "ts-btn", "data-nav": "" }, "Start a new run") : null)];
+    this.loadFailed = status === 404 ? "not found" : "error";
+    this.metaDirty = true;
+    this.schedule();
   }
 
   private resetDom() {
@@ -549,9 +554,9 @@ export class RunView {
         e.problem.append(h("p", { class: "ts-sub", text: bits.filter(Boolean).join(" · ") }));
       }
     }
-    const state = this.mode === "replay" ? "replay" : String(m.state);
+    const state = this.loadFailed ? "failed" : this.mode === "replay" ? "replay" : String(m.state);
     e.state.dataset.state = state;
-    setText(e.state, state === "unknown" ? "loading" : state);
+    setText(e.state, this.loadFailed || (state === "unknown" ? "loading" : state));
     show(e.queue, m.state === "queued" && m.queuePosition !== undefined);
     if (m.queuePosition !== undefined) setText(e.queue, `position ${m.queuePosition} in queue`);
     show(e.viewers, m.viewers > 0);
