@@ -50,6 +50,13 @@ test(`long run: sim:long ${tokens} at ${rate} tokens/s`, { timeout: full ? 900_0
   const page = await newPage(browser, { initScripts: [longTaskRecorder] });
   await page.goto(`${srv.url}/r/${run.id}`);
   await page.locator(".ts-step").first().waitFor({ timeout: 30_000 });
+  // Count what the polite live region says: step completions come in ranges, not one by one.
+  await page.evaluate(() => {
+    window.__said = [];
+    const live = document.querySelector(".ts-view [aria-live=polite]");
+    new MutationObserver(() => live.textContent && window.__said.push(live.textContent)).observe(live, { childList: true, characterData: true, subtree: true });
+  });
+  const liveStart = Date.now();
   // "After load": from the first rendered step on. Long tasks are measured
   // twice: wall-clock (PerformanceObserver; inflated when other processes
   // take the CPU, as on a shared 2-core machine) and main-thread CPU time
@@ -75,6 +82,9 @@ test(`long run: sim:long ${tokens} at ${rate} tokens/s`, { timeout: full ? 900_0
   const t = await transcript(page);
   assert.equal(t.thinking, d.snapshot.thinking, "live transcript exact");
   const liveSteps = t.steps;
+  const said = await page.evaluate(() => window.__said);
+  const liveSecs = (Date.now() - liveStart) / 1000;
+  assert.ok(said.length <= liveSecs / 3 + 10, `${said.length} live-region announcements in ${liveSecs.toFixed(0)} s for ${liveSteps} steps`);
   await page.screenshot({ path: join(outDir, "long-live-end.png") });
   await assertClean(page, assert);
   await page.context().close();
@@ -104,6 +114,7 @@ test(`long run: sim:long ${tokens} at ${rate} tokens/s`, { timeout: full ? 900_0
     tokens,
     rate,
     steps: liveSteps,
+    announcements: said.length,
     chars,
     longestTaskAfterLoadMs: longest,
     longTasksOver50: tasks.filter((x) => x.ms > 50).length,

@@ -400,7 +400,7 @@ export class RunView {
     for (const i of c.finished) {
       const s = this.model.step(i);
       if (s) {
-        this.announce(`Step ${i} finished.`);
+        this.announceStep(i);
         this.speaker.step(i, s.src);
       }
     }
@@ -1191,6 +1191,27 @@ export class RunView {
 
   // ---------------------------------------------------------------- misc
 
+  // Step completions are announced at most every few seconds, as a range:
+  // a fast run finishes several steps a second, and a screen reader should
+  // not be made to read them all.
+  private stepsToAnnounce: number[] = [];
+  private announceTimer?: ReturnType<typeof setTimeout>;
+  private lastStepAnnounce = -Infinity;
+
+  private announceStep(i: number) {
+    this.stepsToAnnounce.push(i);
+    if (this.announceTimer) return;
+    const wait = Math.max(0, this.lastStepAnnounce + 4000 - performance.now());
+    this.announceTimer = setTimeout(() => {
+      this.announceTimer = undefined;
+      const xs = this.stepsToAnnounce;
+      this.stepsToAnnounce = [];
+      if (!xs.length || this.destroyed) return;
+      this.lastStepAnnounce = performance.now();
+      this.announce(xs.length === 1 ? `Step ${xs[0]} finished.` : `Steps ${xs[0]} to ${xs[xs.length - 1]} finished.`);
+    }, wait);
+  }
+
   private announce(text: string) {
     // Re-set the text so a repeated message is announced again.
     this.live.textContent = "";
@@ -1224,6 +1245,7 @@ export class RunView {
 
   destroy(): void {
     this.destroyed = true;
+    clearTimeout(this.announceTimer);
     this.stopAll();
     cancelAnimationFrame(this.frame);
     this.frame = 0;
