@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/thinkstream/thinkstream"
@@ -29,5 +31,16 @@ func TestLocalEngineServe(t *testing.T) {
 	}
 	if last.Usage.PromptTokens == 0 || last.Timings.PredictedPerSecond <= 0 {
 		t.Errorf("usage %+v timings %+v", last.Usage, last.Timings)
+	}
+
+	// The terminal client against the same server: a new run, streamed to
+	// the end, plain output because stdout is not a terminal.
+	ask := exec.Command(binary, "ask", "--server", s.url, "--max-tokens", "16", "--temperature", "0", "What is 2+2?")
+	out, err := ask.CombinedOutput()
+	if err != nil {
+		t.Fatalf("ask: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "completed") {
+		t.Errorf("ask output does not say the run completed:\n%s", out)
 	}
 }
