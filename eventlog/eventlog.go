@@ -233,12 +233,9 @@ func (l *Log) startFor(ctx context.Context, runID string, after int64) (uint64, 
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, 0, ErrNotFound
 	}
+	seq, err := seqOf(runID, "first", msg, err)
 	if err != nil {
-		return 0, 0, fmt.Errorf("eventlog: locate %s: %w", runID, err)
-	}
-	seq, err := strconv.ParseInt(msg.Header.Get(seqHeader), 10, 64)
-	if err != nil {
-		return 0, 0, fmt.Errorf("eventlog: run %s: bad seq header: %w", runID, err)
+		return 0, 0, err
 	}
 	return msg.Sequence, seq, nil
 }
@@ -332,27 +329,23 @@ func (l *Log) Read(ctx context.Context, runID string, after, until int64, fn fun
 // retention removed the run's oldest events), or 0 when none is left.
 func (l *Log) FirstSeq(ctx context.Context, runID string) (int64, error) {
 	msg, err := l.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subject(runID)))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("eventlog: first seq of %s: %w", runID, err)
-	}
-	seq, err := strconv.ParseInt(msg.Header.Get(seqHeader), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("eventlog: run %s: bad seq header: %w", runID, err)
-	}
-	return seq, nil
+	return seqOf(runID, "first", msg, err)
 }
 
 // LastSeq returns the highest logged per-run sequence of a run, 0 if none.
 func (l *Log) LastSeq(ctx context.Context, runID string) (int64, error) {
 	msg, err := l.stream.GetLastMsgForSubject(ctx, subject(runID))
+	return seqOf(runID, "last", msg, err)
+}
+
+// seqOf reads the per-run seq of a message fetched directly; a run with no
+// message has seq 0.
+func seqOf(runID, which string, msg *jetstream.RawStreamMsg, err error) (int64, error) {
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("eventlog: last seq of %s: %w", runID, err)
+		return 0, fmt.Errorf("eventlog: %s seq of %s: %w", which, runID, err)
 	}
 	seq, err := strconv.ParseInt(msg.Header.Get(seqHeader), 10, 64)
 	if err != nil {
