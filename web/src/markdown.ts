@@ -206,13 +206,43 @@ export function markdownToHtml(src: string): string {
  * usually one that is only half there — stays as quiet raw TeX instead of
  * KaTeX's red error.
  */
-export function renderMath(root: ParentNode, pending = false): void {
+export function renderMath(root: ParentNode, pending = false, reuse?: MathPool): void {
   const els = root.querySelectorAll<HTMLElement>(".ts-math[data-tex]");
   for (const el of els) {
     const tex = el.dataset.tex || "";
+    const display = el.classList.contains("ts-math-display");
+    const key = (display ? "D" : "I") + tex;
+    const old = reuse?.get(key)?.pop();
+    if (old) {
+      el.replaceWith(old);
+      continue;
+    }
     el.removeAttribute("data-tex");
-    typeset(tex, el, el.classList.contains("ts-math-display"), pending);
+    if (typeset(tex, el, display, pending)) mathKeys.set(el, key);
   }
+}
+
+/** MathPool holds typeset formulas of a re-rendered region, by TeX, for reuse. */
+export type MathPool = Map<string, HTMLElement[]>;
+
+const mathKeys = new WeakMap<Element, string>();
+
+/**
+ * collectMath gathers the typeset formulas under root. The open tail of a
+ * step is re-rendered many times with mostly the same formulas: moving the
+ * old formula nodes into the new render instead of typesetting them again
+ * makes far less garbage for the browser's DOM-tracing collector.
+ */
+export function collectMath(root: ParentNode): MathPool {
+  const pool: MathPool = new Map();
+  for (const el of root.querySelectorAll<HTMLElement>(".ts-math")) {
+    const k = mathKeys.get(el);
+    if (!k) continue;
+    const list = pool.get(k);
+    if (list) list.push(el);
+    else pool.set(k, [el]);
+  }
+  return pool;
 }
 
 /** katexOptions are the options every formula is typeset with. */
@@ -253,7 +283,7 @@ function moveStyleAttrs(n: VNode): void {
 const treeCache = new Map<string, VNode>();
 
 /** typeset renders TeX into el with the safe options. */
-export function typeset(tex: string, el: HTMLElement, display: boolean, pending = false): void {
+export function typeset(tex: string, el: HTMLElement, display: boolean, pending = false): boolean {
   try {
     const key = (display ? "D" : "I") + tex;
     let tree = treeCache.get(key);
@@ -270,9 +300,11 @@ export function typeset(tex: string, el: HTMLElement, display: boolean, pending 
       n.style.cssText = n.getAttribute("data-ts-style") || "";
       n.removeAttribute("data-ts-style");
     }
+    return true;
   } catch {
     el.textContent = tex;
     if (pending) el.classList.add("ts-math-pending");
+    return false;
   }
 }
 

@@ -11,7 +11,7 @@
 
 import { Api, ApiError, ownerToken } from "./api.js";
 import { copyText, h, setText, show } from "./dom.js";
-import { markdownToHtml, renderMath, typeset } from "./markdown.js";
+import { collectMath, markdownToHtml, renderMath, typeset } from "./markdown.js";
 import { RunModel, type Step } from "./model.js";
 import { Speaker, type SpeechMode } from "./speech.js";
 import { SSEParser } from "./sseparse.js";
@@ -66,21 +66,27 @@ function renderBlock(b: MdBlock, src: string, done: boolean): boolean {
   if (b.final) return true;
   const t0 = performance.now();
   const cut = done ? src.length : stableBoundary(src, b.upTo);
+  // Formulas already typeset in the old tail move to wherever their text
+  // is rendered now (the new chunk or the new tail).
+  const pool = b.tail.firstChild ? collectMath(b.tail) : undefined;
+  let chunked = false;
   if (cut > b.upTo) {
     const chunk = h("div", { class: "ts-chunk" });
     chunk.innerHTML = markdownToHtml(src.slice(b.upTo, cut));
-    renderMath(chunk);
+    renderMath(chunk, false, pool);
     b.chunks.append(chunk);
     b.upTo = cut;
+    chunked = true;
   }
   const tail = src.slice(b.upTo);
   if (tail !== b.tailSrc) {
-    if (!done && t0 < b.nextTail) return false;
+    // A throttled tail waits, unless a chunk just took its formulas.
+    if (!done && !chunked && t0 < b.nextTail) return false;
     const t1 = performance.now();
     b.tailSrc = tail;
     if (tail) {
       b.tail.innerHTML = markdownToHtml(tail);
-      renderMath(b.tail, true);
+      renderMath(b.tail, true, pool);
       b.tail.classList.add("ts-cursor");
     } else {
       b.tail.textContent = "";
