@@ -751,9 +751,11 @@ export class RunView {
     const m = this.model;
     const thinking = d.snapshot?.thinking ?? m.thinking;
     const answer = d.snapshot?.answer ?? m.answer;
-    const behind = d.next_seq - 1 < m.lastSeq;
-    // What we have must be the start of what the server has (all of it, once the run is over).
-    const diverged = !thinking.startsWith(m.thinking) || !answer.startsWith(m.answer);
+    // The snapshot may be a little older than what the stream already gave
+    // us, so "behind" only counts once the server will send nothing more.
+    const behind = isTerminalState(d.run.state) && d.next_seq - 1 < m.lastSeq;
+    const prefix = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
+    const diverged = !prefix(thinking, m.thinking) || !prefix(answer, m.answer);
     const differs = final && (thinking !== m.thinking || answer !== m.answer);
     if (!behind && !diverged && !differs) return;
     this.announce("The server restarted and lost some recent text; showing what it kept.");
