@@ -268,13 +268,18 @@ function homePage() {
   };
   more.addEventListener("click", () => void loadRuns(true));
   let poll: ReturnType<typeof setTimeout> | undefined;
+  let left = false;
   const refresh = async () => {
     const active = await loadRuns(false);
     // While a listed run is still going, refresh its state now and then.
-    if (active && !next) poll = setTimeout(refresh, 3000);
+    if (active && !next && !left) poll = setTimeout(refresh, 3000);
   };
   void refresh();
-  cleanup = () => clearTimeout(poll);
+  cleanup = () => {
+    left = true;
+    clearTimeout(poll);
+    clearTimeout(hintTimer);
+  };
 
   main.append(
     h("section", { class: "ts-home-ask", "aria-labelledby": "ask-h" }, h("h1", { id: "ask-h", text: "Watch a model think" }), h("p", { class: "ts-lead", text: "Ask VibeThinker a math or coding problem and follow its reasoning live, step by step. Share the link: everyone watching sees the same stream." }), form),
