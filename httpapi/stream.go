@@ -204,12 +204,14 @@ func (a *API) send(ctx context.Context, st *stream, frames []hub.Frame) bool {
 		return true
 	}
 	for _, f := range frames {
-		b := f.SSE
+		ok := false
 		if st.opts.encode != nil {
 			st.scratch = st.opts.encode(st.scratch[:0], f)
-			b = st.scratch
+			ok = st.out.put(st.scratch)
+		} else {
+			ok = st.out.putFrame(f)
 		}
-		if !st.out.put(b) {
+		if !ok {
 			return false
 		}
 	}
@@ -281,6 +283,19 @@ func (w *writer) put(b []byte) bool {
 	return err == nil
 }
 
+// putFrame buffers a frame, using its ready-made chunk when this writer
+// frames chunks itself.
+func (w *writer) putFrame(f hub.Frame) bool {
+	if w.bw != nil && f.Chunk != nil {
+		if w.deadline.IsZero() {
+			w.extend()
+		}
+		_, err := w.bw.Write(f.Chunk)
+		return err == nil
+	}
+	return w.put(f.SSE)
+}
+
 func (w *writer) flush() bool {
 	w.extend()
 	if w.bw != nil {
@@ -340,7 +355,7 @@ func (w *writer) hijack(status int) bool {
 type tally struct {
 	m         *hub.Metrics
 	delivered int
-	lastLag   time.Time
+	batches   int
 }
 
 func (t *tally) add(n int, frames []hub.Frame) {
@@ -348,11 +363,10 @@ func (t *tally) add(n int, frames []hub.Frame) {
 	if t.delivered >= 256 {
 		t.flush()
 	}
-	// One lag sample per viewer per 100 ms is plenty for a histogram.
-	if k := len(frames); k > 0 && !frames[k-1].Created.IsZero() {
-		if now := time.Now(); now.Sub(t.lastLag) >= 100*time.Millisecond {
-			t.lastLag = now
-			t.m.Lag.Observe(now.Sub(frames[k-1].Created).Seconds())
+	// A lag sample every 16th write per viewer is plenty for a histogram.
+	if t.batches++; t.batches%16 == 1 {
+		if k := len(frames); k > 0 && !frames[k-1].Created.IsZero() {
+			t.m.Lag.Observe(time.Since(frames[k-1].Created).Seconds())
 		}
 	}
 }

@@ -36,6 +36,10 @@ type Frame struct {
 	Type string
 	Data []byte // the event's JSON
 	SSE  []byte // the whole SSE frame: id, event and data lines
+	// Chunk is SSE framed as one HTTP/1.1 chunk (size line, SSE, CRLF),
+	// so writers that frame chunks themselves do it once per event, not
+	// once per viewer. SSE is a subslice of it.
+	Chunk []byte
 	// Created is when the frame was published (zero for frames read from
 	// the log), for delivery-lag measurement.
 	Created time.Time
@@ -114,6 +118,7 @@ type topic struct {
 	// stream has been quiet long enough for a heartbeat: one timer per
 	// topic instead of one per viewer.
 	tick    *time.Timer
+	ticks   int64
 	dropped bool
 }
 
@@ -124,6 +129,7 @@ type view struct {
 	frames       []Frame
 	base, last   int64
 	live         bool
+	ticks        int64         // how often the topic's tick has fired
 	notify       chan struct{} // closed when a newer view exists
 	viewersFrame []byte
 	viewersVer   int
@@ -135,7 +141,7 @@ func (t *topic) update() {
 	old := t.cur.Load()
 	t.notify = make(chan struct{})
 	t.cur.Store(&view{
-		frames: t.frames, base: t.base, last: t.last, live: t.live, notify: t.notify,
+		frames: t.frames, base: t.base, last: t.last, live: t.live, notify: t.notify, ticks: t.ticks,
 		viewersFrame: t.viewersFrame, viewersVer: t.viewersVer,
 	})
 	if old != nil {
@@ -145,11 +151,21 @@ func (t *topic) update() {
 
 // EncodeFrame builds a frame for an event JSON.
 func EncodeFrame(seq int64, typ string, data []byte) (Frame, error) {
-	b, err := sse.AppendEvent(make([]byte, 0, len(data)+len(typ)+32), strconv.FormatInt(seq, 10), typ, data)
+	// The chunk size line is at most 8 hex digits + CRLF: reserve it, then
+	// move the frame up against the real one.
+	const reserve = 10
+	b, err := sse.AppendEvent(make([]byte, reserve, reserve+len(data)+len(typ)+40), strconv.FormatInt(seq, 10), typ, data)
 	if err != nil {
 		return Frame{}, err
 	}
-	return Frame{Seq: seq, Type: typ, Data: data, SSE: b}, nil
+	n := len(b) - reserve
+	var hdr [reserve]byte
+	h := append(strconv.AppendInt(hdr[:0], int64(n), 16), '\r', '\n')
+	start := reserve - len(h)
+	copy(b[start:], h)
+	b = append(b, '\r', '\n')
+	chunk := b[start:]
+	return Frame{Seq: seq, Type: typ, Data: data, SSE: chunk[len(h) : len(h)+n], Chunk: chunk}, nil
 }
 
 // Open makes a run live on this node: its producer will Publish to it.
@@ -257,6 +273,7 @@ func (h *Hub) scheduleTick(t *topic) {
 		if t.dropped {
 			return
 		}
+		t.ticks++
 		t.update()
 		t.tick.Reset(h.cfg.Tick)
 	})

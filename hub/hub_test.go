@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -203,5 +204,22 @@ func TestIdleHeartbeat(t *testing.T) {
 	frames, _, err := s.Next(ctx)
 	if err != nil || len(frames) != 1 {
 		t.Fatalf("next = %v, %v", frames, err)
+	}
+}
+
+func TestEncodeFrameChunk(t *testing.T) {
+	for _, n := range []int{0, 1, 200, 5000, 70000} {
+		data := []byte(`{"text":"` + strings.Repeat("x", n) + `"}`)
+		f, err := EncodeFrame(42, thinkstream.EventThinking, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("%x\r\n%s\r\n", len(f.SSE), f.SSE)
+		if string(f.Chunk) != want {
+			t.Errorf("n=%d: chunk %q..., want %q...", n, f.Chunk[:min(20, len(f.Chunk))], want[:min(20, len(want))])
+		}
+		if !strings.HasPrefix(string(f.SSE), "id: 42\nevent: thinking\ndata: ") {
+			t.Errorf("n=%d: frame %q", n, f.SSE[:30])
+		}
 	}
 }

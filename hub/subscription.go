@@ -40,9 +40,11 @@ type Subscription struct {
 	ended  bool
 	vver   int
 	closed bool
-	// lastActive is when something was last delivered (or a heartbeat
-	// was due); the topic's tick wakes the viewer to compare.
-	lastActive time.Time
+	// lastTick is the topic's tick count when something was last
+	// delivered (or a heartbeat was due): counting ticks instead of
+	// reading the clock keeps time out of every delivery.
+	lastTick  int64
+	idleTicks int64
 }
 
 // Subscribe starts a viewer of runID after seq `after`. The caller must
@@ -51,7 +53,11 @@ func (h *Hub) Subscribe(runID string, after int64, opts Options) *Subscription {
 	t := h.topic(runID, true)
 	h.addViewer(t, 1)
 	vver := t.cur.Load().viewersVer
-	return &Subscription{h: h, t: t, runID: runID, next: after + 1, opts: opts, vver: vver - 1, lastActive: time.Now()}
+	sub := &Subscription{h: h, t: t, runID: runID, next: after + 1, opts: opts, vver: vver - 1, lastTick: t.cur.Load().ticks}
+	if opts.Idle > 0 {
+		sub.idleTicks = max(int64((opts.Idle+h.cfg.Tick-1)/h.cfg.Tick), 1)
+	}
+	return sub
 }
 
 // Close releases the viewer.
@@ -111,11 +117,9 @@ func (s *Subscription) Next(ctx context.Context) (frames []Frame, viewers []byte
 		case viewers != nil:
 			return nil, viewers, nil
 		}
-		if s.opts.Idle > 0 {
-			if now := time.Now(); now.Sub(s.lastActive) >= s.opts.Idle {
-				s.lastActive = now
-				return nil, nil, ErrIdle
-			}
+		if s.idleTicks > 0 && v.ticks-s.lastTick >= s.idleTicks {
+			s.lastTick = v.ticks
+			return nil, nil, ErrIdle
 		}
 		select {
 		case <-notify:
@@ -129,9 +133,7 @@ func (s *Subscription) advance(frames []Frame) {
 	if len(frames) == 0 {
 		return
 	}
-	if s.opts.Idle > 0 {
-		s.lastActive = time.Now()
-	}
+	s.lastTick = s.t.cur.Load().ticks
 	lastF := frames[len(frames)-1]
 	s.next = lastF.Seq + 1
 	if thinkstream.IsTerminal(lastF.Type) {
