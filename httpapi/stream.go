@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/thinkstream/thinkstream"
@@ -166,7 +167,19 @@ func (a *API) open(w http.ResponseWriter, r *http.Request, id string, opts strea
 // pump writes the run's frames as they come until the run ends or the
 // viewer goes.
 func (a *API) pump(ctx context.Context, st *stream) {
+	// A live viewer of a taken-over connection parks between events: the
+	// topic's fan-out goroutine writes to its socket directly.
+	direct := st.out.raw != nil && st.opts.encode == nil && st.pace.speed == 0
 	for {
+		if direct {
+			pending, err := st.sub.Park(ctx, st.out)
+			if err != nil {
+				return
+			}
+			if len(pending) > 0 && !st.out.write(pending) {
+				return
+			}
+		}
 		frames, viewers, err := st.sub.Next(ctx)
 		if errors.Is(err, hub.ErrIdle) {
 			if !st.out.write(sse.AppendComment(nil, "keep-alive")) {
@@ -264,6 +277,33 @@ type writer struct {
 
 	conn net.Conn      // set once hijacked
 	bw   *bufio.Writer // the connection's buffer, once hijacked
+	raw  syscall.RawConn
+	// try is the raw write, made once so that a write allocates nothing;
+	// tb, tn and terr are its argument and results.
+	try  func(fd uintptr) bool
+	tb   []byte
+	tn   int
+	terr error
+}
+
+// TryWrite writes to a taken-over connection without blocking (see
+// hub.Subscription.Park): as much of b as the socket accepts now. Only the
+// fan-out goroutine calls it, while the viewer's own goroutine is parked.
+func (w *writer) TryWrite(b []byte) (int, error) {
+	w.tb = b
+	err := w.raw.Write(w.try)
+	w.tb = nil
+	n, werr := w.tn, w.terr
+	if err != nil {
+		return 0, err
+	}
+	if werr == syscall.EAGAIN || werr == syscall.EINTR {
+		return 0, nil
+	}
+	if werr != nil {
+		return 0, werr
+	}
+	return n, nil
 }
 
 func (w *writer) put(b []byte) bool {
@@ -341,6 +381,13 @@ func (w *writer) hijack(status int) bool {
 		return false
 	}
 	w.conn, w.bw = conn, rw.Writer
+	if sc, ok := conn.(syscall.Conn); ok {
+		w.raw, _ = sc.SyscallConn()
+		w.try = func(fd uintptr) bool {
+			w.tn, w.terr = syscall.Write(int(fd), w.tb)
+			return true // never wait for the socket: the fan-out must not block
+		}
+	}
 	h := w.w.Header()
 	h.Set("Transfer-Encoding", "chunked")
 	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))

@@ -120,6 +120,10 @@ type topic struct {
 	tick    *time.Timer
 	ticks   int64
 	dropped bool
+	// parked viewers served by the fan-out goroutine (direct.go)
+	direct  []*direct
+	fanning bool
+	kick    chan struct{}
 }
 
 // view is an immutable snapshot of a topic for its viewers. frames shares
@@ -192,7 +196,7 @@ func (h *Hub) topic(runID string, create bool) *topic {
 	defer h.mu.Unlock()
 	t := h.topics[runID]
 	if t == nil && create {
-		t = &topic{id: runID}
+		t = &topic{id: runID, kick: make(chan struct{}, 1)}
 		t.mu.Lock()
 		t.update()
 		t.mu.Unlock()

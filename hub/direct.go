@@ -1,0 +1,159 @@
+package hub
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DirectWriter writes to a viewer's connection without blocking.
+type DirectWriter interface {
+	// TryWrite writes as much of b as the connection takes now. n < len(b)
+	// with a nil error means its send buffer is full.
+	TryWrite(b []byte) (n int, err error)
+}
+
+// direct is a parked viewer: while parked, the topic's fan-out goroutine
+// writes new frames straight to its connection, so that an event costs one
+// write per viewer and no goroutine wake-up per viewer.
+type direct struct {
+	sub  *Subscription
+	w    DirectWriter
+	wake chan struct{} // closed when the viewer is handed back
+	done atomic.Bool   // handed back or abandoned: drop from the list
+
+	mu      sync.Mutex // held while writing; guards sub's cursor and below
+	pending []byte     // the unwritten tail of a frame, owed by the owner
+	err     error
+}
+
+// Park hands a caught-up viewer's delivery to the topic's fan-out goroutine
+// and returns when the viewer's own goroutine is needed again: its socket
+// filled up (pending holds the bytes still owed), a write failed (err), a
+// heartbeat or viewer count is due, the viewer fell behind, or the run
+// ended. Next then picks up from the advanced cursor. A viewer that is not
+// caught up returns at once. Parked viewers get live frames one by one,
+// coalescing or not: coalescing only ever merges a backlog.
+func (s *Subscription) Park(ctx context.Context, w DirectWriter) (pending []byte, err error) {
+	if !s.parkable(s.t.cur.Load()) {
+		return nil, nil
+	}
+	d := &direct{sub: s, w: w, wake: make(chan struct{})}
+	t := s.t
+	t.mu.Lock()
+	t.direct = append(t.direct, d)
+	if !t.fanning {
+		t.fanning = true
+		go s.h.fanout(t)
+	}
+	t.mu.Unlock()
+	// A publish may have come between the check and the registration:
+	// kick the fan-out so it looks at this viewer now, not at the next one.
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+	select {
+	case <-d.wake:
+		return d.pending, d.err
+	case <-ctx.Done():
+		d.mu.Lock()
+		d.done.Store(true)
+		d.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// parkable reports whether the fan-out can serve this viewer from v.
+func (s *Subscription) parkable(v *view) bool {
+	return !s.ended && v.live && s.next == v.last+1 && len(v.frames) > 0 &&
+		(v.viewersFrame == nil || v.viewersVer == s.vver) &&
+		(s.idleTicks == 0 || v.ticks-s.lastTick < s.idleTicks)
+}
+
+// fanout serves a topic's parked viewers until none is left.
+func (h *Hub) fanout(t *topic) {
+	var batch []*direct // this goroutine's copy of the list, reused
+	for {
+		v := t.cur.Load()
+		t.mu.Lock()
+		list := t.direct[:0]
+		for _, d := range t.direct {
+			if !d.done.Load() {
+				list = append(list, d)
+			}
+		}
+		clear(t.direct[len(list):])
+		t.direct = list
+		if len(list) == 0 {
+			t.fanning = false
+			t.mu.Unlock()
+			return
+		}
+		batch = append(batch[:0], list...)
+		t.mu.Unlock()
+		delivered := 0
+		for _, d := range batch {
+			delivered += h.serveDirect(v, d)
+		}
+		if delivered > 0 {
+			h.cfg.Metrics.Delivered.Add(float64(delivered))
+			if k := len(v.frames); k > 0 && !v.frames[k-1].Created.IsZero() {
+				h.cfg.Metrics.Lag.Observe(time.Since(v.frames[k-1].Created).Seconds())
+			}
+		}
+		select {
+		case <-v.notify:
+		case <-t.kick:
+		}
+	}
+}
+
+// serveDirect writes what a parked viewer has not seen of v, then hands
+// the viewer back if something needs its own goroutine. It returns how many
+// frames it delivered.
+func (h *Hub) serveDirect(v *view, d *direct) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.done.Load() {
+		return 0
+	}
+	s := d.sub
+	if s.next < v.base {
+		h.handBack(d) // fell out of the window: the log has the rest
+		return 0
+	}
+	n := 0
+	if s.next <= v.last {
+		frames := v.frames[s.next-v.base:]
+		for i, f := range frames {
+			w, err := d.w.TryWrite(f.Chunk)
+			if err != nil {
+				d.err = err
+				s.advance(frames[:i])
+				h.handBack(d)
+				return i
+			}
+			if w < len(f.Chunk) {
+				d.pending = f.Chunk[w:]
+				s.advance(frames[:i+1])
+				h.handBack(d)
+				return i + 1
+			}
+		}
+		s.advance(frames)
+		n = len(frames)
+	}
+	if !s.parkable(v) {
+		h.handBack(d) // ended, heartbeat or viewer count due
+	}
+	return n
+}
+
+// handBack returns a parked viewer to its goroutine; d.mu is held.
+func (h *Hub) handBack(d *direct) {
+	if d.done.CompareAndSwap(false, true) {
+		close(d.wake)
+	}
+}
