@@ -1,0 +1,151 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/thinkstream/thinkstream"
+)
+
+// fakeConn is a socket with a send buffer of room bytes.
+type fakeConn struct {
+	mu   sync.Mutex
+	got  strings.Builder
+	room int
+	err  error
+}
+
+func (c *fakeConn) TryWrite(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	n := min(len(b), c.room)
+	c.room -= n
+	c.got.Write(b[:n])
+	return n, nil
+}
+
+func (c *fakeConn) text() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.got.String()
+}
+
+func publishOne(t *testing.T, h *Hub, run string, seq int64, typ string) Frame {
+	t.Helper()
+	f, err := EncodeFrame(seq, typ, []byte(`{"text":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Publish(run, []Frame{f})
+	return f
+}
+
+// waitParked waits until n viewers of run are parked.
+func waitParked(t *testing.T, h *Hub, run string, n int) {
+	t.Helper()
+	tp := h.topic(run, false)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tp.mu.Lock()
+		k := 0
+		for _, d := range tp.direct {
+			if !d.done.Load() {
+				k++
+			}
+		}
+		tp.mu.Unlock()
+		if k == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d viewers parked, want %d", k, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestParkedViewer(t *testing.T) {
+	h := New(nil, Config{ViewersEvery: time.Hour})
+	h.Open("p", 0)
+	s := h.Subscribe("p", 0, Options{})
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// Not caught up: Park returns at once and Next delivers.
+	f1 := publishOne(t, h, "p", 1, thinkstream.EventRunStarted)
+	conn := &fakeConn{room: 1 << 20}
+	if pending, err := s.Park(ctx, conn); pending != nil || err != nil {
+		t.Fatalf("park while behind = %q, %v", pending, err)
+	}
+	if frames, _, err := s.Next(ctx); err != nil || len(frames) != 1 {
+		t.Fatalf("next = %v, %v", frames, err)
+	}
+
+	// Caught up: the fan-out writes the next frames; a full socket hands
+	// the viewer back with the rest of the frame it could not finish.
+	type result struct {
+		pending []byte
+		err     error
+	}
+	res := make(chan result, 1)
+	go func() { p, err := s.Park(ctx, conn); res <- result{p, err} }()
+	waitParked(t, h, "p", 1)
+	f2 := publishOne(t, h, "p", 2, thinkstream.EventThinking)
+	deadline := time.Now().Add(5 * time.Second)
+	for conn.text() != string(f2.Chunk) {
+		if time.Now().After(deadline) {
+			t.Fatalf("fan-out wrote %q, want %q", conn.text(), f2.Chunk)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	conn.mu.Lock()
+	conn.room = 5
+	conn.mu.Unlock()
+	f3 := publishOne(t, h, "p", 3, thinkstream.EventThinking)
+	r := <-res
+	if r.err != nil || string(r.pending) != string(f3.Chunk[5:]) {
+		t.Fatalf("handed back with %q, %v; want the rest of frame 3", r.pending, r.err)
+	}
+	if got := conn.text(); got != string(f2.Chunk)+string(f3.Chunk[:5]) {
+		t.Fatalf("socket got %q", got)
+	}
+
+	// A failed write hands back the error; the cursor stays before the
+	// frame that was not written.
+	conn.mu.Lock()
+	conn.room, conn.err = 1<<20, errors.New("broken pipe")
+	conn.mu.Unlock()
+	go func() { p, err := s.Park(ctx, conn); res <- result{p, err} }()
+	waitParked(t, h, "p", 1)
+	publishOne(t, h, "p", 4, thinkstream.EventThinking)
+	if r := <-res; r.err == nil {
+		t.Fatal("a failed write was not reported")
+	}
+	if frames, _, err := s.Next(ctx); err != nil || frames[0].Seq != 4 {
+		t.Fatalf("after a failed write next = %v, %v; want frame 4 again", frames, err)
+	}
+
+	// The terminal frame is delivered by the fan-out and ends the viewer.
+	conn = &fakeConn{room: 1 << 20}
+	go func() { p, err := s.Park(ctx, conn); res <- result{p, err} }()
+	waitParked(t, h, "p", 1)
+	end := publishOne(t, h, "p", 5, thinkstream.EventRunCompleted)
+	if r := <-res; r.err != nil || r.pending != nil {
+		t.Fatalf("at the end: %q, %v", r.pending, r.err)
+	}
+	if conn.text() != string(end.Chunk) {
+		t.Fatalf("terminal frame not written: %q", conn.text())
+	}
+	if _, _, err := s.Next(ctx); !errors.Is(err, ErrEnded) {
+		t.Fatalf("after the end next err = %v", err)
+	}
+	_ = f1
+}
