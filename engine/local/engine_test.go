@@ -197,7 +197,11 @@ func TestCancelWithinOneToken(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	emits := 0
-	res, err := e.Generate(ctx, userReq("hi"), func(thinkstream.Token) error {
+	// A fixed seed: with a random one the sampler may pick an
+	// end-of-generation token before the 5th, which ends the run first.
+	req := userReq("hi")
+	req.Params.Seed = ptr(int64(1))
+	res, err := e.Generate(ctx, req, func(thinkstream.Token) error {
 		emits++
 		if emits == 5 {
 			cancel()
