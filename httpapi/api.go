@@ -62,6 +62,9 @@ type Config struct {
 	Logger   *slog.Logger
 	// Gatherer serves /metrics (nil: no metrics endpoint).
 	Gatherer prometheus.Gatherer
+	// Listener, when the server accepts through it, takes back the
+	// connections of finished event streams for further requests.
+	Listener *Listener
 	// Extra mounts more handlers (the web UI, the OpenAI-compatible API).
 	Extra func(mux *http.ServeMux)
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -231,5 +232,44 @@ func TestPacedReplay(t *testing.T) {
 	}
 	if n := strings.Count(string(body), "\nid: ") + 1; int64(n) < run.LastSeq {
 		t.Errorf("paced replay sent %d frames, want %d", n, run.LastSeq)
+	}
+}
+
+// TestStreamConnectionReused: after a run's stream ends, its keep-alive
+// connection serves the client's next request (a POST, which clients do
+// not retry on a reset).
+func TestStreamConnectionReused(t *testing.T) {
+	s := newStack(t, &scripted{tokens: []string{"a", "b"}}, Config{})
+	c := s.create(t, "x")
+	s.waitEnded(t, c.ID)
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	var reused []bool
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = append(reused, i.Reused) }}
+	for i := range 3 {
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", s.srv.URL+"/v1/runs/"+c.ID+"/events", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadAll(resp.Body); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		req, _ = http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "POST", s.srv.URL+"/v1/runs",
+			strings.NewReader(`{"problem":"again"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err = client.Do(req)
+		if err != nil {
+			t.Fatalf("round %d: POST after a finished stream: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("round %d: status %d", i, resp.StatusCode)
+		}
+	}
+	if diff := cmp.Diff([]bool{false, true, true, true, true, true}, reused); diff != "" {
+		t.Errorf("connection reuse (-want +got):\n%s", diff)
 	}
 }

@@ -57,8 +57,13 @@ func newStack(t *testing.T, eng thinkstream.Engine, cfg Config) *stack {
 	}
 	h := hub.New(l, hub.Config{ViewersEvery: 20 * time.Millisecond})
 	m := runs.New(runs.Config{Engine: eng, Log: l, Hub: h, StatsEvery: time.Hour})
+	srv := httptest.NewUnstartedServer(nil)
+	ln := NewListener(srv.Listener)
+	srv.Listener = ln
+	cfg.Listener = ln
 	api := New(m, h, cfg)
-	srv := httptest.NewServer(api)
+	srv.Config.Handler = api
+	srv.Start()
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()

@@ -89,10 +89,10 @@ func (a *API) serveStream(w http.ResponseWriter, r *http.Request, id string, opt
 	}
 	a.streams.Add(1)
 	defer a.streams.Done()
-	defer st.out.close()
 	defer st.sub.Close()
 	defer st.tally.flush()
-	a.pump(r.Context(), st)
+	// At shutdown a returned connection would only delay the server's exit.
+	st.out.close(a.pump(r.Context(), st) && !a.stopping.Load())
 }
 
 // stream is one viewer's connection state, kept off the stack.
@@ -135,8 +135,8 @@ func (a *API) open(w http.ResponseWriter, r *http.Request, id string, opts strea
 	if r.ProtoMajor == 1 {
 		h.Set("Connection", "keep-alive")
 	}
-	out := &writer{w: w, rc: http.NewResponseController(w), timeout: a.cfg.WriteTimeout}
-	if !(r.ProtoMajor == 1 && r.ProtoMinor == 1 && r.Method == http.MethodGet && out.hijack(http.StatusOK)) {
+	out := &writer{w: w, rc: http.NewResponseController(w), timeout: a.cfg.WriteTimeout, ln: a.cfg.Listener}
+	if !(r.ProtoMajor == 1 && r.ProtoMinor == 1 && r.Method == http.MethodGet && r.TLS == nil && out.hijack(http.StatusOK)) {
 		w.WriteHeader(http.StatusOK)
 	}
 
@@ -153,7 +153,7 @@ func (a *API) open(w http.ResponseWriter, r *http.Request, id string, opts strea
 	hello = strconv.AppendBool(hello, gap)
 	hello = append(hello, "}\n\n"...)
 	if !out.write(hello) {
-		out.close()
+		out.close(false)
 		return nil
 	}
 	st := &stream{id: id, opts: opts, out: out, tally: &tally{m: a.hubMetrics()}}
@@ -164,9 +164,9 @@ func (a *API) open(w http.ResponseWriter, r *http.Request, id string, opts strea
 	return st
 }
 
-// pump writes the run's frames as they come until the run ends or the
-// viewer goes.
-func (a *API) pump(ctx context.Context, st *stream) {
+// pump writes the run's frames as they come until the run ends (true) or
+// the viewer goes or the server stops (false).
+func (a *API) pump(ctx context.Context, st *stream) bool {
 	// A live viewer of a taken-over connection parks between events: the
 	// topic's fan-out goroutine writes to its socket directly.
 	direct := st.out.raw != nil && st.opts.encode == nil && st.pace.speed == 0
@@ -174,28 +174,27 @@ func (a *API) pump(ctx context.Context, st *stream) {
 		if direct {
 			pending, err := st.sub.Park(ctx, st.out)
 			if err != nil {
-				return
+				return false
 			}
 			if len(pending) > 0 && !st.out.write(pending) {
-				return
+				return false
 			}
 		}
 		frames, viewers, err := st.sub.Next(ctx)
 		if errors.Is(err, hub.ErrIdle) {
 			if !st.out.write(sse.AppendComment(nil, "keep-alive")) {
-				return
+				return false
 			}
 			continue
 		}
 		if err != nil {
-			a.streamEnd(ctx, st, err)
-			return
+			return a.streamEnd(ctx, st, err)
 		}
 		if viewers != nil && !st.out.put(viewers) {
-			return
+			return false
 		}
 		if !a.send(ctx, st, frames) {
-			return
+			return false
 		}
 	}
 }
@@ -235,11 +234,12 @@ func (a *API) send(ctx context.Context, st *stream, frames []hub.Frame) bool {
 	return true
 }
 
-// streamEnd handles what ended a stream: the run's end, shutdown, or a
-// failure that becomes an error frame.
-func (a *API) streamEnd(ctx context.Context, st *stream, err error) {
+// streamEnd handles what ended a stream: the run's end (true), shutdown,
+// or a failure that becomes an error frame.
+func (a *API) streamEnd(ctx context.Context, st *stream, err error) bool {
 	switch {
 	case errors.Is(err, hub.ErrEnded):
+		return true
 	case a.stopping.Load():
 		st.out.write(sse.AppendRetry(nil, 1000))
 	case ctx.Err() == nil:
@@ -249,6 +249,7 @@ func (a *API) streamEnd(ctx context.Context, st *stream, err error) {
 		b, _ := sse.AppendEvent(nil, "", "stream.error", data)
 		st.out.write(b)
 	}
+	return false
 }
 
 func (a *API) encode(dst []byte, f hub.Frame, opts streamOptions) []byte {
@@ -277,6 +278,8 @@ type writer struct {
 
 	conn net.Conn      // set once hijacked
 	bw   *bufio.Writer // the connection's buffer, once hijacked
+	br   *bufio.Reader // what the client sent beyond its request
+	ln   *Listener     // takes the connection back after a clean end
 	raw  syscall.RawConn
 	// try is the raw write, made once so that a write allocates nothing;
 	// tb, tn and terr are its argument and results.
@@ -358,14 +361,19 @@ func (w *writer) extend() {
 	}
 }
 
-// close ends a hijacked stream: the last chunk, then the connection (the
-// client reconnects for anything else).
-func (w *writer) close() {
+// close ends a hijacked stream. After a clean end (the run's last event
+// was sent) the response is finished properly and the connection goes back
+// to the HTTP server for the client's next request; otherwise it is closed.
+func (w *writer) close(clean bool) {
 	if w.bw == nil {
 		return
 	}
-	_, _ = w.bw.WriteString("0\r\n\r\n")
-	_ = w.bw.Flush()
+	if clean {
+		_, _ = w.bw.WriteString("0\r\n\r\n")
+		if w.bw.Flush() == nil && w.ln != nil && w.conn.SetDeadline(time.Time{}) == nil && w.ln.reuse(w.conn, w.br) {
+			return
+		}
+	}
 	_ = w.conn.Close()
 }
 
@@ -380,7 +388,7 @@ func (w *writer) hijack(status int) bool {
 	if err != nil {
 		return false
 	}
-	w.conn, w.bw = conn, rw.Writer
+	w.conn, w.bw, w.br = conn, rw.Writer, rw.Reader
 	if sc, ok := conn.(syscall.Conn); ok {
 		w.raw, _ = sc.SyscallConn()
 		w.try = func(fd uintptr) bool {

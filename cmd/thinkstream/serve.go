@@ -295,16 +295,20 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 	if info := mgr.EngineInfo(); info.MaxTokens > 0 {
 		maxTokens = min(maxTokens, info.MaxTokens)
 	}
+	tcp, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	// Finished event streams hand their connections back through it.
+	ln := httpapi.NewListener(tcp)
+	defer ln.Close()
 	api := httpapi.New(mgr, h, httpapi.Config{
+		Listener:        ln,
 		MaxProblemBytes: c.MaxProblem, MaxTokens: maxTokens, Heartbeat: c.Heartbeat,
 		WriteTimeout: c.WriteTimeout, Profiles: profiles.Names(), Logger: logger, Gatherer: reg,
 		Extra: func(mux *http.ServeMux) { mountExtras(mux, mgr, profiles, maxTokens, logger) },
 	})
 
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	baseCtx, stopStreams := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopStreams()
 	srv := &http.Server{
