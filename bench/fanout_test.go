@@ -38,7 +38,11 @@ func newInProcess(t *testing.T, rate float64) *inProcess {
 	}
 	h := hub.New(l, hub.Config{})
 	m := runs.New(runs.Config{Engine: sim.New(sim.Config{Rate: rate, TTFT: -1, Jitter: -1}), Log: l, Hub: h})
-	srv := httptest.NewServer(httpapi.New(m, h, httpapi.Config{}))
+	srv := httptest.NewUnstartedServer(nil)
+	ln := httpapi.NewListener(srv.Listener)
+	srv.Listener = ln
+	srv.Config.Handler = httpapi.New(m, h, httpapi.Config{Listener: ln})
+	srv.Start()
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()

@@ -32,8 +32,11 @@ func newServer(t *testing.T, rate float64) *httptest.Server {
 	eng := sim.New(sim.Config{Rate: rate, TTFT: -1, Jitter: -1})
 	m := runs.New(runs.Config{Engine: eng, Log: l, Hub: h})
 	// A short retry hint keeps reconnect tests fast; the client must honour it.
-	api := httpapi.New(m, h, httpapi.Config{Retry: 20 * time.Millisecond})
-	srv := httptest.NewServer(api)
+	srv := httptest.NewUnstartedServer(nil)
+	ln := httpapi.NewListener(srv.Listener)
+	srv.Listener = ln
+	srv.Config.Handler = httpapi.New(m, h, httpapi.Config{Retry: 20 * time.Millisecond, Listener: ln})
+	srv.Start()
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()
