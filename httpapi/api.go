@@ -12,6 +12,7 @@ import (
 	"iter"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,9 @@ type Config struct {
 	// viewer that stopped reading is cut off and can resume later
 	// (default 30s).
 	WriteTimeout time.Duration
+	// CORSOrigins may use the API from their pages ("*": any; empty: none,
+	// same origin only).
+	CORSOrigins []string
 	// Profiles lists the known profile names (empty: any name is passed on).
 	Profiles []string
 	Logger   *slog.Logger
@@ -146,7 +150,41 @@ func (a *API) routes() {
 
 // ServeHTTP logs each request with its own attributes and dispatches it.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.cors(w, r) {
+		return
+	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// cors lets pages of the configured origins use the API: a page on another
+// site embedding <thinkstream-view> reads runs and their streams and posts
+// highlights. It answers preflight requests itself (reporting true).
+func (a *API) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || len(a.cfg.CORSOrigins) == 0 || !strings.HasPrefix(r.URL.Path, "/v1/") {
+		return false
+	}
+	allowed := ""
+	for _, o := range a.cfg.CORSOrigins {
+		if o == "*" || o == origin {
+			allowed = o
+			break
+		}
+	}
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	if allowed == "" {
+		return false
+	}
+	h.Set("Access-Control-Allow-Origin", allowed)
+	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
+		return false
+	}
+	h.Set("Access-Control-Allow-Methods", "GET, POST")
+	h.Set("Access-Control-Allow-Headers", "Content-Type, Last-Event-ID, X-Thinkstream-Owner")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+	return true
 }
 
 // WaitStreams waits until every event stream has ended (after the server's

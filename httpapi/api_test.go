@@ -273,3 +273,33 @@ func TestStreamConnectionReused(t *testing.T) {
 		t.Errorf("connection reuse (-want +got):\n%s", diff)
 	}
 }
+
+func TestCORS(t *testing.T) {
+	s := newStack(t, &scripted{tokens: []string{"a"}}, Config{CORSOrigins: []string{"https://school.example"}})
+	c := s.create(t, "x")
+	s.waitEnded(t, c.ID)
+	for _, tt := range []struct {
+		origin, method, path, want string
+		status                     int
+	}{
+		{"https://school.example", "GET", "/v1/runs/" + c.ID, "https://school.example", 200},
+		{"https://school.example", "GET", "/v1/runs/" + c.ID + "/events", "https://school.example", 200},
+		{"https://other.example", "GET", "/v1/runs/" + c.ID, "", 200},
+		{"https://school.example", "OPTIONS", "/v1/runs/" + c.ID + "/annotations", "https://school.example", 204},
+	} {
+		req, _ := http.NewRequest(tt.method, s.srv.URL+tt.path, nil)
+		req.Header.Set("Origin", tt.origin)
+		if tt.method == "OPTIONS" {
+			req.Header.Set("Access-Control-Request-Method", "POST")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != tt.want || resp.StatusCode != tt.status {
+			t.Errorf("%s %s from %s: allow-origin %q status %d, want %q %d", tt.method, tt.path, tt.origin, got, resp.StatusCode, tt.want, tt.status)
+		}
+	}
+}

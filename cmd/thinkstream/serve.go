@@ -50,6 +50,7 @@ type serveConfig struct {
 	LogLevel       string
 	LogFormat      string
 	Profiles       string
+	CORSOrigins    string
 	TLSCert        string
 	TLSKey         string
 
@@ -91,6 +92,7 @@ func serveFlags(c *serveConfig, home string) *flag.FlagSet {
 	fs.IntVar(&c.Window, "window", 4096, "recent events kept in memory per active run")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug | info | warn | error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text | json")
+	fs.StringVar(&c.CORSOrigins, "cors-origins", "*", "origins whose pages may use the API, comma-separated (\"*\": any; \"none\": same origin only)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS (and HTTP/2, so a browser can follow many runs at once) with this certificate file")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "the private key of --tls-cert")
 	fs.StringVar(&c.Profiles, "profiles", "", "JSON file of model profiles (default: built-in math and code)")
