@@ -266,3 +266,44 @@ func TestInferCompat(t *testing.T) {
 		t.Errorf("result %q, want 10", answer)
 	}
 }
+
+// TestDepartedViewersLeave: viewers that close their connection mid-run
+// are dropped (the next write to them fails), so the run's viewer count
+// falls back while it is still generating.
+func TestDepartedViewersLeave(t *testing.T) {
+	eng := sim.New(sim.Config{Rate: 200, TTFT: -1, Jitter: -1})
+	s := newStack(t, eng, Config{})
+	c := s.create(t, "sim:long 100000")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var bodies []io.Closer
+	for range 20 {
+		resp := get(t, s.srv.URL+"/v1/runs/"+c.ID+"/events", nil)
+		r := sse.NewReader(resp.Body)
+		for n := 0; n < 3; {
+			ev, err := r.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.HasID {
+				n++
+			}
+		}
+		bodies = append(bodies, resp.Body)
+	}
+	if n := s.hub.Viewers(c.ID); n != 20 {
+		t.Fatalf("%d viewers, want 20", n)
+	}
+	for _, b := range bodies {
+		b.Close()
+	}
+	for s.hub.Viewers(c.ID) != 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("%d departed viewers still counted", s.hub.Viewers(c.ID))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if run, _ := s.mgr.Get(ctx, c.ID); run.State != thinkstream.StateRunning {
+		t.Fatalf("run is %s; the test needs it still running", run.State)
+	}
+}
