@@ -156,7 +156,7 @@ func (a *API) open(w http.ResponseWriter, r *http.Request, id string, opts strea
 		out.close(false)
 		return nil
 	}
-	st := &stream{id: id, opts: opts, out: out, tally: &tally{m: a.hubMetrics()}}
+	st := &stream{id: id, opts: opts, out: out, tally: &tally{m: a.hub.Metrics()}}
 	if opts.speed > 0 {
 		st.pace = pacer{speed: opts.speed}
 	}
@@ -259,7 +259,6 @@ func (a *API) encode(dst []byte, f hub.Frame, opts streamOptions) []byte {
 	return append(dst, f.SSE...)
 }
 
-func (a *API) hubMetrics() *hub.Metrics { return a.hub.Metrics() }
 
 // writer sends bytes and flushes them, bounded by the write timeout so that
 // a viewer who stopped reading is let go instead of held forever. The

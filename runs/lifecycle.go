@@ -37,7 +37,6 @@ func (m *Manager) Recover(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		r := &run{m: m, meta: meta, seq: last, detached: true, created: meta.CreatedAt}
 		// The crash may have come between the terminal event and the
 		// metadata update: then only the metadata is stale.
 		if term, ok := m.terminalAt(ctx, id, last); ok {
@@ -47,6 +46,7 @@ func (m *Manager) Recover(ctx context.Context) (int, error) {
 			}
 			continue
 		}
+		r := &run{m: m, meta: meta, seq: last, detached: true, created: meta.CreatedAt}
 		r.finish(thinkstream.StateInterrupted, errors.New("server restarted"), thinkstream.Result{})
 		n++
 	}
