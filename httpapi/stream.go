@@ -259,7 +259,6 @@ func (a *API) encode(dst []byte, f hub.Frame, opts streamOptions) []byte {
 	return append(dst, f.SSE...)
 }
 
-
 // writer sends bytes and flushes them, bounded by the write timeout so that
 // a viewer who stopped reading is let go instead of held forever. The
 // deadline is moved at most once a second: moving it costs a timer update
