@@ -207,3 +207,16 @@ type RunRequest struct {
 	// Source says which front door created the run: "api", "infer", "openai".
 	Source string `json:"-"`
 }
+
+// ErrRunNotFound is returned by stores and managers for unknown runs.
+var ErrRunNotFound = errors.New("run not found")
+
+// Record is one logged event: its per-run sequence, its type and time (so
+// readers need not parse the JSON the process wrote itself), and its JSON
+// encoding.
+type Record struct {
+	Seq  int64
+	Type string
+	T    int64 // ms since the run was created
+	Data []byte
+}

@@ -31,6 +31,8 @@ const (
 	streamName = "THINKSTREAM_EVENTS"
 	bucketName = "thinkstream_runs"
 	seqHeader  = "Ts-Seq"
+	typeHeader = "Ts-Type"
+	timeHeader = "Ts-T"
 	// indexEvery is the spacing of the sparse per-run index of stream
 	// sequences: a read positions within indexEvery messages of its start
 	// without scanning the run from the beginning.
@@ -38,7 +40,7 @@ const (
 )
 
 // ErrNotFound is returned for unknown runs.
-var ErrNotFound = errors.New("run not found")
+var ErrNotFound = thinkstream.ErrRunNotFound
 
 // Config configures the log. Zero values are documented defaults.
 type Config struct {
@@ -55,11 +57,8 @@ type Config struct {
 	Logger   *slog.Logger
 }
 
-// Record is one logged event: its per-run sequence and its JSON encoding.
-type Record struct {
-	Seq  int64
-	Data []byte
-}
+// Record is one logged event (see thinkstream.Record).
+type Record = thinkstream.Record
 
 // Log is the event log and run store.
 type Log struct {
@@ -184,6 +183,10 @@ func (l *Log) Append(ctx context.Context, runID string, recs []Record) error {
 		m := nats.NewMsg(subj)
 		m.Data = r.Data
 		m.Header.Set(seqHeader, strconv.FormatInt(r.Seq, 10))
+		if r.Type != "" {
+			m.Header.Set(typeHeader, r.Type)
+			m.Header.Set(timeHeader, strconv.FormatInt(r.T, 10))
+		}
 		f, err := l.js.PublishMsgAsync(m, jetstream.WithMsgID(runID+":"+strconv.FormatInt(r.Seq, 10)))
 		if err != nil {
 			return fmt.Errorf("eventlog: publish %s seq %d: %w", runID, r.Seq, err)
@@ -307,7 +310,9 @@ func (l *Log) Read(ctx context.Context, runID string, after, until int64, fn fun
 				// the first that is left (FirstSeq lets callers say so).
 				next = seq
 			}
-			if err := fn(Record{Seq: seq, Data: m.Data()}); err != nil {
+			rec := Record{Seq: seq, Type: m.Headers().Get(typeHeader), Data: m.Data()}
+			rec.T, _ = strconv.ParseInt(m.Headers().Get(timeHeader), 10, 64)
+			if err := fn(rec); err != nil {
 				return err
 			}
 			next++

@@ -20,13 +20,12 @@ import (
 	"time"
 
 	"github.com/thinkstream/thinkstream"
-	"github.com/thinkstream/thinkstream/eventlog"
 	"github.com/thinkstream/thinkstream/sse"
 )
 
 // Log is the part of the event log the hub reads from.
 type Log interface {
-	Read(ctx context.Context, runID string, after, until int64, fn func(eventlog.Record) error) error
+	Read(ctx context.Context, runID string, after, until int64, fn func(thinkstream.Record) error) error
 	LastSeq(ctx context.Context, runID string) (int64, error)
 }
 

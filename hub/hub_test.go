@@ -30,14 +30,14 @@ func newLog(t *testing.T) *eventlog.Log {
 // produce logs and publishes events seq from..to like the run manager does.
 func produce(t *testing.T, l *eventlog.Log, h *Hub, run string, evs []thinkstream.Event) {
 	t.Helper()
-	var recs []eventlog.Record
+	var recs []thinkstream.Record
 	var frames []Frame
 	for _, ev := range evs {
 		data, err := json.Marshal(ev)
 		if err != nil {
 			t.Fatal(err)
 		}
-		recs = append(recs, eventlog.Record{Seq: ev.Seq, Data: data})
+		recs = append(recs, thinkstream.Record{Seq: ev.Seq, Data: data})
 		f, err := EncodeFrame(ev.Seq, ev.Type, data)
 		if err != nil {
 			t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/thinkstream/thinkstream"
-	"github.com/thinkstream/thinkstream/eventlog"
 )
 
 // ErrEnded is returned by Next after the terminal frame was delivered.
@@ -157,7 +156,7 @@ func (s *Subscription) fromLog(ctx context.Context, liveLast int64) ([]Frame, er
 	}
 	until = min(until, s.next+catchUpBatch-1)
 	frames := make([]Frame, 0, until-s.next+1)
-	err := s.h.log.Read(ctx, s.runID, s.next-1, until, func(r eventlog.Record) error {
+	err := s.h.log.Read(ctx, s.runID, s.next-1, until, func(r thinkstream.Record) error {
 		typ, err := eventType(r.Data)
 		if err != nil {
 			return fmt.Errorf("hub: run %s seq %d: %w", s.runID, r.Seq, err)
@@ -169,7 +168,7 @@ func (s *Subscription) fromLog(ctx context.Context, liveLast int64) ([]Frame, er
 		frames = append(frames, f)
 		return nil
 	})
-	if errors.Is(err, eventlog.ErrNotFound) {
+	if errors.Is(err, thinkstream.ErrRunNotFound) {
 		return nil, nil
 	}
 	if err != nil {

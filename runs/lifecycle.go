@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/thinkstream/thinkstream"
-	"github.com/thinkstream/thinkstream/eventlog"
 	"github.com/thinkstream/thinkstream/hub"
 )
 
@@ -58,7 +57,7 @@ func (m *Manager) terminalAt(ctx context.Context, id string, seq int64) (thinkst
 		return "", false
 	}
 	var ev thinkstream.Event
-	err := m.cfg.Log.Read(ctx, id, seq-1, seq, func(r eventlog.Record) error {
+	err := m.cfg.Log.Read(ctx, id, seq-1, seq, func(r thinkstream.Record) error {
 		return json.Unmarshal(r.Data, &ev)
 	})
 	if err != nil || !thinkstream.IsTerminal(ev.Type) {
@@ -161,7 +160,7 @@ func (m *Manager) Snapshot(ctx context.Context, id string) (*Snapshot, error) {
 	s := &Snapshot{Annotations: []thinkstream.Annotation{}, Events: []json.RawMessage{}}
 	var thinking, answer strings.Builder
 	var frames []hub.Frame
-	err = m.cfg.Log.Read(ctx, id, 0, 0, func(r eventlog.Record) error {
+	err = m.cfg.Log.Read(ctx, id, 0, 0, func(r thinkstream.Record) error {
 		var ev thinkstream.Event
 		if err := json.Unmarshal(r.Data, &ev); err != nil {
 			return err
@@ -182,7 +181,7 @@ func (m *Manager) Snapshot(ctx context.Context, id string) (*Snapshot, error) {
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, eventlog.ErrNotFound) {
+	if err != nil && !errors.Is(err, thinkstream.ErrRunNotFound) {
 		return nil, err
 	}
 	s.Thinking, s.Answer = thinking.String(), answer.String()

@@ -18,7 +18,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/thinkstream/thinkstream"
-	"github.com/thinkstream/thinkstream/eventlog"
 	"github.com/thinkstream/thinkstream/hub"
 )
 
@@ -33,8 +32,8 @@ var (
 
 // Log is what the manager needs of the durable log.
 type Log interface {
-	Append(ctx context.Context, runID string, recs []eventlog.Record) error
-	Read(ctx context.Context, runID string, after, until int64, fn func(eventlog.Record) error) error
+	Append(ctx context.Context, runID string, recs []thinkstream.Record) error
+	Read(ctx context.Context, runID string, after, until int64, fn func(thinkstream.Record) error) error
 	LastSeq(ctx context.Context, runID string) (int64, error)
 	FirstSeq(ctx context.Context, runID string) (int64, error)
 	PutRun(ctx context.Context, run thinkstream.Run) error
@@ -261,7 +260,7 @@ func (m *Manager) Get(ctx context.Context, id string) (thinkstream.Run, error) {
 		return r.snapshotMeta(), nil
 	}
 	run, err := m.cfg.Log.GetRun(ctx, id)
-	if errors.Is(err, eventlog.ErrNotFound) {
+	if errors.Is(err, thinkstream.ErrRunNotFound) {
 		return run, ErrNotFound
 	}
 	return run, err

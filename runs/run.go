@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/thinkstream/thinkstream"
-	"github.com/thinkstream/thinkstream/eventlog"
 	"github.com/thinkstream/thinkstream/hub"
 	"github.com/thinkstream/thinkstream/reasoning"
 )
@@ -72,7 +71,7 @@ func (r *run) emit(ctx context.Context, evs ...thinkstream.Event) error {
 }
 
 func (r *run) emitLocked(ctx context.Context, evs []thinkstream.Event) error {
-	recs := make([]eventlog.Record, len(evs))
+	recs := make([]thinkstream.Record, len(evs))
 	frames := make([]hub.Frame, len(evs))
 	t := time.Since(r.created).Milliseconds()
 	for i := range evs {
@@ -82,7 +81,7 @@ func (r *run) emitLocked(ctx context.Context, evs []thinkstream.Event) error {
 		if err != nil {
 			return fmt.Errorf("runs: encode event: %w", err)
 		}
-		recs[i] = eventlog.Record{Seq: evs[i].Seq, Data: data}
+		recs[i] = thinkstream.Record{Seq: evs[i].Seq, Type: evs[i].Type, T: t, Data: data}
 		if frames[i], err = hub.EncodeFrame(evs[i].Seq, evs[i].Type, data); err != nil {
 			return fmt.Errorf("runs: encode frame: %w", err)
 		}
