@@ -13,10 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/thinkstream/thinkstream/engine/sim"
-	"github.com/thinkstream/thinkstream/eventlog"
-	"github.com/thinkstream/thinkstream/httpapi"
-	"github.com/thinkstream/thinkstream/hub"
-	"github.com/thinkstream/thinkstream/runs"
+	"github.com/thinkstream/thinkstream/server"
+	"github.com/thinkstream/thinkstream/server/servertest"
 )
 
 // inProcess is the real server stack in this process; its CPU and memory
@@ -30,28 +28,9 @@ func (s *inProcess) URL() string { return s.srv.URL }
 
 func newInProcess(t *testing.T, rate float64) *inProcess {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	l, err := eventlog.Open(ctx, eventlog.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := hub.New(l, hub.Config{})
-	m := runs.New(runs.Config{Engine: sim.New(sim.Config{Rate: rate, TTFT: -1, Jitter: -1}), Log: l, Hub: h})
-	srv := httptest.NewUnstartedServer(nil)
-	ln := httpapi.NewListener(srv.Listener)
-	srv.Listener = ln
-	srv.Config.Handler = httpapi.New(m, h, httpapi.Config{Listener: ln})
-	srv.Start()
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = m.Shutdown(sctx)
-		l.Close()
-	})
-	return &inProcess{ProcStats: ProcStats{PID: os.Getpid()}, srv: srv}
+	eng := sim.New(sim.Config{Rate: rate, TTFT: -1, Jitter: -1})
+	srv := servertest.New(t, server.Config{Engine: eng})
+	return &inProcess{ProcStats: ProcStats{PID: os.Getpid()}, srv: srv.HTTP}
 }
 
 func TestFanoutEvents(t *testing.T) {

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -11,41 +10,17 @@ import (
 	"time"
 
 	"github.com/thinkstream/thinkstream/engine/sim"
-	"github.com/thinkstream/thinkstream/eventlog"
-	"github.com/thinkstream/thinkstream/httpapi"
-	"github.com/thinkstream/thinkstream/hub"
-	"github.com/thinkstream/thinkstream/runs"
+	"github.com/thinkstream/thinkstream/server"
+	"github.com/thinkstream/thinkstream/server/servertest"
 )
 
-// newServer runs the real server components (embedded JetStream log, hub,
-// run manager, API, sim engine at rate tokens/s) behind a loopback HTTP
-// server, wired as `thinkstream serve` wires them.
+// newServer runs the whole server (server.New, sim engine at rate
+// tokens/s) behind a loopback HTTP server. A short retry hint keeps
+// reconnect tests fast; the client must honour it.
 func newServer(t *testing.T, rate float64) *httptest.Server {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	l, err := eventlog.Open(ctx, eventlog.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := hub.New(l, hub.Config{})
 	eng := sim.New(sim.Config{Rate: rate, TTFT: -1, Jitter: -1})
-	m := runs.New(runs.Config{Engine: eng, Log: l, Hub: h})
-	// A short retry hint keeps reconnect tests fast; the client must honour it.
-	srv := httptest.NewUnstartedServer(nil)
-	ln := httpapi.NewListener(srv.Listener)
-	srv.Listener = ln
-	srv.Config.Handler = httpapi.New(m, h, httpapi.Config{Retry: 20 * time.Millisecond, Listener: ln})
-	srv.Start()
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = m.Shutdown(sctx)
-		l.Close()
-	})
-	return srv
+	return servertest.New(t, server.Config{Engine: eng, Retry: 20 * time.Millisecond}).HTTP
 }
 
 // cutProxy is a TCP proxy on 127.0.0.1 whose live connections can be cut,

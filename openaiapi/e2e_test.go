@@ -2,11 +2,7 @@ package openaiapi_test
 
 import (
 	"context"
-	"errors"
-	"iter"
 	"math"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,72 +10,22 @@ import (
 	"github.com/thinkstream/thinkstream"
 	"github.com/thinkstream/thinkstream/engine/openai"
 	"github.com/thinkstream/thinkstream/engine/sim"
-	"github.com/thinkstream/thinkstream/eventlog"
-	"github.com/thinkstream/thinkstream/hub"
 	"github.com/thinkstream/thinkstream/openaiapi"
-	"github.com/thinkstream/thinkstream/profile"
 	"github.com/thinkstream/thinkstream/runs"
+	"github.com/thinkstream/thinkstream/server"
+	"github.com/thinkstream/thinkstream/server/servertest"
 )
-
-// managerRuns adapts *runs.Manager to openaiapi.Runs (serve needs the same).
-type managerRuns struct{ m *runs.Manager }
-
-func (a managerRuns) Create(ctx context.Context, req thinkstream.RunRequest) (thinkstream.Run, error) {
-	c, err := a.m.Create(ctx, req)
-	return c.Run, err
-}
-
-func (a managerRuns) Follow(ctx context.Context, id string, after int64) iter.Seq2[thinkstream.Event, error] {
-	return a.m.Follow(ctx, id, after)
-}
-
-func (a managerRuns) Cancel(ctx context.Context, id string) error { return a.m.CancelAny(ctx, id) }
 
 type instance struct {
 	url string
 	mgr *runs.Manager
 }
 
-// newInstance starts a thinkstream (event log, hub, run manager, OpenAI API)
-// on 127.0.0.1 around eng.
+// newInstance starts the whole server (server.New) on 127.0.0.1 around eng.
 func newInstance(t *testing.T, eng thinkstream.Engine) instance {
 	t.Helper()
-	ctx := t.Context()
-	profiles, err := profile.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, err := eventlog.Open(ctx, eventlog.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := hub.New(log, hub.Config{})
-	mgr := runs.New(runs.Config{Engine: eng, Log: log, Hub: h, Profiles: profiles})
-	if _, err := mgr.Recover(ctx); err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	openaiapi.New(managerRuns{mgr}, openaiapi.Options{
-		Profiles: profiles.Names(), MaxTokensCap: profiles.MaxTokensCap(),
-		ErrorStatus: func(err error) int {
-			switch {
-			case errors.Is(err, runs.ErrQueueFull):
-				return http.StatusTooManyRequests
-			case errors.Is(err, runs.ErrShuttingDown):
-				return http.StatusServiceUnavailable
-			}
-			return 0
-		},
-	}).Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		srv.Close()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		mgr.Shutdown(sctx)
-		log.Close()
-	})
-	return instance{url: srv.URL, mgr: mgr}
+	srv := servertest.New(t, server.Config{Engine: eng})
+	return instance{url: srv.URL, mgr: srv.Runs}
 }
 
 // transcript is what viewers of a run see, reduced to its texts.

@@ -8,24 +8,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/thinkstream/thinkstream"
 	"github.com/thinkstream/thinkstream/engine/openai"
 	"github.com/thinkstream/thinkstream/engine/sim"
-	"github.com/thinkstream/thinkstream/eventlog"
-	"github.com/thinkstream/thinkstream/httpapi"
-	"github.com/thinkstream/thinkstream/hub"
 	"github.com/thinkstream/thinkstream/profile"
-	"github.com/thinkstream/thinkstream/runs"
+	"github.com/thinkstream/thinkstream/server"
 )
 
 // serveConfig is the server's configuration; every field is a flag of
@@ -248,151 +241,61 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 	if err != nil {
 		return err
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
 	eng, closeEngine, err := newEngine(c, e.getenv, logger)
 	if err != nil {
 		return err
 	}
 	defer closeEngine()
-	if c.NATSURL == "" {
-		if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
-			return fmt.Errorf("data dir: %w", err)
-		}
-	}
-	octx, cancel := context.WithTimeout(ctx, time.Minute)
-	log, err := eventlog.Open(octx, eventlog.Config{
-		DataDir: filepath.Join(c.DataDir, "jetstream"), URL: c.NATSURL,
-		MaxAge: c.RetentionAge, MaxBytes: c.RetentionBytes, Logger: logger,
+	srv, err := server.New(ctx, server.Config{
+		Engine: eng, DataDir: c.DataDir, NATSURL: c.NATSURL,
+		RetentionAge: c.RetentionAge, RetentionBytes: c.RetentionBytes, Profiles: profiles,
+		MaxConcurrent: c.MaxConcurrent, MaxQueue: c.MaxQueue, MaxTokens: c.MaxTokens, MaxProblemBytes: c.MaxProblem,
+		Heartbeat: c.Heartbeat, WriteTimeout: c.WriteTimeout, ShutdownGrace: c.ShutdownGrace, Window: c.Window,
+		CORSOrigins: corsOrigins(c.CORSOrigins), Logger: logger,
 	})
-	cancel()
 	if err != nil {
 		return err
 	}
-	defer log.Close()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h := hub.New(log, hub.Config{Window: c.Window, Tick: max(c.Heartbeat/3, 10*time.Millisecond), Metrics: hub.NewMetrics(reg), Logger: logger})
-	mgr := runs.New(runs.Config{
-		Engine: eng, Log: log, Hub: h, Profiles: profiles,
-		MaxConcurrent: c.MaxConcurrent, MaxQueue: c.MaxQueue, ShutdownGrace: c.ShutdownGrace,
-		Metrics: runs.NewMetrics(reg), Logger: logger,
-	})
-	for _, state := range []string{"queued", "running"} {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "thinkstream_runs_active", Help: "Runs now queued or running.", ConstLabels: prometheus.Labels{"state": state},
-		}, func() float64 {
-			q, r := mgr.Active()
-			if state == "queued" {
-				return float64(q)
-			}
-			return float64(r)
-		}))
-	}
-	if n, err := mgr.Recover(ctx); err != nil {
-		return fmt.Errorf("recover runs: %w", err)
-	} else if n > 0 {
-		logger.Warn("ended runs interrupted by a previous crash", "runs", n)
-	}
-	maxTokens := min(c.MaxTokens, profiles.MaxTokensCap())
-	if info := mgr.EngineInfo(); info.MaxTokens > 0 {
-		maxTokens = min(maxTokens, info.MaxTokens)
-	}
+	defer srv.Close()
 	tcp, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	// Finished event streams hand their connections back through it.
-	ln := httpapi.NewListener(tcp)
-	defer ln.Close()
-	api := httpapi.New(mgr, h, httpapi.Config{
-		Listener:        ln,
-		MaxProblemBytes: c.MaxProblem, MaxTokens: maxTokens, Heartbeat: c.Heartbeat,
-		WriteTimeout: c.WriteTimeout, Profiles: profiles.Names(), Logger: logger, Gatherer: reg,
-		Extra: func(mux *http.ServeMux) { mountExtras(mux, mgr, profiles, maxTokens, logger) },
-	})
-
-	baseCtx, stopStreams := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopStreams()
-	srv := &http.Server{
-		Handler:           logRequests(api, logger),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return baseCtx },
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	// HTTP/2 lifts the browser's six-connections-per-host limit on event
-	// streams: over TLS it is negotiated; in clear text (h2c) it serves
-	// proxies that speak it to their upstream.
-	srv.Protocols = new(http.Protocols)
-	srv.Protocols.SetHTTP1(true)
-	srv.Protocols.SetHTTP2(true)
-	srv.Protocols.SetUnencryptedHTTP2(true)
+	ln := srv.Listen(tcp)
 	scheme := "http"
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return errors.New("--tls-cert and --tls-key go together")
-	}
 	if c.TLSCert != "" {
 		scheme = "https"
 	}
 	fmt.Fprintf(e.stdout, "listening on %s://%s\n", scheme, ln.Addr())
-	info := mgr.EngineInfo()
+	info := srv.Runs.EngineInfo()
 	logger.Info("thinkstream serving", "addr", ln.Addr().String(), "engine", eng.Name(), "model", info.Model,
 		"simulated", info.Simulated, "data_dir", c.DataDir)
 	errc := make(chan error, 1)
-	go func() {
-		if c.TLSCert != "" {
-			errc <- srv.ServeTLS(ln, c.TLSCert, c.TLSKey)
-			return
-		}
-		errc <- srv.Serve(ln)
-	}()
+	go func() { errc <- srv.Serve(c.TLSCert, c.TLSKey) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down: no new runs; running ones get a grace period", "grace", c.ShutdownGrace)
-	api.Stopping()
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownGrace+10*time.Second)
 	defer cancel()
-	if err := mgr.Shutdown(sctx); err != nil {
-		logger.Error("shutdown runs", "err", err)
-	}
-	// Streams end with a retry hint so that clients come back to the
-	// next instance.
-	stopStreams()
-	if err := api.WaitStreams(sctx); err != nil {
-		logger.Error("shutdown streams", "err", err)
-	}
 	if err := srv.Shutdown(sctx); err != nil {
-		logger.Error("shutdown http", "err", err)
+		logger.Error("shutdown", "err", err)
 	}
 	return nil
 }
 
-// logRequests logs every request with its own attributes (never bodies:
-// prompts stay out of the logs).
-func logRequests(next http.Handler, logger *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(sw, r)
-		logger.LogAttrs(r.Context(), slog.LevelDebug, "http request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)),
-			slog.String("remote", r.RemoteAddr))
-	})
+// corsOrigins parses --cors-origins ("none": same origin only).
+func corsOrigins(s string) []string {
+	var out []string
+	for _, o := range strings.Split(s, ",") {
+		if o = strings.TrimSpace(o); o != "" && o != "none" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// Unwrap lets http.ResponseController reach Flush and deadlines.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,54 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"log/slog"
+	"net/http"
+
+	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/openaiapi"
+	"github.com/thinkstream/thinkstream/profile"
+	"github.com/thinkstream/thinkstream/runs"
+	"github.com/thinkstream/thinkstream/web"
+)
+
+// mountExtras adds the web UI and the OpenAI-compatible API.
+func mountExtras(mux *http.ServeMux, mgr *runs.Manager, profiles *profile.Set, maxTokens int, logger *slog.Logger) {
+	openaiapi.New(OpenAIRuns{mgr}, openaiapi.Options{
+		Models:       []string{openaiapi.DefaultModel},
+		Profiles:     profiles.Names(),
+		MaxTokensCap: maxTokens,
+		ErrorStatus: func(err error) int {
+			switch {
+			case errors.Is(err, runs.ErrQueueFull):
+				return http.StatusTooManyRequests
+			case errors.Is(err, runs.ErrShuttingDown):
+				return http.StatusServiceUnavailable
+			}
+			return http.StatusBadRequest
+		},
+		Logger: logger,
+	}).Register(mux)
+	mux.Handle("/", web.Handler())
+}
+
+// OpenAIRuns adapts the run manager to the OpenAI-compatible API: its
+// clients own their runs through their connection, so a disconnect cancels
+// without an owner token.
+type OpenAIRuns struct{ M *runs.Manager }
+
+// Create starts a run.
+func (o OpenAIRuns) Create(ctx context.Context, req thinkstream.RunRequest) (thinkstream.Run, error) {
+	c, err := o.M.Create(ctx, req)
+	return c.Run, err
+}
+
+// Follow streams a run's events after a seq.
+func (o OpenAIRuns) Follow(ctx context.Context, id string, after int64) iter.Seq2[thinkstream.Event, error] {
+	return o.M.Follow(ctx, id, after)
+}
+
+// Cancel cancels a run without its owner token.
+func (o OpenAIRuns) Cancel(ctx context.Context, id string) error { return o.M.CancelAny(ctx, id) }

@@ -1,0 +1,291 @@
+// Package server assembles the whole thinkstream server — event log, hub,
+// run manager, HTTP API, OpenAI-compatible API and web UI — from one Config.
+// `thinkstream serve` and every test that needs the full stack build it
+// here, so that what the tests run is what users run.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/eventlog"
+	"github.com/thinkstream/thinkstream/httpapi"
+	"github.com/thinkstream/thinkstream/hub"
+	"github.com/thinkstream/thinkstream/profile"
+	"github.com/thinkstream/thinkstream/runs"
+)
+
+// Config is the whole server's configuration. Zero values are the
+// documented defaults of `thinkstream serve` (README.md, Configuration).
+type Config struct {
+	// Engine generates the runs. Required.
+	Engine thinkstream.Engine
+	// DataDir holds the event log (its JetStream files live in
+	// DataDir/jetstream). Required unless NATSURL is set.
+	DataDir string
+	// NATSURL uses an external NATS with JetStream instead of the
+	// embedded one.
+	NATSURL        string
+	RetentionAge   time.Duration // 0 keeps runs forever
+	RetentionBytes int64         // 0: no cap
+	// Profiles (nil: the built-in math and code profiles).
+	Profiles *profile.Set
+
+	MaxConcurrent   int           // 0: what the engine can run
+	MaxQueue        int           // default 64
+	MaxTokens       int           // default 40960, capped by profiles and engine
+	MaxProblemBytes int           // default 16 KiB
+	Heartbeat       time.Duration // default 15s
+	WriteTimeout    time.Duration // default 30s
+	Retry           time.Duration // SSE reconnection hint, default 2s
+	ShutdownGrace   time.Duration // default 0: interrupt at once
+	Window          int           // default 4096
+	// StatsEvery is the period of stats events (default 1s).
+	StatsEvery time.Duration
+	// ViewersEvery throttles viewer-count frames (default 500ms).
+	ViewersEvery time.Duration
+	// Linger keeps finished runs' topics for late viewers (default 30s).
+	Linger      time.Duration
+	CORSOrigins []string
+	// NoUI leaves out the web UI and the OpenAI-compatible API (tests of
+	// the runs API alone).
+	NoUI bool
+	// Registry receives the metrics (nil: a new one with Go and process
+	// collectors).
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+}
+
+// Server is an assembled server. Its parts are exported for tests and for
+// the CLI's own wiring; the Server owns them and closes them.
+type Server struct {
+	Log      *eventlog.Log
+	Hub      *hub.Hub
+	Runs     *runs.Manager
+	API      *httpapi.API
+	Registry *prometheus.Registry
+	// Recovered is how many runs that a previous crash cut short were
+	// ended at start-up.
+	Recovered int
+	// MaxTokens is the effective max_tokens cap.
+	MaxTokens int
+
+	cfg     Config
+	logger  *slog.Logger
+	ln      *httpapi.Listener
+	http    *http.Server
+	streams context.CancelFunc
+}
+
+// New opens the log, recovers runs cut short by a crash and builds every
+// part. ctx bounds the start-up only.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Engine == nil {
+		return nil, errors.New("server: no engine")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Profiles == nil {
+		p, err := profile.Load("")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Profiles = p
+	}
+	if cfg.MaxTokens <= 0 {
+		cfg.MaxTokens = 40960
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 15 * time.Second
+	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	lcfg := eventlog.Config{URL: cfg.NATSURL, MaxAge: cfg.RetentionAge, MaxBytes: cfg.RetentionBytes, Logger: cfg.Logger}
+	if cfg.NATSURL == "" {
+		if cfg.DataDir == "" {
+			return nil, errors.New("server: no data dir")
+		}
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		lcfg.DataDir = filepath.Join(cfg.DataDir, "jetstream")
+	}
+	octx, cancel := context.WithTimeout(ctx, time.Minute)
+	log, err := eventlog.Open(octx, lcfg)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Log: log, Registry: reg, cfg: cfg, logger: cfg.Logger}
+	s.Hub = hub.New(log, hub.Config{
+		Window: cfg.Window, Tick: max(cfg.Heartbeat/3, 10*time.Millisecond), ViewersEvery: cfg.ViewersEvery,
+		Linger: cfg.Linger, Metrics: hub.NewMetrics(reg), Logger: cfg.Logger,
+	})
+	s.Runs = runs.New(runs.Config{
+		Engine: cfg.Engine, Log: log, Hub: s.Hub, Profiles: cfg.Profiles,
+		MaxConcurrent: cfg.MaxConcurrent, MaxQueue: cfg.MaxQueue, ShutdownGrace: cfg.ShutdownGrace,
+		StatsEvery: cfg.StatsEvery, Metrics: runs.NewMetrics(reg), Logger: cfg.Logger,
+	})
+	for _, state := range []string{"queued", "running"} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "thinkstream_runs_active", Help: "Runs now queued or running.", ConstLabels: prometheus.Labels{"state": state},
+		}, func() float64 {
+			q, r := s.Runs.Active()
+			if state == "queued" {
+				return float64(q)
+			}
+			return float64(r)
+		}))
+	}
+	if s.Recovered, err = s.Runs.Recover(ctx); err != nil {
+		log.Close()
+		return nil, fmt.Errorf("recover runs: %w", err)
+	}
+	if s.Recovered > 0 {
+		cfg.Logger.Warn("ended runs interrupted by a previous crash", "runs", s.Recovered)
+	}
+	s.MaxTokens = min(cfg.MaxTokens, cfg.Profiles.MaxTokensCap())
+	if info := s.Runs.EngineInfo(); info.MaxTokens > 0 {
+		s.MaxTokens = min(s.MaxTokens, info.MaxTokens)
+	}
+	return s, nil
+}
+
+// Listen wraps a listener so that finished event streams can hand their
+// connections back to the HTTP server, and builds the HTTP API around it.
+// Call it once, before Serve.
+func (s *Server) Listen(tcp net.Listener) net.Listener {
+	s.ln = httpapi.NewListener(tcp)
+	cfg := s.cfg
+	var extra func(*http.ServeMux)
+	if !cfg.NoUI {
+		extra = func(mux *http.ServeMux) { mountExtras(mux, s.Runs, cfg.Profiles, s.MaxTokens, cfg.Logger) }
+	}
+	s.API = httpapi.New(s.Runs, s.Hub, httpapi.Config{
+		Listener:        s.ln,
+		MaxProblemBytes: cfg.MaxProblemBytes, MaxTokens: s.MaxTokens, Heartbeat: cfg.Heartbeat,
+		WriteTimeout: cfg.WriteTimeout, Retry: cfg.Retry, CORSOrigins: cfg.CORSOrigins,
+		Profiles: cfg.Profiles.Names(), Logger: cfg.Logger, Gatherer: s.Registry, Extra: extra,
+	})
+	return s.ln
+}
+
+// Handler is the server's HTTP handler (Listen must have been called).
+func (s *Server) Handler() http.Handler { return logRequests(s.API, s.logger) }
+
+// HTTPServer returns the http.Server that Serve runs, configured for long
+// event streams: streams get a base context that Shutdown cancels only
+// after the runs have ended, and HTTP/2 is on (negotiated over TLS, and in
+// clear text for proxies that speak it).
+func (s *Server) HTTPServer() *http.Server {
+	if s.http != nil {
+		return s.http
+	}
+	baseCtx, stop := context.WithCancel(context.Background())
+	s.streams = stop
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	s.http.Protocols = new(http.Protocols)
+	s.http.Protocols.SetHTTP1(true)
+	s.http.Protocols.SetHTTP2(true)
+	s.http.Protocols.SetUnencryptedHTTP2(true)
+	return s.http
+}
+
+// Serve accepts connections on the listener returned by Listen until
+// Shutdown. With a certificate and key it serves HTTPS.
+func (s *Server) Serve(certFile, keyFile string) error {
+	srv := s.HTTPServer()
+	var err error
+	if certFile != "" {
+		err = srv.ServeTLS(s.ln, certFile, keyFile)
+	} else {
+		err = srv.Serve(s.ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops admitting runs, lets running ones finish within the
+// grace period (then interrupts them), ends every stream with a retry hint
+// and stops the HTTP server. ctx bounds the whole shutdown.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var errs []error
+	if s.API != nil {
+		s.API.Stopping()
+	}
+	if err := s.Runs.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("shutdown runs: %w", err))
+	}
+	if s.streams != nil {
+		s.streams()
+	}
+	if s.API != nil {
+		if err := s.API.WaitStreams(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown streams: %w", err))
+		}
+	}
+	if s.http != nil {
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown http: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close releases the log. Call it after Shutdown.
+func (s *Server) Close() {
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	s.Log.Close()
+}
+
+// logRequests logs every request with its own attributes (never bodies:
+// prompts stay out of the logs).
+func logRequests(next http.Handler, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		logger.LogAttrs(r.Context(), slog.LevelDebug, "http request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)),
+			slog.String("remote", r.RemoteAddr))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach Flush and deadlines.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
