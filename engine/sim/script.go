@@ -25,6 +25,7 @@ type script struct {
 	title    string
 	problem  string // the problem the script solves
 	keywords []string
+	code     bool // a programming problem (header "kind: code")
 	text     string
 }
 
@@ -70,6 +71,14 @@ func parseScript(src string) (script, error) {
 			s.title = value
 		case "problem":
 			s.problem = value
+		case "kind":
+			switch value {
+			case "code":
+				s.code = true
+			case "math":
+			default:
+				return script{}, fmt.Errorf("kind %q: want math or code", value)
+			}
 		case "keywords":
 			for kw := range strings.SplitSeq(value, ";") {
 				if kw = normalize(kw); kw != "" {
@@ -107,8 +116,10 @@ const (
 
 // choose picks the script for a problem: the script whose own problem it is;
 // else the one matching the most keywords (the earliest file on a tie);
-// else one chosen from a hash of the text and seed, so reruns agree.
-func choose(scripts []script, problem string, seed int64) (script, matchKind) {
+// else one of the problem's kind (a programming problem gets a worked
+// programming example) chosen from a hash of the text and seed, so reruns
+// agree.
+func choose(scripts []script, problem string, code bool, seed int64) (script, matchKind) {
 	p := normalize(problem)
 	best, bestScore := -1, 0
 	for i, s := range scripts {
@@ -128,9 +139,42 @@ func choose(scripts []script, problem string, seed int64) (script, matchKind) {
 	if best >= 0 {
 		return scripts[best], matchKeyword
 	}
+	pool := make([]script, 0, len(scripts))
+	for _, s := range scripts {
+		if s.code == code {
+			pool = append(pool, s)
+		}
+	}
+	if len(pool) == 0 {
+		pool = scripts
+	}
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%d\x00%s", seed, p)
-	return scripts[h.Sum64()%uint64(len(scripts))], matchNone
+	return pool[h.Sum64()%uint64(len(pool))], matchNone
+}
+
+// codeCues are words that mark a programming problem.
+var codeCues = []string{
+	"array", "arrays", "string", "strings", "linked list", "tree", "graph", "function", "implement",
+	"algorithm", "program", "code", "python", "c++", "java", "complexity", "o(n)", "o(n log n)",
+	"subsequence", "substring", "input", "output", "return", "stack", "queue", "sort", "sorted",
+	"binary search", "dynamic programming", "leetcode", "codeforces", "write a",
+}
+
+// isCodeProblem tells a programming problem from a math one: by the
+// system prompt (the code profile's) or by cues in the problem text.
+func isCodeProblem(system, problem string) bool {
+	sys := normalize(system)
+	if strings.Contains(sys, "programming") || strings.Contains(sys, "code") {
+		return true
+	}
+	p := normalize(problem)
+	for _, cue := range codeCues {
+		if containsWord(p, cue) {
+			return true
+		}
+	}
+	return false
 }
 
 // containsWord reports whether kw occurs in s and is not part of a longer

@@ -140,9 +140,38 @@ func TestChoose(t *testing.T) {
 		{"Write a program for the maximum sum contiguous subarray", "04-max-subarray", matchKeyword},
 	}
 	for _, tt := range tests {
-		got, kind := choose(scripts, tt.problem, 1)
+		got, kind := choose(scripts, tt.problem, isCodeProblem("", tt.problem), 1)
 		if got.name != tt.want || kind != tt.wantKind {
 			t.Errorf("choose(%q) = %s (kind %d), want %s (kind %d)", tt.problem, got.name, kind, tt.want, tt.wantKind)
+		}
+	}
+}
+
+// A programming problem that matches no example gets a programming
+// example, whatever the seed, and a math one a math example; the code
+// profile's system prompt marks a problem as programming too.
+func TestChooseByKind(t *testing.T) {
+	scripts := mustScripts(t)
+	tests := []struct {
+		system, problem string
+		code            bool
+	}{
+		{"", "Reverse a linked list in place.", true},
+		{"You are a competitive programming assistant.", "Longest increasing subsequence", true},
+		{"", "Implement an LRU cache with O(1) operations.", true},
+		{"", "What is 2^100 mod 7?", false},
+		{"", "Find all real x with x^2 = 2x + 3.", false},
+	}
+	for _, tt := range tests {
+		if got := isCodeProblem(tt.system, tt.problem); got != tt.code {
+			t.Errorf("isCodeProblem(%q, %q) = %v, want %v", tt.system, tt.problem, got, tt.code)
+			continue
+		}
+		for seed := range int64(32) {
+			s, kind := choose(scripts, tt.problem, tt.code, seed)
+			if kind == matchNone && s.code != tt.code {
+				t.Errorf("choose(%q, code=%v, seed %d) = %s, a code example: %v", tt.problem, tt.code, seed, s.name, s.code)
+			}
 		}
 	}
 }
@@ -150,17 +179,17 @@ func TestChoose(t *testing.T) {
 func TestChooseUnmatched(t *testing.T) {
 	scripts := mustScripts(t)
 	problem := "Explain the rules of cricket."
-	first, kind := choose(scripts, problem, 42)
+	first, kind := choose(scripts, problem, false, 42)
 	if kind != matchNone {
 		t.Fatalf("kind = %d, want matchNone", kind)
 	}
-	again, _ := choose(scripts, problem, 42)
+	again, _ := choose(scripts, problem, false, 42)
 	if again.name != first.name {
 		t.Errorf("same problem and seed chose %s then %s", first.name, again.name)
 	}
 	seen := map[string]bool{}
 	for seed := range int64(64) {
-		s, _ := choose(scripts, problem, seed)
+		s, _ := choose(scripts, problem, false, seed)
 		seen[s.name] = true
 	}
 	if len(seen) < 3 {
@@ -223,7 +252,7 @@ func FuzzScriptText(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, problem string, seed int64) {
-		s, kind := choose(scripts, problem, seed)
+		s, kind := choose(scripts, problem, isCodeProblem("", problem), seed)
 		checkStructure(t, s.name, scriptText(s, kind, problem), 5)
 	})
 }

@@ -115,7 +115,7 @@ func (e *Engine) Generate(ctx context.Context, req thinkstream.Request, emit fun
 	res := thinkstream.Result{FinishReason: "stop"}
 	res.Usage.PromptTokens = promptTokens(req.Messages)
 
-	tokens, err := e.tokens(problem, seed)
+	tokens, err := e.tokens(problem, isCodeProblem(systemMessage(req.Messages), problem), seed)
 	if err != nil {
 		return res, &thinkstream.EngineError{Code: "invalid_problem", Message: err.Error(), Err: err}
 	}
@@ -160,7 +160,7 @@ func msSince(from, to time.Time) float64 { return float64(to.Sub(from)) / float6
 
 // tokens returns the token stream for a problem: a long synthetic trace for
 // "sim:long N", otherwise the chosen script.
-func (e *Engine) tokens(problem string, seed int64) (iter.Seq2[string, bool], error) {
+func (e *Engine) tokens(problem string, code bool, seed int64) (iter.Seq2[string, bool], error) {
 	rng := rand.New(rand.NewPCG(uint64(seed), hashString(problem)^streamText))
 	n, long, err := parseLong(problem)
 	if err != nil {
@@ -175,7 +175,7 @@ func (e *Engine) tokens(problem string, seed int64) (iter.Seq2[string, bool], er
 	} else if ok {
 		text = echo
 	} else {
-		s, kind := choose(e.scripts, problem, seed)
+		s, kind := choose(e.scripts, problem, code, seed)
 		text = scriptText(s, kind, problem)
 	}
 	toks := tokenizeScript(nil, text, rng.Uint64)
@@ -302,6 +302,16 @@ func lastUserMessage(msgs []thinkstream.Message) string {
 	for i := len(msgs) - 1; i >= 0; i-- {
 		if msgs[i].Role == "user" {
 			return msgs[i].Content
+		}
+	}
+	return ""
+}
+
+// systemMessage is the system prompt, if any.
+func systemMessage(msgs []thinkstream.Message) string {
+	for _, m := range msgs {
+		if m.Role == "system" {
+			return m.Content
 		}
 	}
 	return ""
