@@ -33,6 +33,12 @@ type Options struct {
 	// Models are the model ids served; the first is the default for a
 	// request without "model". Empty: "vibethinker-1.5b".
 	Models []string
+	// Aliases are model ids accepted too but not listed: names clients may
+	// be configured with that would misdescribe the engine if listed (a
+	// simulator answering as "vibethinker-1.5b").
+	Aliases []string
+	// OwnedBy is the models' owned_by (default "thinkstream").
+	OwnedBy string
 	// Profiles are the profile names a request may select, by the
 	// "profile" field or as a model id suffix ("vibethinker-1.5b-code").
 	// Empty: no profile selection (the run manager's default applies).
@@ -90,6 +96,9 @@ func New(runs Runs, opts Options) *Handler {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.OwnedBy == "" {
+		opts.OwnedBy = "thinkstream"
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -107,6 +116,14 @@ func New(runs Runs, opts Options) *Handler {
 			h.addModel(m+"-"+p, p)
 		}
 	}
+	listed := len(h.modelIDs)
+	for _, m := range opts.Aliases {
+		h.addModel(m, "")
+		for _, p := range opts.Profiles {
+			h.addModel(m+"-"+p, p)
+		}
+	}
+	h.modelIDs = h.modelIDs[:listed]
 	return h
 }
 
@@ -135,7 +152,7 @@ type model struct {
 func (h *Handler) listModels(w http.ResponseWriter, r *http.Request) {
 	data := make([]model, 0, len(h.modelIDs))
 	for _, id := range h.modelIDs {
-		data = append(data, model{ID: id, Object: "model", Created: h.started, OwnedBy: "thinkstream"})
+		data = append(data, model{ID: id, Object: "model", Created: h.started, OwnedBy: h.opts.OwnedBy})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
 }
@@ -147,7 +164,7 @@ func (h *Handler) getModel(w http.ResponseWriter, r *http.Request) {
 			msg: "The model '" + clip(id) + "' does not exist."})
 		return
 	}
-	writeJSON(w, http.StatusOK, model{ID: id, Object: "model", Created: h.started, OwnedBy: "thinkstream"})
+	writeJSON(w, http.StatusOK, model{ID: id, Object: "model", Created: h.started, OwnedBy: h.opts.OwnedBy})
 }
 
 // Error types of the OpenAI error object.

@@ -16,8 +16,9 @@ import (
 
 // mountExtras adds the web UI and the OpenAI-compatible API.
 func mountExtras(mux *http.ServeMux, mgr *runs.Manager, profiles *profile.Set, maxTokens int, logger *slog.Logger) {
+	models, aliases, owner := modelIDs(mgr.EngineInfo())
 	openaiapi.New(OpenAIRuns{mgr}, openaiapi.Options{
-		Models:       []string{openaiapi.DefaultModel},
+		Models: models, Aliases: aliases, OwnedBy: owner,
 		Profiles:     profiles.Names(),
 		MaxTokensCap: maxTokens,
 		ErrorStatus: func(err error) int {
@@ -33,6 +34,23 @@ func mountExtras(mux *http.ServeMux, mgr *runs.Manager, profiles *profile.Set, m
 	}).Register(mux)
 	mux.Handle("/", web.Handler())
 }
+
+// modelIDs names the engine honestly on /v1/models: the simulator lists
+// itself (clients configured for "vibethinker-1.5b" are still served), a
+// real model lists its own name first.
+func modelIDs(info thinkstream.EngineInfo) (models, aliases []string, owner string) {
+	if info.Simulated {
+		return []string{SimulatorModel}, []string{openaiapi.DefaultModel}, "thinkstream-simulator"
+	}
+	if info.Model == "" || info.Model == openaiapi.DefaultModel {
+		return []string{openaiapi.DefaultModel}, nil, "thinkstream"
+	}
+	return []string{info.Model}, []string{openaiapi.DefaultModel}, "thinkstream"
+}
+
+// SimulatorModel is the model id /v1/models lists while the built-in
+// simulator answers.
+const SimulatorModel = "thinkstream-simulator"
 
 // OpenAIRuns adapts the run manager to the OpenAI-compatible API: its
 // clients own their runs through their connection, so a disconnect cancels
