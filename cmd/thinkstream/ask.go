@@ -79,7 +79,7 @@ func cmdAsk(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if len(pos) == 0 {
-		fs.Usage()
+		fmt.Fprintln(e.stderr, "thinkstream ask: no problem given: pass it as an argument (quoted) or '-' to read it from stdin, e.g.\n  thinkstream ask \"How many ways are there to choose 3 of 5 people?\"")
 		return errUsage
 	}
 	problem := strings.Join(pos, " ")
@@ -132,8 +132,7 @@ func interrupted(e *env, stdinTTY bool, c *client.Client, cr client.Created, ser
 	reattach := reattachCommand(cr.ID, server)
 	if stdinTTY {
 		fmt.Fprint(e.stderr, "\ncancel the run or detach? [c/D] ")
-		line, _ := bufio.NewReader(e.stdin).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(line)); a == "c" || a == "cancel" {
+		if a := readAnswer(e.stdin, e.stderr); a == "c" || a == "cancel" {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if _, err := c.Cancel(ctx, cr.ID, cr.OwnerToken); err != nil {
@@ -165,6 +164,25 @@ func (e *runEndError) Error() string {
 }
 
 func (e *runEndError) ExitCode() int { return e.code }
+
+// readAnswer reads one key from a terminal in raw mode (no Enter needed),
+// or a line when the terminal cannot be put in raw mode.
+func readAnswer(in io.Reader, echo io.Writer) string {
+	if fd, ok := termFile(in); ok {
+		if old, err := term.MakeRaw(fd); err == nil {
+			var b [1]byte
+			n, _ := in.Read(b[:])
+			_ = term.Restore(fd, old)
+			if n == 1 {
+				fmt.Fprintln(echo)
+				return strings.ToLower(string(b[:1]))
+			}
+			return ""
+		}
+	}
+	line, _ := bufio.NewReader(in).ReadString('\n')
+	return strings.ToLower(strings.TrimSpace(line))
+}
 
 // termFile returns w's file descriptor when w is a terminal. It type-asserts
 // the *os.File rather than trusting an interface: tests pass buffers.

@@ -26,6 +26,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 // --rate tokens/s and follows it with --viewers SSE connections.
 func cmdBenchFanout(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("bench fanout", flag.ContinueOnError)
+	setUsage(fs, e.stderr, "bench fanout [flags]", "Measures fan-out: a server process, many loopback SSE viewers of one run (docs/benchmarks.md).")
 	fs.SetOutput(e.stderr)
 	viewers := fs.Int("viewers", 1000, "SSE viewers of the run")
 	rate := fs.Float64("rate", 100, "tokens (≈ events) per second of the run")

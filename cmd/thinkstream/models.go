@@ -15,9 +15,10 @@ import (
 func cmdModels(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("models", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	setUsage(fs, stderr, "models [--dir DIR] [--json]", "Lists the downloaded models.")
 	dirFlag := modelsDirFlag(fs)
 	jsonOut := fs.Bool("json", false, "print a JSON array")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	dir, err := modelsDir(getenv, *dirFlag)

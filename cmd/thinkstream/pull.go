@@ -26,7 +26,7 @@ func cmdPull(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	dirFlag := modelsDirFlag(fs)
 	quiet := fs.Bool("quiet", false, "no progress display")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

@@ -61,17 +61,62 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		return nil
 	}
+	args, err := hoistGlobalFlags(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "thinkstream: %v\n\n", err)
+		usage(stderr, cmds)
+		return errUsage
+	}
 	c, ok := cmds[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "thinkstream: unknown command %q\n\n", args[0])
 		usage(stderr, cmds)
 		return errUsage
 	}
-	err := c.run(ctx, e, args[1:])
+	err = c.run(ctx, e, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
 	return err
+}
+
+// globalFlags may also stand before the command: "thinkstream --server URL
+// runs" means "thinkstream runs --server URL".
+var globalFlags = []string{"server"}
+
+// hoistGlobalFlags moves global flags given before the command to after it.
+func hoistGlobalFlags(args []string) ([]string, error) {
+	var moved []string
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-" {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
+		known := false
+		for _, g := range globalFlags {
+			known = known || name == g
+		}
+		switch {
+		case !known:
+			return nil, fmt.Errorf("%s must come after the command (only --%s may come before it)", args[0], strings.Join(globalFlags, ", --"))
+		case hasValue:
+			moved, args = append(moved, args[0]), args[1:]
+		case len(args) < 2:
+			return nil, fmt.Errorf("%s needs a value", args[0])
+		default:
+			moved, args = append(moved, args[0], args[1]), args[2:]
+		}
+	}
+	if len(args) == 0 {
+		return nil, errors.New("no command given")
+	}
+	return append(append([]string{args[0]}, moved...), args[1:]...), nil
+}
+
+// setUsage gives a flag set a usage text that names the command, instead
+// of the flag package's bare "Usage of NAME:".
+func setUsage(fs *flag.FlagSet, w io.Writer, synopsis, about string) {
+	fs.Usage = func() {
+		fmt.Fprintf(w, "Usage: thinkstream %s\n\n%s\n\nFlags:\n", synopsis, about)
+		fs.PrintDefaults()
+	}
 }
 
 func usage(w io.Writer, cmds map[string]command) {
@@ -98,15 +143,24 @@ func exitCode(err error) int {
 	return 1
 }
 
-// parseFlags parses args and then fills every flag the command line left
-// unset from the environment (THINKSTREAM_<NAME>) and then from a config
-// file, giving the precedence flag > env > file.
-func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string, file map[string]string) error {
+// parse parses args; a bad flag is a usage error whose message the flag
+// package has printed already (with the usage), so it is not printed again.
+func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return fmt.Errorf("%s: %w", fs.Name(), err)
+		return errUsage
+	}
+	return nil
+}
+
+// parseFlags parses args and then fills every flag the command line left
+// unset from the environment (THINKSTREAM_<NAME>) and then from a config
+// file, giving the precedence flag > env > file.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string, file map[string]string) error {
+	if err := parse(fs, args); err != nil {
+		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

@@ -16,6 +16,7 @@ import (
 func cmdRuns(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("runs", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	setUsage(fs, e.stderr, "runs [--limit N] [--json] [--server URL]", "Lists recent runs, newest first.")
 	server := fs.String("server", defaultServer, "thinkstream server URL (env THINKSTREAM_SERVER)")
 	limit := fs.Int("limit", 20, "how many runs, newest first (1 to 200)")
 	jsonOut := fs.Bool("json", false, "print the runs as JSON, one object per line")
@@ -51,7 +52,7 @@ func cmdRuns(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintln(tw, "ID\tSTATE\tAGE\tDURATION\tANSWER")
 	now := time.Now()
 	for _, r := range page.Runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.State, age(now.Sub(r.CreatedAt)), runDuration(r, now), oneLine(r.Answer, 40))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.State, age(now.Sub(r.CreatedAt)), runDuration(r, now), oneLine(plainTeX(r.Answer), 40))
 	}
 	return tw.Flush()
 }

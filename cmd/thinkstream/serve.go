@@ -142,6 +142,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	home := e.getenv("HOME")
 	fs := serveFlags(&c, home)
 	fs.SetOutput(e.stderr)
+	setUsage(fs, e.stderr, "serve [flags]", "Runs the server with the web UI. Every flag can also be set by THINKSTREAM_<FLAG> or a key of the --config file (flag > env > file).")
 	// The config file's path itself comes from flag or env only.
 	cfgPath := e.getenv("THINKSTREAM_CONFIG")
 	for i, a := range args {

@@ -26,7 +26,7 @@ func cmdTokenize(ctx context.Context, args []string, getenv func(string) string,
 	model, dirFlag := modelFlags(fs, getenv)
 	jsonOut := fs.Bool("json", false, "print the ids as one JSON array")
 	noSpecial := fs.Bool("no-special", false, "tokenize special-token spellings such as <|im_start|> as plain text")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *model == "" || fs.NArg() == 0 {
