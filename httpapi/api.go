@@ -71,7 +71,14 @@ type Config struct {
 	Listener *Listener
 	// Extra mounts more handlers (the web UI, the OpenAI-compatible API).
 	Extra func(mux *http.ServeMux)
+	// Access chooses open or token mode and the per-client limits (nil:
+	// open mode, default limits).
+	Access *Access
 }
+
+// maxAnyBody bounds every request body before its handler sees it (the
+// OpenAI-compatible API takes up to 4 MiB; handlers bound their own).
+const maxAnyBody = 4 << 20
 
 // API serves HTTP.
 type API struct {
@@ -79,6 +86,7 @@ type API struct {
 	runs     Runs
 	hub      *hub.Hub
 	mux      *http.ServeMux
+	guard    *guard
 	stopping atomic.Bool
 	log      *slog.Logger
 	// streams counts event streams in flight: those on taken-over
@@ -109,7 +117,8 @@ func New(r Runs, h *hub.Hub, cfg Config) *API {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &API{cfg: cfg, runs: r, hub: h, mux: http.NewServeMux(), log: cfg.Logger}
+	a := &API{cfg: cfg, runs: r, hub: h, mux: http.NewServeMux(), log: cfg.Logger,
+		guard: newGuard(cfg.Access, maxAnyBody, cfg.CORSOrigins)}
 	a.routes()
 	return a
 }
@@ -125,9 +134,12 @@ func (a *API) routes() {
 	m.HandleFunc("POST /v1/runs/{id}/resume", a.action(a.runs.Resume))
 	m.HandleFunc("POST /v1/runs/{id}/annotations", a.annotate)
 	m.HandleFunc("GET /infer", a.infer)
+	m.HandleFunc("POST /v1/login", a.login)
+	m.HandleFunc("POST /v1/logout", a.logout)
+	m.HandleFunc("GET /v1/whoami", a.whoami)
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
+		_, _ = w.Write([]byte("ok\naccess: " + a.cfg.Access.Mode() + "\n"))
 	})
 	m.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if a.stopping.Load() {
@@ -153,7 +165,28 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a.cors(w, r) {
 		return
 	}
+	if r = a.admit(w, r); r == nil {
+		return
+	}
+	switch {
+	case creates(r) && a.limited(w, r, a.guard.runs, "runs"):
+		return
+	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/annotations") &&
+		a.limited(w, r, a.guard.annotations, "annotations"):
+		return
+	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// creates reports whether a request starts a run.
+func creates(r *http.Request) bool {
+	switch {
+	case r.Method == http.MethodPost:
+		return r.URL.Path == "/v1/runs" || r.URL.Path == "/v1/chat/completions"
+	case r.URL.Path == "/infer":
+		return r.URL.Query().Get("problem") != ""
+	}
+	return false
 }
 
 // cors lets pages of the configured origins use the API: a page on another
