@@ -75,7 +75,7 @@ func TestTokenMode(t *testing.T) {
 	create := `{"problem":"What is 2+2?"}`
 	tests := []struct {
 		name, method, path, token, body string
-		want                             int
+		want                            int
 	}{
 		{"health is open", "GET", "/healthz", "", "", 200},
 		{"anonymous list", "GET", "/v1/runs", "", "", 401},
