@@ -30,7 +30,6 @@ type Access struct {
 	// limit.
 	RunsPerMinute        int           // runs created, default 20 (burst 10)
 	AnnotationsPerMinute int           // default 60 (burst 20)
-	StreamsPerClient     int           // event streams open at once, default 64
 	BodyTimeout          time.Duration // longest time to receive a request body, default 10s
 }
 
@@ -48,7 +47,6 @@ type guard struct {
 	tokens      *auth.Store
 	runs        *auth.Limiter
 	annotations *auth.Limiter
-	streams     *auth.Counter
 	bodyTimeout time.Duration
 	maxBody     int64
 	origins     []string
@@ -72,12 +70,6 @@ func newGuard(acc *Access, maxBody int64, origins []string) *guard {
 	g := &guard{tokens: a.Tokens, maxBody: maxBody, origins: origins}
 	g.runs = auth.NewLimiter(perMinute(a.RunsPerMinute, 20))
 	g.annotations = auth.NewLimiter(perMinute(a.AnnotationsPerMinute, 60))
-	switch {
-	case a.StreamsPerClient == 0 && defaults:
-		g.streams = auth.NewCounter(64)
-	case a.StreamsPerClient > 0:
-		g.streams = auth.NewCounter(a.StreamsPerClient)
-	}
 	g.bodyTimeout = a.BodyTimeout
 	if g.bodyTimeout <= 0 {
 		g.bodyTimeout = 10 * time.Second

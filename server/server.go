@@ -58,6 +58,8 @@ type Config struct {
 	// Linger keeps finished runs' topics for late viewers (default 30s).
 	Linger      time.Duration
 	CORSOrigins []string
+	// Access is the access mode and per-client limits (nil: open mode).
+	Access *httpapi.Access
 	// NoUI leaves out the web UI and the OpenAI-compatible API (tests of
 	// the runs API alone).
 	NoUI bool
@@ -179,7 +181,7 @@ func (s *Server) Listen(tcp net.Listener) net.Listener {
 	s.API = httpapi.New(s.Runs, s.Hub, httpapi.Config{
 		Listener:        s.ln,
 		MaxProblemBytes: cfg.MaxProblemBytes, MaxTokens: s.MaxTokens, Heartbeat: cfg.Heartbeat,
-		WriteTimeout: cfg.WriteTimeout, Retry: cfg.Retry, CORSOrigins: cfg.CORSOrigins,
+		WriteTimeout: cfg.WriteTimeout, Retry: cfg.Retry, CORSOrigins: cfg.CORSOrigins, Access: cfg.Access,
 		Profiles: cfg.Profiles.Names(), Logger: cfg.Logger, Gatherer: s.Registry, Extra: extra,
 	})
 	return s.ln

@@ -63,6 +63,7 @@ func cmdAsk(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("ask", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	server := fs.String("server", defaultServer, "thinkstream server URL (env THINKSTREAM_SERVER)")
+	token := fs.String("token", "", "API token of a server in token mode (env THINKSTREAM_TOKEN)")
 	prof := fs.String("profile", "", "model profile, e.g. math or code (default: the server's)")
 	var temp optFloat
 	var seed optInt64
@@ -90,7 +91,7 @@ func cmdAsk(ctx context.Context, e *env, args []string) error {
 		}
 		problem = string(b)
 	}
-	c, err := newAPIClient(*server)
+	c, err := newAPIClient(*server, *token)
 	if err != nil {
 		return err
 	}
@@ -230,14 +231,30 @@ func splitInterleaved(fs *flag.FlagSet, args []string) (flags, pos []string) {
 
 // newAPIClient returns a client of the server, with no overall timeout
 // (streams are long) but bounded connection setup.
-func newAPIClient(server string) (*client.Client, error) {
+func newAPIClient(server, token string) (*client.Client, error) {
 	u, err := url.Parse(server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--server %q: want an http(s) URL such as %s", server, defaultServer)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.ResponseHeaderTimeout = 0
-	return client.New(server, &http.Client{Transport: tr}), nil
+	var rt http.RoundTripper = tr
+	if token != "" {
+		rt = bearerTransport{token: token, next: tr}
+	}
+	return client.New(server, &http.Client{Transport: rt}), nil
+}
+
+// bearerTransport sends the API token with every request.
+type bearerTransport struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
 }
 
 // explainReach adds a hint to errors of a server that cannot be reached

@@ -40,6 +40,7 @@ func commands() map[string]command {
 		"watch":    {"follow a run's reasoning live", cmdWatch},
 		"runs":     {"list recent runs", cmdRuns},
 		"bench":    {"benchmarks: bench fanout", cmdBench},
+		"token":    {"make, list or revoke API tokens (token access mode)", cmdToken},
 	}
 }
 

@@ -18,6 +18,7 @@ func cmdRuns(ctx context.Context, e *env, args []string) error {
 	fs.SetOutput(e.stderr)
 	setUsage(fs, e.stderr, "runs [--limit N] [--json] [--server URL]", "Lists recent runs, newest first.")
 	server := fs.String("server", defaultServer, "thinkstream server URL (env THINKSTREAM_SERVER)")
+	token := fs.String("token", "", "API token of a server in token mode (env THINKSTREAM_TOKEN)")
 	limit := fs.Int("limit", 20, "how many runs, newest first (1 to 200)")
 	jsonOut := fs.Bool("json", false, "print the runs as JSON, one object per line")
 	if err := parseFlags(fs, args, e.getenv, nil); err != nil {
@@ -27,7 +28,7 @@ func cmdRuns(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stderr, "Usage: thinkstream runs [--limit N] [--json] [--server URL]")
 		return errUsage
 	}
-	c, err := newAPIClient(*server)
+	c, err := newAPIClient(*server, *token)
 	if err != nil {
 		return err
 	}

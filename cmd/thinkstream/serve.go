@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/auth"
 	"github.com/thinkstream/thinkstream/engine/openai"
 	"github.com/thinkstream/thinkstream/engine/sim"
+	"github.com/thinkstream/thinkstream/httpapi"
 	"github.com/thinkstream/thinkstream/profile"
 	"github.com/thinkstream/thinkstream/server"
 )
@@ -46,6 +48,12 @@ type serveConfig struct {
 	CORSOrigins    string
 	TLSCert        string
 	TLSKey         string
+	Access         string
+	InsecureOpen   bool
+	TokensFile     string
+	LimitRuns      int
+	LimitNotes     int
+	BodyTimeout    time.Duration
 
 	SimRate   float64
 	SimTTFT   time.Duration
@@ -88,6 +96,12 @@ func serveFlags(c *serveConfig, home string) *flag.FlagSet {
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "*", "origins whose pages may use the API, comma-separated (\"*\": any; \"none\": same origin only)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS (and HTTP/2, so a browser can follow many runs at once) with this certificate file")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "the private key of --tls-cert")
+	fs.StringVar(&c.Access, "access", "auto", "open | token | auto (open on a loopback address, token on any other)")
+	fs.BoolVar(&c.InsecureOpen, "insecure-open", false, "allow --access open on a non-loopback address (anyone who reaches it may do anything)")
+	fs.StringVar(&c.TokensFile, "tokens-file", "", "token file of token mode (default: DATA-DIR/tokens.json; see `thinkstream token`)")
+	fs.IntVar(&c.LimitRuns, "limit-runs", 0, "runs a client (token, else IP) may start per minute (0: 20 in token mode, off in open mode; -1: off)")
+	fs.IntVar(&c.LimitNotes, "limit-annotations", 0, "annotations a client may post per minute (0: 60 in token mode, off in open mode; -1: off)")
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", 10*time.Second, "longest time a client may take to send a request body")
 	fs.StringVar(&c.Profiles, "profiles", "", "JSON file of model profiles (default: built-in math and code)")
 	fs.Float64Var(&c.SimRate, "sim-rate", sim.DefaultRate, "sim engine: tokens per second")
 	fs.DurationVar(&c.SimTTFT, "sim-ttft", sim.DefaultTTFT, "sim engine: time to first token")
@@ -250,12 +264,16 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 		return err
 	}
 	defer closeEngine()
+	access, err := accessConfig(c)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(ctx, server.Config{
 		Engine: eng, DataDir: c.DataDir, NATSURL: c.NATSURL,
 		RetentionAge: c.RetentionAge, RetentionBytes: c.RetentionBytes, Profiles: profiles,
 		MaxConcurrent: c.MaxConcurrent, MaxQueue: c.MaxQueue, MaxTokens: c.MaxTokens, MaxProblemBytes: c.MaxProblem,
 		Heartbeat: c.Heartbeat, WriteTimeout: c.WriteTimeout, ShutdownGrace: c.ShutdownGrace, Window: c.Window,
-		CORSOrigins: corsOrigins(c.CORSOrigins), Logger: logger,
+		CORSOrigins: corsOrigins(c.CORSOrigins), Access: access, Logger: logger,
 	})
 	if err != nil {
 		return err
@@ -272,8 +290,12 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 	}
 	fmt.Fprintf(e.stdout, "listening on %s://%s\n", scheme, ln.Addr())
 	info := srv.Runs.EngineInfo()
-	logger.Info("thinkstream serving", "addr", ln.Addr().String(), "engine", eng.Name(), "model", info.Model,
+	logger.Info("thinkstream serving", "addr", ln.Addr().String(), "access", access.Mode(), "engine", eng.Name(), "model", info.Model,
 		"simulated", info.Simulated, "data_dir", c.DataDir)
+	if access.Tokens != nil && access.Tokens.Len() == 0 {
+		logger.Warn("token mode and no token yet: every API request is refused until you make one",
+			"make_one", "thinkstream token create --data-dir "+c.DataDir+" --name teacher --scope admin")
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(c.TLSCert, c.TLSKey) }()
 	select {
@@ -288,6 +310,52 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 		logger.Error("shutdown", "err", err)
 	}
 	return nil
+}
+
+// accessConfig chooses the access mode: token mode on any address but
+// loopback, unless open mode is asked for explicitly there.
+func accessConfig(c serveConfig) (*httpapi.Access, error) {
+	acc := &httpapi.Access{RunsPerMinute: c.LimitRuns, AnnotationsPerMinute: c.LimitNotes, BodyTimeout: c.BodyTimeout}
+	loopback := isLoopbackAddr(c.Addr)
+	mode := c.Access
+	if mode == "auto" || mode == "" {
+		mode = "token"
+		if loopback || c.InsecureOpen {
+			mode = "open"
+		}
+	}
+	switch mode {
+	case "open":
+		if !loopback && !c.InsecureOpen {
+			return nil, fmt.Errorf("--access open on %s lets anyone who reaches it read every run and start runs: add --insecure-open if you mean it, or use --access token", c.Addr)
+		}
+		return acc, nil
+	case "token":
+		path := c.TokensFile
+		if path == "" {
+			path = filepath.Join(c.DataDir, "tokens.json")
+		}
+		store, err := auth.OpenStore(path)
+		if err != nil {
+			return nil, err
+		}
+		acc.Tokens = store
+		return acc, nil
+	}
+	return nil, fmt.Errorf("--access %q: want open, token or auto", c.Access)
+}
+
+// isLoopbackAddr reports whether a listen address binds loopback only.
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // corsOrigins parses --cors-origins ("none": same origin only).

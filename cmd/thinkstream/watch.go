@@ -80,6 +80,7 @@ func cmdWatch(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	server := fs.String("server", defaultServer, "thinkstream server URL (env THINKSTREAM_SERVER)")
+	token := fs.String("token", "", "API token of a server in token mode (env THINKSTREAM_TOKEN)")
 	fromStart := fs.Bool("from-start", false, "replay every event from the start instead of merging the catch-up")
 	jsonOut := fs.Bool("json", false, "print the raw events, one JSON object per line")
 	fs.Usage = func() {
@@ -104,7 +105,7 @@ func cmdWatch(ctx context.Context, e *env, args []string) error {
 	if urlServer != "" && !explicit {
 		*server = urlServer
 	}
-	c, err := newAPIClient(*server)
+	c, err := newAPIClient(*server, *token)
 	if err != nil {
 		return err
 	}
