@@ -182,7 +182,8 @@ func TestLimiterBoundedMemory(t *testing.T) {
 
 func TestCounter(t *testing.T) {
 	c := NewCounter(2)
-	if !c.Acquire("ip") || !c.Acquire("ip") {
+	first, second := c.Acquire("ip"), c.Acquire("ip")
+	if !first || !second {
 		t.Fatal("first two refused")
 	}
 	if c.Acquire("ip") {

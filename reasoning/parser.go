@@ -433,8 +433,7 @@ func (p *Parser) feed(s string) {
 		if !p.cand.active {
 			j := strings.IndexByte(s[i:], '\n')
 			if j < 0 {
-				i = len(s)
-				break
+				break // the rest is decided: no candidate line starts in it
 			}
 			i += j + 1
 			p.cand.begin(i)
