@@ -23,8 +23,6 @@ type viewer struct {
 	// Set before the viewer starts.
 	created int64 // run creation, Unix ns: event creation = created + t ms
 	first   *firstArrivals
-	from    int64 // latency is recorded for events created in [from, to)
-	to      int64
 
 	// Results.
 	received  int64 // frames with an id

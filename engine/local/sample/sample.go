@@ -147,7 +147,7 @@ func (s *Sampler) Sample(logits []float32) int32 {
 }
 
 func (s *Sampler) penalise(logits []float32) {
-	if s.recent == nil || len(s.recent) == 0 {
+	if len(s.recent) == 0 {
 		return
 	}
 	for _, id := range s.recent {
