@@ -9,7 +9,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -115,71 +114,15 @@ func jsonKind(k string) string {
 	return k
 }
 
-// checkText validates free text: non-empty when required, bounded, and
-// without NUL or control characters other than tab, newline and CR.
-func checkText(field, s string, required bool, maxBytes int) *fieldErr {
-	if strings.TrimSpace(s) == "" {
-		if required {
-			return &fieldErr{field, "must not be empty"}
-		}
-		return nil
-	}
-	if len(s) > maxBytes {
-		return &fieldErr{field, fmt.Sprintf("must be at most %d bytes (got %d)", maxBytes, len(s))}
-	}
-	for i, c := range s {
-		if c == utf8.RuneError {
-			return &fieldErr{field, "contains invalid UTF-8"}
-		}
-		if c == '\t' || c == '\n' || c == '\r' {
-			continue
-		}
-		if c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) {
-			return &fieldErr{field, fmt.Sprintf("contains control character U+%04X at byte %d", c, i)}
-		}
-	}
-	return nil
-}
-
-func (a *API) checkParams(p thinkstream.Params) *fieldErr {
-	switch {
-	case p.Temperature != nil && (*p.Temperature < 0 || *p.Temperature > 2):
-		return &fieldErr{"params.temperature", "must be between 0 and 2"}
-	case p.TopP != nil && (*p.TopP <= 0 || *p.TopP > 1):
-		return &fieldErr{"params.top_p", "must be greater than 0 and at most 1"}
-	case p.TopK != nil && *p.TopK < -1:
-		return &fieldErr{"params.top_k", "must be -1 (off), 0 (off) or positive"}
-	case p.MinP != nil && (*p.MinP < 0 || *p.MinP > 1):
-		return &fieldErr{"params.min_p", "must be between 0 and 1"}
-	case p.RepetitionPenalty != nil && (*p.RepetitionPenalty <= 0 || *p.RepetitionPenalty > 10):
-		return &fieldErr{"params.repetition_penalty", "must be greater than 0 and at most 10"}
-	case p.PresencePenalty != nil && (*p.PresencePenalty < -2 || *p.PresencePenalty > 2):
-		return &fieldErr{"params.presence_penalty", "must be between -2 and 2"}
-	case p.MaxTokens < 0 || p.MaxTokens > a.cfg.MaxTokens:
-		return &fieldErr{"params.max_tokens", fmt.Sprintf("must be between 1 and %d", a.cfg.MaxTokens)}
-	case len(p.Stop) > 4:
-		return &fieldErr{"params.stop", "at most 4 stop strings"}
-	}
-	for _, s := range p.Stop {
-		if s == "" || len(s) > 64 {
-			return &fieldErr{"params.stop", "each stop string must be 1 to 64 bytes"}
-		}
-	}
-	return nil
-}
-
-// validate checks a run request; it is shared by every front door.
+// validate checks a run request against the rules every front door
+// shares (thinkstream.RequestLimits).
 func (a *API) validate(req thinkstream.RunRequest) *fieldErr {
-	if fe := checkText("problem", req.Problem, true, a.cfg.MaxProblemBytes); fe != nil {
-		return fe
+	err := thinkstream.RequestLimits{MaxProblemBytes: a.cfg.MaxProblemBytes, MaxTokens: a.cfg.MaxTokens, Profiles: a.cfg.Profiles}.Validate(req)
+	var fe *thinkstream.FieldError
+	if errors.As(err, &fe) {
+		return &fieldErr{fe.Field, fe.Message}
 	}
-	if fe := checkText("system", req.System, false, a.cfg.MaxProblemBytes); fe != nil {
-		return fe
-	}
-	if req.Profile != "" && len(a.cfg.Profiles) > 0 && !slices.Contains(a.cfg.Profiles, req.Profile) {
-		return &fieldErr{"profile", "must be one of " + strings.Join(a.cfg.Profiles, ", ")}
-	}
-	return a.checkParams(req.Params)
+	return nil
 }
 
 func (a *API) createRun(w http.ResponseWriter, r *http.Request) {
@@ -282,8 +225,8 @@ func (a *API) annotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, f := range []struct{ name, v string }{{"note", body.Note}, {"by", body.By}} {
-		if fe := checkText(f.name, f.v, false, 280); fe != nil {
-			a.problem(w, r, http.StatusUnprocessableEntity, "invalid-field", "Invalid field", fe.Error(), []FieldError{{fe.field, fe.msg}})
+		if fe := thinkstream.CheckText(f.name, f.v, false, 280); fe != nil {
+			a.problem(w, r, http.StatusUnprocessableEntity, "invalid-field", "Invalid field", fe.Error(), []FieldError{{fe.Field, fe.Message}})
 			return
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"iter"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/thinkstream/thinkstream"
@@ -214,8 +215,13 @@ func badRequest(param, msg string) apiError {
 var errInternal = apiError{status: http.StatusInternalServerError, typ: typeServer, code: "internal_error",
 	msg: "The server had an error while processing your request."}
 
-// createError maps a Runs.Create failure; its text is logged, never sent.
+// createError maps a Runs.Create failure; its text is logged, never sent,
+// except a request rule's message, which is written for clients.
 func (h *Handler) createError(err error) apiError {
+	var fe *thinkstream.FieldError
+	if errors.As(err, &fe) {
+		return badRequest(openAIParam(fe.Field), fe.Field+": "+fe.Message)
+	}
 	status := 0
 	if h.opts.ErrorStatus != nil {
 		status = h.opts.ErrorStatus(err)
@@ -231,6 +237,17 @@ func (h *Handler) createError(err error) apiError {
 		return badRequest("", "The request was rejected by the run manager.")
 	}
 	return errInternal
+}
+
+// openAIParam names a run request field as the OpenAI request calls it.
+func openAIParam(field string) string {
+	switch {
+	case field == "problem" || field == "system":
+		return "messages"
+	case strings.HasPrefix(field, "messages"):
+		return field
+	}
+	return strings.TrimPrefix(field, "params.")
 }
 
 func writeError(w http.ResponseWriter, e apiError) {

@@ -15,9 +15,10 @@ import (
 )
 
 // mountExtras adds the web UI and the OpenAI-compatible API.
-func mountExtras(mux *http.ServeMux, mgr *runs.Manager, profiles *profile.Set, maxTokens int, logger *slog.Logger) {
+func mountExtras(mux *http.ServeMux, mgr *runs.Manager, profiles *profile.Set, limits thinkstream.RequestLimits, logger *slog.Logger) {
 	models, aliases, owner := modelIDs(mgr.EngineInfo())
-	openaiapi.New(OpenAIRuns{mgr}, openaiapi.Options{
+	maxTokens := limits.MaxTokens
+	openaiapi.New(OpenAIRuns{M: mgr, Limits: limits}, openaiapi.Options{
 		Models: models, Aliases: aliases, OwnedBy: owner,
 		Profiles:     profiles.Names(),
 		MaxTokensCap: maxTokens,
@@ -55,10 +56,17 @@ const SimulatorModel = "thinkstream-simulator"
 // OpenAIRuns adapts the run manager to the OpenAI-compatible API: its
 // clients own their runs through their connection, so a disconnect cancels
 // without an owner token.
-type OpenAIRuns struct{ M *runs.Manager }
+type OpenAIRuns struct {
+	M *runs.Manager
+	// Limits are the request rules of every front door.
+	Limits thinkstream.RequestLimits
+}
 
-// Create starts a run.
+// Create checks a request against the shared rules and starts a run.
 func (o OpenAIRuns) Create(ctx context.Context, req thinkstream.RunRequest) (thinkstream.Run, error) {
+	if err := o.Limits.Validate(req); err != nil {
+		return thinkstream.Run{}, err
+	}
 	c, err := o.M.Create(ctx, req)
 	return c.Run, err
 }

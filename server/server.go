@@ -176,7 +176,8 @@ func (s *Server) Listen(tcp net.Listener) net.Listener {
 	cfg := s.cfg
 	var extra func(*http.ServeMux)
 	if !cfg.NoUI {
-		extra = func(mux *http.ServeMux) { mountExtras(mux, s.Runs, cfg.Profiles, s.MaxTokens, cfg.Logger) }
+		limits := thinkstream.RequestLimits{MaxProblemBytes: cfg.MaxProblemBytes, MaxTokens: s.MaxTokens, Profiles: cfg.Profiles.Names()}
+		extra = func(mux *http.ServeMux) { mountExtras(mux, s.Runs, cfg.Profiles, limits, cfg.Logger) }
 	}
 	s.API = httpapi.New(s.Runs, s.Hub, httpapi.Config{
 		Listener:        s.ln,

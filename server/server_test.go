@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -48,5 +50,40 @@ func TestModelsNameTheSimulator(t *testing.T) {
 	resp2.Body.Close()
 	if resp2.StatusCode != http.StatusOK {
 		t.Errorf("GET /v1/models/vibethinker-1.5b = %d, want 200 (accepted alias)", resp2.StatusCode)
+	}
+}
+
+// Every front door checks run requests by the same rules: what /v1/runs
+// refuses, /v1/chat/completions refuses too (with the OpenAI error shape),
+// and nothing is stored.
+func TestOpenAIRequestsShareValidation(t *testing.T) {
+	srv := servertest.New(t, server.Config{Engine: sim.New(sim.Config{})})
+	tests := []struct{ name, content, param string }{
+		{"control characters", "2+2?\u0000\u001b[2J", "messages"},
+		{"a megabyte", strings.Repeat("a", 1<<20), "messages"},
+	}
+	for _, tt := range tests {
+		body, _ := json.Marshal(map[string]any{"messages": []map[string]string{{"role": "user", "content": tt.content}}})
+		resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Error struct {
+				Message, Param string
+			} `json:"error"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || e.Error.Param != tt.param {
+			t.Errorf("%s: %d %+v, want 400 with param %s", tt.name, resp.StatusCode, e.Error, tt.param)
+		}
+		if strings.Contains(e.Error.Message, "run manager") {
+			t.Errorf("%s: message leaks internals: %q", tt.name, e.Error.Message)
+		}
+	}
+	list, _, err := srv.Runs.List(t.Context(), 10, "")
+	if err != nil || len(list) != 0 {
+		t.Errorf("runs stored after refused requests: %d (%v)", len(list), err)
 	}
 }
