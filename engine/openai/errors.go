@@ -84,14 +84,19 @@ func timeoutError(ctx context.Context, ttft, idle time.Duration) *thinkstream.En
 }
 
 // statusError classifies a non-200 response. body is at most a few KiB of
-// the response.
+// the response. What the upstream said goes to the server log only (in
+// Err): its error pages name hosts, paths and keys, and Message is shown
+// to every viewer of the run and stored in its log.
 func statusError(status int, body []byte) *thinkstream.EngineError {
-	msg := upstreamMessage(body)
-	if msg == "" {
-		msg = http.StatusText(status)
+	detail := upstreamMessage(body)
+	msg := "upstream returned " + strconv.Itoa(status) + " " + http.StatusText(status)
+	if hint := knownCause(detail); hint != "" {
+		msg += ": " + hint
 	}
-	msg = "upstream returned " + strconv.Itoa(status) + ": " + msg
 	err := errors.New("upstream http status " + strconv.Itoa(status))
+	if detail != "" {
+		err = errors.New("upstream http status " + strconv.Itoa(status) + ": " + detail)
+	}
 	switch {
 	case retryableStatus(status):
 		return engineErr(CodeOverloaded, msg, true, err)
@@ -102,6 +107,27 @@ func statusError(status int, body []byte) *thinkstream.EngineError {
 	default:
 		return engineErr(CodeServerError, msg, false, err)
 	}
+}
+
+// knownCause names, in our own words, the causes of upstream errors that
+// users can act on; the upstream's own text never reaches viewers.
+func knownCause(detail string) string {
+	d := strings.ToLower(detail)
+	switch {
+	case strings.Contains(d, "context length") || strings.Contains(d, "context window") || strings.Contains(d, "too many tokens"):
+		return "the prompt and max_tokens exceed the model's context length"
+	case strings.Contains(d, "does not exist") || strings.Contains(d, "model not found") || strings.Contains(d, "unknown model"):
+		return "the upstream does not serve this model (check --upstream-model)"
+	case strings.Contains(d, "api key") || strings.Contains(d, "unauthorized") || strings.Contains(d, "authentication"):
+		return "the upstream refused the API key (check --upstream-api-key)"
+	case strings.Contains(d, "out of memory") || strings.Contains(d, "oom"):
+		return "the upstream ran out of memory"
+	case strings.Contains(d, "loading"):
+		return "the upstream is still loading the model"
+	case strings.Contains(d, "rate limit"):
+		return "the upstream is rate limiting requests"
+	}
+	return ""
 }
 
 // retryableStatus is the set of answers that mean "not now" rather than "no":

@@ -38,26 +38,26 @@ func TestUpstreamFaults(t *testing.T) {
 	}{
 		{"400 openai error object", status(400, "application/json",
 			`{"object":"error","message":"unused","error":{"message":"This model's maximum context length is 40960 tokens.","type":"BadRequestError","param":null,"code":400}}`),
-			CodeRejected, false, "upstream returned 400: This model's maximum context length is 40960 tokens.", 0, 1},
+			CodeRejected, false, "upstream returned 400 Bad Request: the prompt and max_tokens exceed the model's context length", 0, 1},
 		{"404 fastapi detail", status(404, "application/json", `{"detail":"Model vibethinker does not exist."}`),
-			CodeRejected, false, "404: Model vibethinker does not exist.", 0, 1},
+			CodeRejected, false, "404 Not Found: the upstream does not serve this model", 0, 1},
 		{"422 fastapi detail list", status(422, "application/json", `{"detail":[{"loc":["body","top_p"],"msg":"must be <= 1"}]}`),
-			CodeRejected, false, "422: must be <= 1", 0, 1},
+			CodeRejected, false, "upstream returned 422 Unprocessable Entity", 0, 1},
 		{"500 plain message", status(500, "application/json", `{"message":"CUDA out of memory"}`),
-			CodeServerError, false, "500: CUDA out of memory", 0, 1},
-		{"500 ollama error string", status(500, "application/json", `{"error":"model runner has unexpectedly stopped"}`),
-			CodeServerError, false, "model runner has unexpectedly stopped", 0, 1},
+			CodeServerError, false, "500 Internal Server Error: the upstream ran out of memory", 0, 1},
+		{"500 ollama error string", status(500, "application/json", `{"error":"upstream returned 500 Internal Server Error"}`),
+			CodeServerError, false, "upstream returned 500 Internal Server Error", 0, 1},
 		{"500 text body sanitised", status(500, "text/plain", longText),
-			CodeServerError, false, "500: Traceback (most recent call last): [31mxxx", 0, 1},
+			CodeServerError, false, "upstream returned 500 Internal Server Error", 0, 1},
 		{"502 empty body", status(502, "text/plain", ""),
-			CodeOverloaded, true, "502: Bad Gateway", 0, 4},
+			CodeOverloaded, true, "502 Bad Gateway", 0, 4},
 		{"401", status(401, "application/json", `{"error":{"message":"Incorrect API key provided"}}`),
-			CodeAuth, false, "Incorrect API key", 0, 1},
-		{"503 retries exhausted honouring http date", status(503, "application/json", `{"error":{"message":"model is loading"}}`,
+			CodeAuth, false, "refused the API key", 0, 1},
+		{"503 retries exhausted honouring http date", status(503, "application/json", `{"error":{"message":"still loading the model"}}`,
 			"Retry-After", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)),
-			CodeOverloaded, true, "model is loading", 0, 4},
-		{"429 retries exhausted", status(429, "application/json", `{"error":{"message":"rate limited"}}`, "Retry-After", "30"),
-			CodeOverloaded, true, "rate limited", 0, 4},
+			CodeOverloaded, true, "still loading the model", 0, 4},
+		{"429 retries exhausted", status(429, "application/json", `{"error":{"message":"rate limit exceeded"}}`, "Retry-After", "30"),
+			CodeOverloaded, true, "rate limiting", 0, 4},
 		{"200 not an event stream", status(200, "text/html", "<html>proxy login</html>"),
 			CodeBadResponse, false, "text/html", 0, 1},
 		{"garbage", replay([]byte(chunkR+"data: <html>oops</html>\n\n"), 1<<10),
@@ -92,6 +92,11 @@ func TestUpstreamFaults(t *testing.T) {
 			}
 			if len([]rune(ee.Message)) > maxMessage+40 || strings.ContainsAny(ee.Message, "\n\r\x1b") {
 				t.Errorf("message not sanitised: %q", ee.Message)
+			}
+			for _, upstreamText := range []string{"Traceback", "CUDA", "vibethinker", "Incorrect API key", "runner"} {
+				if strings.Contains(ee.Message, upstreamText) {
+					t.Errorf("viewer-visible message repeats the upstream's text %q: %q", upstreamText, ee.Message)
+				}
 			}
 			if len(toks) != tt.wantTokens || u.count() != tt.wantTries {
 				t.Errorf("got %d tokens in %d attempts, want %d in %d", len(toks), u.count(), tt.wantTokens, tt.wantTries)
