@@ -67,6 +67,9 @@ type Usage struct {
 	PromptTokens     int `json:"prompt_tokens"`
 	CompletionTokens int `json:"completion_tokens"`
 	ReasoningTokens  int `json:"reasoning_tokens"`
+	// Estimated is set when the engine counted the tokens itself because
+	// the model server reported none (its stream broke before the usage).
+	Estimated bool `json:"estimated,omitempty"`
 }
 
 // Timings describe how fast a run went. Durations are milliseconds.

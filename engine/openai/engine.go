@@ -187,6 +187,27 @@ func (e *Engine) Close() error {
 // for upstream faults, the emit error as-is when emit fails, and an error
 // matching ctx.Err() (with Result.FinishReason "cancelled") when ctx ends.
 func (e *Engine) Generate(ctx context.Context, req thinkstream.Request, emit func(thinkstream.Token) error) (thinkstream.Result, error) {
+	res, err := e.generate(ctx, req, emit)
+	if res.Usage.Estimated && res.Usage.PromptTokens == 0 {
+		// No usage chunk (it comes last: a stream that broke never sent
+		// it, and some servers ignore include_usage): count the prompt here.
+		res.Usage.PromptTokens = estimatePromptTokens(req)
+	}
+	return res, err
+}
+
+// estimatePromptTokens counts a prompt without the model's tokenizer: about
+// one token per 4 bytes of text (BPE vocabularies of this size average 3.5
+// to 4.5 on English and LaTeX), plus the chat template's framing per message.
+func estimatePromptTokens(req thinkstream.Request) int {
+	n := 0
+	for _, m := range req.Messages {
+		n += (len(m.Content)+3)/4 + 4
+	}
+	return n + (len(req.Prefix)+3)/4
+}
+
+func (e *Engine) generate(ctx context.Context, req thinkstream.Request, emit func(thinkstream.Token) error) (thinkstream.Result, error) {
 	model, err := e.resolveModel(ctx)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -31,9 +31,10 @@ func TestFormatsGiveSameTokens(t *testing.T) {
 				PromptMS: 183.412, PromptPerSecond: 223.54262, PredictedMS: 1342.871, PredictedPerSecond: 12.659471}}},
 		{"raw_think.sse", thinkstream.ChannelRaw, thinkstream.ChannelRaw,
 			thinkstream.Result{FinishReason: "stop", Usage: thinkstream.Usage{PromptTokens: 41, CompletionTokens: 19}}},
-		// No usage chunk: the count of content chunks stands in.
+		// No usage chunk: the count of content chunks stands in, and the
+		// prompt is estimated from its text.
 		{"quirks.sse", thinkstream.ChannelReasoning, thinkstream.ChannelAnswer,
-			thinkstream.Result{FinishReason: "stop", Usage: thinkstream.Usage{CompletionTokens: 17, ReasoningTokens: 11}}},
+			thinkstream.Result{FinishReason: "stop", Usage: thinkstream.Usage{PromptTokens: 7, CompletionTokens: 17, ReasoningTokens: 11, Estimated: true}}},
 	}
 	for _, tt := range tests {
 		for _, piece := range []int{7, 1 << 16} {

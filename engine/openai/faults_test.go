@@ -299,3 +299,15 @@ func TestNonStreamedAnswer(t *testing.T) {
 		})
 	}
 }
+
+// A stream that breaks never sends its usage chunk: the run's usage is then
+// counted here (and says so), not reported as 0 prompt tokens.
+func TestBrokenStreamEstimatesUsage(t *testing.T) {
+	u := newUpstream(t, replay([]byte(chunkR+chunkR), 1<<10))
+	e := newEngine(t, u.url(), nil)
+	_, res, err := collect(t.Context(), e, testReq)
+	wantCode(t, err, CodeStreamBroken, true)
+	if !res.Usage.Estimated || res.Usage.PromptTokens <= 0 || res.Usage.CompletionTokens != 2 {
+		t.Errorf("usage %+v, want an estimate with prompt tokens > 0 and the 2 completion tokens seen", res.Usage)
+	}
+}

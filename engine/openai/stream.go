@@ -218,6 +218,7 @@ func (s *streamState) result() thinkstream.Result {
 		// every server we know, so the count is a close estimate.
 		r.Usage.CompletionTokens = s.tokens
 		r.Usage.ReasoningTokens = s.reasoningToks
+		r.Usage.Estimated = true
 	}
 	if t := s.timings; t != nil {
 		r.Timings.PromptMS = t.PromptMS
