@@ -135,7 +135,7 @@ func (a *API) open(w http.ResponseWriter, r *http.Request, id string, opts strea
 	if r.ProtoMajor == 1 {
 		h.Set("Connection", "keep-alive")
 	}
-	out := &writer{w: w, rc: http.NewResponseController(w), timeout: a.cfg.WriteTimeout, ln: a.cfg.Listener}
+	out := &writer{w: w, rc: http.NewResponseController(w), timeout: a.cfg.WriteTimeout, ln: a.cfg.Listener, h2: r.ProtoMajor == 2}
 	if !(r.ProtoMajor == 1 && r.ProtoMinor == 1 && r.Method == http.MethodGet && r.TLS == nil && out.hijack(http.StatusOK)) {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -172,6 +172,11 @@ func (a *API) pump(ctx context.Context, st *stream) bool {
 	direct := st.out.raw != nil && st.opts.encode == nil && st.pace.speed == 0
 	for {
 		if direct {
+			// The fan-out's writes never block, and the poller refuses
+			// even those once a deadline has passed: no deadline while
+			// parked. Bytes it could not write come back as pending, and
+			// their blocking write below is armed again.
+			st.out.disarm()
 			pending, err := st.sub.Park(ctx, st.out)
 			if err != nil {
 				return false
@@ -259,10 +264,14 @@ func (a *API) encode(dst []byte, f hub.Frame, opts streamOptions) []byte {
 	return append(dst, f.SSE...)
 }
 
-// writer sends bytes and flushes them, bounded by the write timeout so that
-// a viewer who stopped reading is let go instead of held forever. The
-// deadline is moved at most once a second: moving it costs a timer update
-// per write, and at thousands of viewers that is measurable.
+// writer sends bytes and flushes them, each write bounded by the write
+// timeout so that a viewer who stopped reading is let go instead of held
+// forever. The timeout bounds one write, never the stream: the deadline is
+// armed before every blocking write (moved at most about once a second, since
+// moving it costs a timer update and at thousands of viewers that is
+// measurable) and taken off while nothing is being written by this goroutine
+// (parked viewers, see Park; HTTP/2, where the deadline is a timer that resets
+// the stream even between writes).
 //
 // On HTTP/1.1 the connection is taken over from net/http once the stream
 // starts (see hijack): the writer then frames chunks itself on the
@@ -272,7 +281,8 @@ type writer struct {
 	w        http.ResponseWriter
 	rc       *http.ResponseController
 	timeout  time.Duration
-	deadline time.Time
+	deadline time.Time // armed deadline; zero: none
+	h2       bool      // HTTP/2: disarm after every flush
 
 	conn net.Conn      // set once hijacked
 	bw   *bufio.Writer // the connection's buffer, once hijacked
@@ -308,9 +318,7 @@ func (w *writer) TryWrite(b []byte) (int, error) {
 }
 
 func (w *writer) put(b []byte) bool {
-	if w.deadline.IsZero() {
-		w.extend()
-	}
+	w.arm()
 	if w.bw != nil {
 		var hdr [20]byte
 		h := strconv.AppendInt(hdr[:0], int64(len(b)), 16)
@@ -328,9 +336,7 @@ func (w *writer) put(b []byte) bool {
 // frames chunks itself.
 func (w *writer) putFrame(f hub.Frame) bool {
 	if w.bw != nil && f.Chunk != nil {
-		if w.deadline.IsZero() {
-			w.extend()
-		}
+		w.arm()
 		_, err := w.bw.Write(f.Chunk)
 		return err == nil
 	}
@@ -338,24 +344,43 @@ func (w *writer) putFrame(f hub.Frame) bool {
 }
 
 func (w *writer) flush() bool {
-	w.extend()
+	w.arm()
 	if w.bw != nil {
 		return w.bw.Flush() == nil
 	}
-	return w.rc.Flush() == nil
+	ok := w.rc.Flush() == nil
+	if w.h2 {
+		w.disarm()
+	}
+	return ok
 }
 
 func (w *writer) write(b []byte) bool { return w.put(b) && w.flush() }
 
-func (w *writer) extend() {
+// arm makes sure the next write has (nearly) a whole timeout to complete.
+func (w *writer) arm() {
 	now := time.Now()
-	if w.deadline.Sub(now) < w.timeout-time.Second {
-		w.deadline = now.Add(w.timeout)
-		if w.conn != nil {
-			_ = w.conn.SetWriteDeadline(w.deadline)
-		} else {
-			_ = w.rc.SetWriteDeadline(w.deadline)
-		}
+	if !w.deadline.IsZero() && w.deadline.Sub(now) >= w.timeout-min(time.Second, w.timeout/4) {
+		return
+	}
+	w.deadline = now.Add(w.timeout)
+	w.setDeadline(w.deadline)
+}
+
+// disarm takes the deadline off while this goroutine writes nothing.
+func (w *writer) disarm() {
+	if w.deadline.IsZero() {
+		return
+	}
+	w.deadline = time.Time{}
+	w.setDeadline(time.Time{})
+}
+
+func (w *writer) setDeadline(t time.Time) {
+	if w.conn != nil {
+		_ = w.conn.SetWriteDeadline(t)
+	} else {
+		_ = w.rc.SetWriteDeadline(t)
 	}
 }
 
