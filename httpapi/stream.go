@@ -14,6 +14,7 @@ import (
 
 	"github.com/thinkstream/thinkstream"
 	"github.com/thinkstream/thinkstream/hub"
+	"github.com/thinkstream/thinkstream/runs"
 	"github.com/thinkstream/thinkstream/sse"
 )
 
@@ -240,7 +241,10 @@ func (a *API) send(ctx context.Context, st *stream, frames []hub.Frame) bool {
 }
 
 // streamEnd handles what ended a stream: the run's end (true), shutdown,
-// or a failure that becomes an error frame.
+// or a failure. A stream that cannot be completed ends with a run.error
+// frame (no id: it is this connection's, not the run's), so that no client
+// takes a cut stream for a finished run, and retryable tells it whether a
+// reconnect can resume: when the run's events are gone for good, it cannot.
 func (a *API) streamEnd(ctx context.Context, st *stream, err error) bool {
 	switch {
 	case errors.Is(err, hub.ErrEnded):
@@ -248,13 +252,30 @@ func (a *API) streamEnd(ctx context.Context, st *stream, err error) bool {
 	case a.stopping.Load():
 		st.out.write(sse.AppendRetry(nil, 1000))
 	case ctx.Err() == nil:
-		a.log.Error("stream failed", "run", st.id, "err", err)
-		data, _ := json.Marshal(thinkstream.Event{Type: "stream.error", Error: &thinkstream.RunError{
-			Code: "stream_failed", Message: "the event stream failed; reconnect to resume", Retryable: true}})
-		b, _ := sse.AppendEvent(nil, "", "stream.error", data)
+		rerr := &thinkstream.RunError{Code: "stream_failed", Message: "the event stream failed; reconnect to resume", Retryable: true}
+		if a.eventsGone(ctx, st.id, err) {
+			rerr = &thinkstream.RunError{Code: "events_gone", Message: "the rest of this run's events are no longer available"}
+		}
+		a.log.Error("stream failed", "run", st.id, "err", err, "retryable", rerr.Retryable)
+		data, _ := json.Marshal(thinkstream.Event{Type: thinkstream.EventRunError, Error: rerr})
+		b, _ := sse.AppendEvent(nil, "", thinkstream.EventRunError, data)
 		st.out.write(b)
 	}
 	return false
+}
+
+// eventsGone reports whether a stream failed because the run's remaining
+// events will never be readable: the run or its events were removed, or the
+// run is over but its log ends before the terminal event.
+func (a *API) eventsGone(ctx context.Context, id string, err error) bool {
+	if errors.Is(err, thinkstream.ErrRunNotFound) {
+		return true
+	}
+	if !errors.Is(err, hub.ErrIncomplete) {
+		return false
+	}
+	run, gerr := a.runs.Get(ctx, id)
+	return errors.Is(gerr, runs.ErrNotFound) || gerr == nil && run.State.Terminal()
 }
 
 func (a *API) encode(dst []byte, f hub.Frame, opts streamOptions) []byte {

@@ -172,13 +172,14 @@ func TestTicksCount(t *testing.T) {
 // TestTickFiresAtOnce is the regression test for a tick timer that fired
 // before it was stored (nil dereference in the callback, and a data race):
 // a 1ns tick fires while the topic is still being created. Real time, so
-// that the race detector sees the goroutines interleave.
+// that the race detector sees the goroutines interleave; few topics, since
+// each ticks flat out until it is dropped.
 func TestTickFiresAtOnce(t *testing.T) {
 	h := New(nil, Config{Tick: time.Nanosecond, Linger: time.Nanosecond})
 	var wg sync.WaitGroup
-	for i := range 8 {
+	for i := range 4 {
 		wg.Go(func() {
-			for j := range 50 {
+			for j := range 10 {
 				id := string(rune('a'+i)) + string(rune('a'+j%26)) + string(rune('a'+j/26))
 				h.Open(id, 0)
 				h.Close(id)
