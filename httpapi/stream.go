@@ -126,7 +126,16 @@ func (a *API) open(w http.ResponseWriter, r *http.Request, id string, opts strea
 	// gap: retention removed events the client has not seen yet; the
 	// stream starts at the oldest one left.
 	gap, from := false, opts.after+1
-	if first, err := a.runs.FirstSeq(r.Context(), id); err == nil && first > from {
+	first, err := a.runs.FirstSeq(r.Context(), id)
+	if err == nil && first == 0 && run.LastSeq > 0 {
+		// Every event is gone (retention): 410 rather than a stream that
+		// could only fail, since EventSource reconnects after any stream
+		// but stops at an error status.
+		a.problem(w, r, http.StatusGone, "events-gone", "Events gone",
+			"the run's events are no longer available", nil)
+		return nil
+	}
+	if err == nil && first > from {
 		gap, from = true, first
 	}
 	h := w.Header()

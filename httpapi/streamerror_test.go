@@ -15,6 +15,21 @@ import (
 	"github.com/thinkstream/thinkstream/sse"
 )
 
+// TestAllEventsGone: a run whose events are all gone answers 410, where
+// EventSource stops, not a stream it would reconnect to forever.
+func TestAllEventsGone(t *testing.T) {
+	s := newStack(t, sim.New(sim.Config{}), Config{})
+	run := thinkstream.Run{ID: "gone", State: thinkstream.StateCompleted, CreatedAt: time.Now(), LastSeq: 5}
+	if err := s.log.PutRun(context.Background(), run); err != nil {
+		t.Fatal(err)
+	}
+	resp := get(t, s.srv.URL+"/v1/runs/gone/events", nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGone || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("status %d %s, want 410 problem+json", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
 // TestIncompleteStreamEndsWithRunError: a stream that cannot be completed
 // (the log ends before the run's terminal event) ends with a run.error
 // frame, never with a clean end a client would take for the run's end.
@@ -80,6 +95,12 @@ func TestIncompleteStreamEndsWithRunError(t *testing.T) {
 			}
 			if last.Error == nil || last.Error.Retryable != tc.retryable {
 				t.Errorf("run.error %+v, want retryable %v", last.Error, tc.retryable)
+			}
+			// A reconnect from the last event still has nothing to give.
+			resp2 := get(t, s.srv.URL+"/v1/runs/"+id+"/events", http.Header{"Last-Event-Id": {"3"}})
+			resp2.Body.Close()
+			if resp2.StatusCode != http.StatusOK {
+				t.Errorf("reconnect: status %d", resp2.StatusCode)
 			}
 		})
 	}
