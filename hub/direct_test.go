@@ -13,8 +13,8 @@ import (
 
 // fakeConn is a socket with a send buffer of room bytes.
 type fakeConn struct {
-	mu   sync.Mutex
-	got  strings.Builder
+	mu     sync.Mutex
+	got    strings.Builder
 	room   int
 	err    error
 	writes int
