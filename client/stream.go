@@ -250,9 +250,16 @@ func (s *streamer) connect(ctx context.Context) (done, opened bool, err error) {
 				}
 			}
 			continue
-		case "stream.error":
-			// The server's side of the stream failed; it asks for a
-			// reconnect, which resumes.
+		case thinkstream.EventRunError:
+			if ev.HasID {
+				break // the run's own, logged error
+			}
+			// The server could not complete this stream. Retryable: a
+			// reconnect resumes; else the run's events are gone.
+			var e thinkstream.Event
+			if json.Unmarshal([]byte(ev.Data), &e) == nil && e.Error != nil && !e.Error.Retryable {
+				return true, opened, fmt.Errorf("stream run %s: %s", s.id, e.Error.Message)
+			}
 			return false, opened, errors.New("server reported a stream error")
 		}
 		if !ev.HasID {

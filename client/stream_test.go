@@ -31,7 +31,8 @@ type connection struct {
 }
 
 // TestStreamEdges covers what a real server rarely does on cue: a stalled
-// connection, a temporary error answer, a stream.error frame, a server
+// connection, a temporary error answer, a retryable run.error frame without
+// id (the server could not complete the stream), a server
 // that repeats events after a resume.
 func TestStreamEdges(t *testing.T) {
 	tests := []struct {
@@ -47,8 +48,8 @@ func TestStreamEdges(t *testing.T) {
 			{status: http.StatusServiceUnavailable},
 			{body: streamOpen + frame(1, "run.created") + frame(2, "run.failed")},
 		}, []int64{1, 2}},
-		{"stream.error frame", []connection{
-			{body: streamOpen + frame(1, "run.created") + "event: stream.error\ndata: {}\n\n", stall: true},
+		{"run.error frame", []connection{
+			{body: streamOpen + frame(1, "run.created") + "event: run.error\ndata: {\"type\":\"run.error\",\"error\":{\"code\":\"stream_failed\",\"message\":\"x\",\"retryable\":true}}\n\n", stall: true},
 			{wantLastID: "1", body: streamOpen + frame(2, "run.cancelled")},
 		}, []int64{1, 2}},
 		{"server repeats events", []connection{

@@ -26,70 +26,9 @@ func TestThroughNginx(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts nginx and a server process")
 	}
-	nginx, err := exec.LookPath("nginx")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx"} {
-			if _, e := os.Stat(p); e == nil {
-				nginx, err = p, nil
-			}
-		}
-	}
-	if err != nil {
-		t.Skip("nginx is not installed (.ci/run installs it)")
-	}
+	nginx := findNginx(t)
 	s := start(t, t.TempDir(), "127.0.0.1:0", "--sim-rate", "40", "--sim-ttft", "-1ms")
-	port := freePort(t)
-	dir := t.TempDir()
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  server {
-    listen 127.0.0.1:%[2]d;
-    location / {
-      proxy_pass %[3]s;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_read_timeout 1h;
-    }
-  }
-}
-`, dir, port, s.url)
-	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(nginx, "-c", confPath, "-p", dir, "-e", filepath.Join(dir, "error.log"))
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	proxy := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(proxy + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not come up: %v\n%s", err, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	proxy := startNginx(t, nginx, s.url)
 
 	run := s.create(t, "How many ways to choose 3 of 5?")
 	resp, err := http.Get(proxy + "/v1/runs/" + run.ID + "/events")
@@ -142,6 +81,148 @@ http {
 	for i, seq := range seen {
 		if seq != int64(i+1) {
 			t.Fatalf("event %d has seq %d after resuming through nginx", i, seq)
+		}
+	}
+}
+
+// findNginx returns the nginx binary, or skips the test.
+func findNginx(t *testing.T) string {
+	t.Helper()
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx"} {
+			if _, e := os.Stat(p); e == nil {
+				nginx, err = p, nil
+			}
+		}
+	}
+	if err != nil {
+		t.Skip("nginx is not installed (.ci/run installs it)")
+	}
+	return nginx
+}
+
+// startNginx runs nginx (default proxy settings, HTTP/1.1 to the upstream)
+// in front of upstream and returns its URL.
+func startNginx(t *testing.T, nginx, upstream string) string {
+	t.Helper()
+	port := freePort(t)
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`daemon off;
+master_process off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  server {
+    listen 127.0.0.1:%[2]d;
+    location / {
+      proxy_pass %[3]s;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_read_timeout 1h;
+    }
+  }
+}
+`, dir, port, upstream)
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(nginx, "-c", confPath, "-p", dir, "-e", filepath.Join(dir, "error.log"))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	proxy := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(proxy + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx did not come up: %v\n%s", err, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	return proxy
+}
+
+// TestLongStreamThroughNginx: a run that lasts several write timeouts
+// reaches viewers through nginx, and straight over HTTP/1.1, whole and on
+// one connection each: the write timeout bounds one write, not a stream.
+func TestLongStreamThroughNginx(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nginx and a server process")
+	}
+	nginx := findNginx(t)
+	s := start(t, t.TempDir(), "127.0.0.1:0", "--sim-rate", "400", "--sim-ttft", "-1ms",
+		"--write-timeout", "1s", "--heartbeat", "300ms")
+	proxy := startNginx(t, nginx, s.url)
+	run := s.create(t, "sim:long 2200") // about 5.5 s
+	begin := time.Now()
+	errs := make(chan error, 4)
+	for _, base := range []string{proxy, proxy, s.url, s.url} {
+		go func() { errs <- followWhole(http.DefaultClient, base+"/v1/runs/"+run.ID+"/events") }()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Errorf("after %v: %v", time.Since(begin).Round(time.Millisecond), err)
+		}
+	}
+	if d := time.Since(begin); d < 4*time.Second {
+		t.Fatalf("the run lasted %v, not several write timeouts: the test proves nothing", d)
+	}
+}
+
+// followWhole reads a stream on one connection from its first event to
+// run.completed; a stream that ends before is an error.
+func followWhole(client *http.Client, url string) error {
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s: status %d", url, resp.StatusCode)
+	}
+	r := sse.NewReader(resp.Body)
+	want := int64(1)
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			return fmt.Errorf("%s over %s: cut after seq %d: %w", url, resp.Proto, want-1, err)
+		}
+		if !ev.HasID {
+			continue
+		}
+		var e thinkstream.Event
+		if err := json.Unmarshal([]byte(ev.Data), &e); err != nil {
+			return err
+		}
+		if e.Seq != want {
+			return fmt.Errorf("%s: seq %d, want %d", url, e.Seq, want)
+		}
+		want++
+		if thinkstream.IsTerminal(e.Type) {
+			if e.Type != thinkstream.EventRunCompleted {
+				return fmt.Errorf("%s: ended with %s", url, e.Type)
+			}
+			return nil
 		}
 	}
 }

@@ -122,3 +122,42 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
 }
+
+// TestLongStreamHTTP2OverTLS: over HTTP/2 the write deadline is a timer
+// that resets the stream when it fires, writing or not; a run that lasts
+// several write timeouts must still reach every viewer whole.
+func TestLongStreamHTTP2OverTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real server process")
+	}
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	s := start(t, dir, "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--sim-rate", "400", "--sim-ttft", "-1ms",
+		"--write-timeout", "1s", "--heartbeat", "300ms")
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	resp, err := client.Post(s.url+"/v1/runs", "application/json", strings.NewReader(`{"problem":"sim:long 2200"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var run thinkstream.Run
+	err = json.NewDecoder(resp.Body).Decode(&run)
+	resp.Body.Close()
+	if err != nil || resp.ProtoMajor != 2 {
+		t.Fatalf("create over %s: %v", resp.Proto, err)
+	}
+	begin := time.Now()
+	errs := make(chan error, 3)
+	for range cap(errs) {
+		go func() { errs <- followWhole(client, s.url+"/v1/runs/"+run.ID+"/events") }()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Errorf("after %v: %v", time.Since(begin).Round(time.Millisecond), err)
+		}
+	}
+	if d := time.Since(begin); d < 4*time.Second {
+		t.Fatalf("the run lasted %v, not several write timeouts: the test proves nothing", d)
+	}
+}

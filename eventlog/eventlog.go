@@ -243,6 +243,10 @@ func (l *Log) startFor(ctx context.Context, runID string, after int64) (uint64, 
 	return msg.Sequence, seq, nil
 }
 
+// refetchWait is how long Read waits for events that a no-wait fetch did not
+// return before it calls them missing.
+const refetchWait = 5 * time.Second
+
 // Read calls fn for every logged event of a run with after < seq <= until,
 // in order. until <= 0 means up to whatever is logged now.
 func (l *Log) Read(ctx context.Context, runID string, after, until int64, fn func(Record) error) error {
@@ -277,11 +281,20 @@ func (l *Log) Read(ctx context.Context, runID string, after, until int64, fn fun
 		_ = l.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
 	}()
 	next := after + 1
+	retried := false
 	for next <= until {
 		// Everything up to `until` is acknowledged, so a no-wait fetch
-		// returns it at once; one that finds nothing means it is gone.
+		// normally returns it at once. But the client gives a no-wait fetch
+		// only a second for its answer, and a busy server (or a consumer
+		// created a moment ago) can take longer: an empty batch is asked
+		// again with a wait before the events count as gone.
 		want := int(min(until-pos+1, 512))
-		batch, err := cons.FetchNoWait(want)
+		var batch jetstream.MessageBatch
+		if retried {
+			batch, err = cons.Fetch(want, jetstream.FetchMaxWait(refetchWait))
+		} else {
+			batch, err = cons.FetchNoWait(want)
+		}
 		if err != nil {
 			return fmt.Errorf("eventlog: read %s: %w", runID, err)
 		}
@@ -323,9 +336,10 @@ func (l *Log) Read(ctx context.Context, runID string, after, until int64, fn fun
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if got == 0 {
+		if got == 0 && retried {
 			return fmt.Errorf("eventlog: run %s: seq %d to %d missing", runID, next, until)
 		}
+		retried = got == 0
 	}
 	return nil
 }

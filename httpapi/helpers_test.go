@@ -47,7 +47,8 @@ type stack struct {
 
 // newStack runs the real components (embedded JetStream, hub, run manager,
 // API) behind a real loopback HTTP server.
-func newStack(t *testing.T, eng thinkstream.Engine, cfg Config) *stack {
+// setup, if given, adjusts the server before it starts.
+func newStack(t *testing.T, eng thinkstream.Engine, cfg Config, setup ...func(*httptest.Server)) *stack {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -63,6 +64,9 @@ func newStack(t *testing.T, eng thinkstream.Engine, cfg Config) *stack {
 	cfg.Listener = ln
 	api := New(m, h, cfg)
 	srv.Config.Handler = api
+	for _, f := range setup {
+		f(srv)
+	}
 	srv.Start()
 	t.Cleanup(func() {
 		srv.CloseClientConnections()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/thinkstream/thinkstream"
 	"github.com/thinkstream/thinkstream/hub"
+	"github.com/thinkstream/thinkstream/runs"
 	"github.com/thinkstream/thinkstream/sse"
 )
 
@@ -125,7 +126,16 @@ func (a *API) open(w http.ResponseWriter, r *http.Request, id string, opts strea
 	// gap: retention removed events the client has not seen yet; the
 	// stream starts at the oldest one left.
 	gap, from := false, opts.after+1
-	if first, err := a.runs.FirstSeq(r.Context(), id); err == nil && first > from {
+	first, err := a.runs.FirstSeq(r.Context(), id)
+	if err == nil && first == 0 && run.LastSeq > 0 {
+		// Every event is gone (retention): 410 rather than a stream that
+		// could only fail, since EventSource reconnects after any stream
+		// but stops at an error status.
+		a.problem(w, r, http.StatusGone, "events-gone", "Events gone",
+			"the run's events are no longer available", nil)
+		return nil
+	}
+	if err == nil && first > from {
 		gap, from = true, first
 	}
 	h := w.Header()
@@ -135,7 +145,7 @@ func (a *API) open(w http.ResponseWriter, r *http.Request, id string, opts strea
 	if r.ProtoMajor == 1 {
 		h.Set("Connection", "keep-alive")
 	}
-	out := &writer{w: w, rc: http.NewResponseController(w), timeout: a.cfg.WriteTimeout, ln: a.cfg.Listener}
+	out := &writer{w: w, rc: http.NewResponseController(w), timeout: a.cfg.WriteTimeout, ln: a.cfg.Listener, h2: r.ProtoMajor == 2}
 	if !(r.ProtoMajor == 1 && r.ProtoMinor == 1 && r.Method == http.MethodGet && r.TLS == nil && out.hijack(http.StatusOK)) {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -172,6 +182,11 @@ func (a *API) pump(ctx context.Context, st *stream) bool {
 	direct := st.out.raw != nil && st.opts.encode == nil && st.pace.speed == 0
 	for {
 		if direct {
+			// The fan-out's writes never block, and the poller refuses
+			// even those once a deadline has passed: no deadline while
+			// parked. Bytes it could not write come back as pending, and
+			// their blocking write below is armed again.
+			st.out.disarm()
 			pending, err := st.sub.Park(ctx, st.out)
 			if err != nil {
 				return false
@@ -235,7 +250,10 @@ func (a *API) send(ctx context.Context, st *stream, frames []hub.Frame) bool {
 }
 
 // streamEnd handles what ended a stream: the run's end (true), shutdown,
-// or a failure that becomes an error frame.
+// or a failure. A stream that cannot be completed ends with a run.error
+// frame (no id: it is this connection's, not the run's), so that no client
+// takes a cut stream for a finished run, and retryable tells it whether a
+// reconnect can resume: when the run's events are gone for good, it cannot.
 func (a *API) streamEnd(ctx context.Context, st *stream, err error) bool {
 	switch {
 	case errors.Is(err, hub.ErrEnded):
@@ -243,13 +261,30 @@ func (a *API) streamEnd(ctx context.Context, st *stream, err error) bool {
 	case a.stopping.Load():
 		st.out.write(sse.AppendRetry(nil, 1000))
 	case ctx.Err() == nil:
-		a.log.Error("stream failed", "run", st.id, "err", err)
-		data, _ := json.Marshal(thinkstream.Event{Type: "stream.error", Error: &thinkstream.RunError{
-			Code: "stream_failed", Message: "the event stream failed; reconnect to resume", Retryable: true}})
-		b, _ := sse.AppendEvent(nil, "", "stream.error", data)
+		rerr := &thinkstream.RunError{Code: "stream_failed", Message: "the event stream failed; reconnect to resume", Retryable: true}
+		if a.eventsGone(ctx, st.id, err) {
+			rerr = &thinkstream.RunError{Code: "events_gone", Message: "the rest of this run's events are no longer available"}
+		}
+		a.log.Error("stream failed", "run", st.id, "err", err, "retryable", rerr.Retryable)
+		data, _ := json.Marshal(thinkstream.Event{Type: thinkstream.EventRunError, Error: rerr})
+		b, _ := sse.AppendEvent(nil, "", thinkstream.EventRunError, data)
 		st.out.write(b)
 	}
 	return false
+}
+
+// eventsGone reports whether a stream failed because the run's remaining
+// events will never be readable: the run or its events were removed, or the
+// run is over but its log ends before the terminal event.
+func (a *API) eventsGone(ctx context.Context, id string, err error) bool {
+	if errors.Is(err, thinkstream.ErrRunNotFound) {
+		return true
+	}
+	if !errors.Is(err, hub.ErrIncomplete) {
+		return false
+	}
+	run, gerr := a.runs.Get(ctx, id)
+	return errors.Is(gerr, runs.ErrNotFound) || gerr == nil && run.State.Terminal()
 }
 
 func (a *API) encode(dst []byte, f hub.Frame, opts streamOptions) []byte {
@@ -259,10 +294,14 @@ func (a *API) encode(dst []byte, f hub.Frame, opts streamOptions) []byte {
 	return append(dst, f.SSE...)
 }
 
-// writer sends bytes and flushes them, bounded by the write timeout so that
-// a viewer who stopped reading is let go instead of held forever. The
-// deadline is moved at most once a second: moving it costs a timer update
-// per write, and at thousands of viewers that is measurable.
+// writer sends bytes and flushes them, each write bounded by the write
+// timeout so that a viewer who stopped reading is let go instead of held
+// forever. The timeout bounds one write, never the stream: the deadline is
+// armed before every blocking write (moved at most about once a second, since
+// moving it costs a timer update and at thousands of viewers that is
+// measurable) and taken off while nothing is being written by this goroutine
+// (parked viewers, see Park; HTTP/2, where the deadline is a timer that resets
+// the stream even between writes).
 //
 // On HTTP/1.1 the connection is taken over from net/http once the stream
 // starts (see hijack): the writer then frames chunks itself on the
@@ -272,7 +311,8 @@ type writer struct {
 	w        http.ResponseWriter
 	rc       *http.ResponseController
 	timeout  time.Duration
-	deadline time.Time
+	deadline time.Time // armed deadline; zero: none
+	h2       bool      // HTTP/2: disarm after every flush
 
 	conn net.Conn      // set once hijacked
 	bw   *bufio.Writer // the connection's buffer, once hijacked
@@ -308,9 +348,7 @@ func (w *writer) TryWrite(b []byte) (int, error) {
 }
 
 func (w *writer) put(b []byte) bool {
-	if w.deadline.IsZero() {
-		w.extend()
-	}
+	w.arm()
 	if w.bw != nil {
 		var hdr [20]byte
 		h := strconv.AppendInt(hdr[:0], int64(len(b)), 16)
@@ -328,9 +366,7 @@ func (w *writer) put(b []byte) bool {
 // frames chunks itself.
 func (w *writer) putFrame(f hub.Frame) bool {
 	if w.bw != nil && f.Chunk != nil {
-		if w.deadline.IsZero() {
-			w.extend()
-		}
+		w.arm()
 		_, err := w.bw.Write(f.Chunk)
 		return err == nil
 	}
@@ -338,24 +374,43 @@ func (w *writer) putFrame(f hub.Frame) bool {
 }
 
 func (w *writer) flush() bool {
-	w.extend()
+	w.arm()
 	if w.bw != nil {
 		return w.bw.Flush() == nil
 	}
-	return w.rc.Flush() == nil
+	ok := w.rc.Flush() == nil
+	if w.h2 {
+		w.disarm()
+	}
+	return ok
 }
 
 func (w *writer) write(b []byte) bool { return w.put(b) && w.flush() }
 
-func (w *writer) extend() {
+// arm makes sure the next write has (nearly) a whole timeout to complete.
+func (w *writer) arm() {
 	now := time.Now()
-	if w.deadline.Sub(now) < w.timeout-time.Second {
-		w.deadline = now.Add(w.timeout)
-		if w.conn != nil {
-			_ = w.conn.SetWriteDeadline(w.deadline)
-		} else {
-			_ = w.rc.SetWriteDeadline(w.deadline)
-		}
+	if !w.deadline.IsZero() && w.deadline.Sub(now) >= w.timeout-min(time.Second, w.timeout/4) {
+		return
+	}
+	w.deadline = now.Add(w.timeout)
+	w.setDeadline(w.deadline)
+}
+
+// disarm takes the deadline off while this goroutine writes nothing.
+func (w *writer) disarm() {
+	if w.deadline.IsZero() {
+		return
+	}
+	w.deadline = time.Time{}
+	w.setDeadline(time.Time{})
+}
+
+func (w *writer) setDeadline(t time.Time) {
+	if w.conn != nil {
+		_ = w.conn.SetWriteDeadline(t)
+	} else {
+		_ = w.rc.SetWriteDeadline(t)
 	}
 }
 

@@ -13,10 +13,11 @@ import (
 
 // fakeConn is a socket with a send buffer of room bytes.
 type fakeConn struct {
-	mu   sync.Mutex
-	got  strings.Builder
-	room int
-	err  error
+	mu     sync.Mutex
+	got    strings.Builder
+	room   int
+	err    error
+	writes int
 }
 
 func (c *fakeConn) TryWrite(b []byte) (int, error) {
@@ -25,6 +26,7 @@ func (c *fakeConn) TryWrite(b []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
+	c.writes++
 	n := min(len(b), c.room)
 	c.room -= n
 	c.got.Write(b[:n])
@@ -148,4 +150,56 @@ func TestParkedViewer(t *testing.T) {
 		t.Fatalf("after the end next err = %v", err)
 	}
 	_ = f1
+}
+
+// TestParkedViewersGetBacklogInOneWrite: frames published while the fan-out
+// was busy reach each parked viewer in one write, all of them, in order.
+func TestParkedViewersGetBacklogInOneWrite(t *testing.T) {
+	h := New(nil, Config{ViewersEvery: time.Hour})
+	h.Open("b", 0)
+	first := publishOne(t, h, "b", 1, thinkstream.EventRunStarted)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const n = 3
+	conns := make([]*fakeConn, n)
+	done := make(chan error, n)
+	for i := range conns {
+		s := h.Subscribe("b", 1, Options{})
+		defer s.Close()
+		conns[i] = &fakeConn{room: 1 << 20}
+		go func() { _, err := s.Park(ctx, conns[i]); done <- err }()
+	}
+	waitParked(t, h, "b", n)
+	var frames []Frame
+	var want strings.Builder
+	for seq := int64(2); seq <= 6; seq++ {
+		typ := thinkstream.EventThinking
+		if seq == 6 {
+			typ = thinkstream.EventRunCompleted
+		}
+		f, err := EncodeFrame(seq, typ, []byte(`{"text":"x"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, f)
+		want.Write(f.Chunk)
+	}
+	// One publish of five frames: one view for the fan-out to serve.
+	if err := h.Publish("b", frames); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range conns {
+		if got := c.text(); got != want.String() {
+			t.Errorf("viewer %d got %q, want %q", i, got, want.String())
+		}
+		if c.writes != 1 {
+			t.Errorf("viewer %d: %d writes for one backlog, want 1", i, c.writes)
+		}
+	}
+	_ = first
 }

@@ -13,6 +13,8 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -101,6 +103,7 @@ type topic struct {
 
 	mu      sync.Mutex
 	live    bool    // a producer is publishing
+	opened  bool    // Open or Publish set last: later publishes must continue it
 	frames  []Frame // frames[i].Seq == base+i
 	base    int64
 	last    int64 // last published seq
@@ -177,6 +180,7 @@ func (h *Hub) Open(runID string, lastSeq int64) {
 	t := h.topic(runID, true)
 	t.mu.Lock()
 	t.live = true
+	t.opened = true
 	if t.lingerTimer != nil {
 		t.lingerTimer.Stop()
 		t.lingerTimer = nil
@@ -205,20 +209,37 @@ func (h *Hub) topic(runID string, create bool) *topic {
 	return t
 }
 
+// ErrOutOfOrder is returned by Publish for frames that do not continue the
+// topic's seqs: the window is indexed by seq, so such frames would make every
+// viewer read the wrong frames.
+var ErrOutOfOrder = errors.New("hub: out-of-order publish")
+
 // Publish appends frames (already acknowledged by the log, in order, with
-// consecutive seqs) to a live topic and wakes its viewers.
-func (h *Hub) Publish(runID string, frames []Frame) {
+// consecutive seqs) to a live topic and wakes its viewers. Frames that do
+// not continue the topic's last seq are refused whole with ErrOutOfOrder,
+// leaving the topic as it was. A topic that was neither opened nor published
+// to (e.g. a finished run's annotation after its topic was dropped) starts
+// at the first frame given.
+func (h *Hub) Publish(runID string, frames []Frame) error {
 	if len(frames) == 0 {
-		return
+		return nil
 	}
 	t := h.topic(runID, true)
 	now := time.Now()
 	t.mu.Lock()
+	next := t.last + 1
+	if !t.opened && len(t.frames) == 0 {
+		next = frames[0].Seq
+	}
+	for i := range frames {
+		if frames[i].Seq != next+int64(i) {
+			t.mu.Unlock()
+			return fmt.Errorf("%w: run %s: seq %d, want %d", ErrOutOfOrder, runID, frames[i].Seq, next+int64(i))
+		}
+	}
+	t.opened = true
 	for i := range frames {
 		frames[i].Created = now
-		if frames[i].Seq != t.last+1 {
-			h.cfg.Logger.Error("hub: out-of-order publish", "run", runID, "want", t.last+1, "got", frames[i].Seq)
-		}
 		t.last = frames[i].Seq
 		if thinkstream.IsTerminal(frames[i].Type) {
 			t.ended = true
@@ -246,6 +267,7 @@ func (h *Hub) Publish(runID string, frames []Frame) {
 	if ended {
 		h.finish(t)
 	}
+	return nil
 }
 
 // finish marks a topic as no longer produced and drops it after Linger.
@@ -269,17 +291,23 @@ func (h *Hub) Close(runID string) {
 	}
 }
 
+// scheduleTick starts a topic's tick. t.tick is set under t.mu, which the
+// callback takes first, so a tick that fires at once still finds its timer.
 func (h *Hub) scheduleTick(t *topic) {
-	t.tick = time.AfterFunc(h.cfg.Tick, func() {
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		if t.dropped {
-			return
-		}
-		t.ticks++
-		t.update()
-		t.tick.Reset(h.cfg.Tick)
-	})
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.tick = time.AfterFunc(h.cfg.Tick, func() { h.onTick(t) })
+}
+
+func (h *Hub) onTick(t *topic) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.dropped {
+		return
+	}
+	t.ticks++
+	t.update()
+	t.tick.Reset(h.cfg.Tick)
 }
 
 func (h *Hub) drop(t *topic) {

@@ -12,6 +12,12 @@ import (
 // ErrEnded is returned by Next after the terminal frame was delivered.
 var ErrEnded = errors.New("run ended")
 
+// ErrIncomplete is returned by Next when the run's events end before its
+// terminal event: the run is not live on this node and the log holds
+// nothing more. The stream cannot be completed, so the caller must say so
+// rather than end it as if the run were over.
+var ErrIncomplete = errors.New("hub: the run's events end before its terminal event")
+
 // ErrIdle is returned by Next when nothing happened for Options.Idle: time
 // for the caller to send a heartbeat.
 var ErrIdle = errors.New("idle")
@@ -96,7 +102,7 @@ func (s *Subscription) Next(ctx context.Context) (frames []Frame, viewers []byte
 		}
 		live, last, notify := v.live, v.last, v.notify
 		switch {
-		case !inWindow && (s.next <= last || !live):
+		case !inWindow && s.next <= last || !live:
 			// Behind the window, or the run is not live here: read the log.
 			frames, err = s.fromLog(ctx, last)
 			if err != nil {
@@ -106,13 +112,11 @@ func (s *Subscription) Next(ctx context.Context) (frames []Frame, viewers []byte
 				return frames, viewers, nil
 			}
 			if !live {
-				// Nothing more is logged and no producer is here: the run
-				// ended without a terminal event we can see (or has no
-				// events).
-				return nil, nil, ErrEnded
+				// Nothing more is logged and no producer is here, yet this
+				// viewer has not had the terminal event: unless it resumed
+				// right after it, the run's events end short.
+				return nil, nil, s.endedBefore(ctx)
 			}
-		case !live && s.next > last:
-			return nil, viewers, ErrEnded
 		case viewers != nil:
 			return nil, viewers, nil
 		}
@@ -126,6 +130,34 @@ func (s *Subscription) Next(ctx context.Context) (frames []Frame, viewers []byte
 			return nil, nil, ctx.Err()
 		}
 	}
+}
+
+// endedBefore returns ErrEnded when the event before the cursor is the
+// run's terminal event, else ErrIncomplete (or why it could not tell).
+func (s *Subscription) endedBefore(ctx context.Context) error {
+	if s.next <= 1 {
+		return ErrIncomplete
+	}
+	terminal := false
+	err := s.h.log.Read(ctx, s.runID, s.next-2, s.next-1, func(r thinkstream.Record) error {
+		typ := r.Type
+		if typ == "" {
+			var err error
+			if typ, err = eventType(r.Data); err != nil {
+				return err
+			}
+		}
+		terminal = thinkstream.IsTerminal(typ)
+		return nil
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("hub: run %s seq %d: %w", s.runID, s.next-1, err)
+	case terminal:
+		s.ended = true
+		return ErrEnded
+	}
+	return ErrIncomplete
 }
 
 func (s *Subscription) advance(frames []Frame) {
@@ -168,11 +200,9 @@ func (s *Subscription) fromLog(ctx context.Context, liveLast int64) ([]Frame, er
 		frames = append(frames, f)
 		return nil
 	})
-	if errors.Is(err, thinkstream.ErrRunNotFound) {
-		return nil, nil
-	}
 	if err != nil {
-		return nil, err
+		// ErrRunNotFound included: events it should have are gone.
+		return nil, fmt.Errorf("hub: catch up run %s after seq %d: %w", s.runID, s.next-1, err)
 	}
 	s.h.cfg.Metrics.CatchUps.Inc()
 	if s.opts.Coalesce && len(frames) > 1 {

@@ -95,7 +95,9 @@ func (r *run) emitLocked(ctx context.Context, evs []thinkstream.Event) error {
 	}
 	r.seq += int64(len(evs))
 	if !r.detached {
-		r.m.cfg.Hub.Publish(r.meta.ID, frames)
+		if err := r.m.cfg.Hub.Publish(r.meta.ID, frames); err != nil {
+			r.m.cfg.Logger.Error("runs: publish to hub", "run", r.meta.ID, "err", err)
+		}
 	}
 	return nil
 }

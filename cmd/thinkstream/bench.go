@@ -37,6 +37,7 @@ func cmdBenchFanout(ctx context.Context, e *env, args []string) error {
 	serverBin := fs.String("server-bin", "", "thinkstream binary to run as the server (default: this one)")
 	remote := fs.String("remote", "", "benchmark the server at this URL instead of starting one (its sim rate applies, not --rate)")
 	remotePID := fs.Int("remote-pid", 0, "with --remote on this machine: the server's pid, to read its CPU and memory")
+	serverCPUs := fs.String("server-cpus", "", "run the server pinned to these CPUs (taskset -c list, e.g. 0), to find where one core saturates")
 	if err := parseFlags(fs, args, e.getenv, nil); err != nil {
 		return err
 	}
@@ -53,7 +54,7 @@ func cmdBenchFanout(ctx context.Context, e *env, args []string) error {
 		srv = bench.Remote{BaseURL: strings.TrimRight(*remote, "/"), PID: *remotePID}
 		logf("server at %s (pid %d); %d viewers at the server's own rate", *remote, *remotePID, *viewers)
 	} else {
-		p, err := startBenchServer(ctx, e, *serverBin, *rate)
+		p, err := startBenchServer(ctx, e, *serverBin, *rate, *serverCPUs)
 		if err != nil {
 			return err
 		}
@@ -91,7 +92,7 @@ func exactness(res bench.FanoutResult) error {
 // startBenchServer runs `thinkstream serve` as a child process with a
 // steady sim engine (no jitter, no time to first token) and a fresh data
 // directory, removed when the process is closed.
-func startBenchServer(ctx context.Context, e *env, exe string, rate float64) (*benchServer, error) {
+func startBenchServer(ctx context.Context, e *env, exe string, rate float64, cpus string) (*benchServer, error) {
 	if exe == "" {
 		var err error
 		if exe, err = os.Executable(); err != nil {
@@ -105,6 +106,11 @@ func startBenchServer(ctx context.Context, e *env, exe string, rate float64) (*b
 	argv := []string{exe, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir,
 		"--sim-rate", strconv.FormatFloat(rate, 'f', -1, 64), "--sim-jitter", "-1", "--sim-ttft", "-1s",
 		"--max-tokens", "40960", "--log-level", "warn", "--shutdown-grace", "0s"}
+	if cpus != "" {
+		// taskset execs the server in its own process, so the pid read
+		// for CPU and memory stays the server's.
+		argv = append([]string{"taskset", "-c", cpus}, argv...)
+	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	p, err := bench.StartProcess(sctx, argv, e.stderr)
