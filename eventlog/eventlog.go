@@ -55,6 +55,10 @@ type Config struct {
 	// MaxBytes caps the event stream's size; oldest runs go first (0 = no cap).
 	MaxBytes int64
 	Logger   *slog.Logger
+	// KeepLimits uses an existing stream and bucket as they are instead
+	// of applying MaxAge and MaxBytes to them (for doctor, which must
+	// not change what a server configured).
+	KeepLimits bool
 }
 
 // Record is one logged event (see thinkstream.Record).
@@ -136,19 +140,31 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.MaxBytes > 0 {
 		sc.MaxBytes = cfg.MaxBytes
 	}
-	st, err := js.CreateOrUpdateStream(ctx, sc)
+	var st jetstream.Stream
+	if cfg.KeepLimits {
+		st, err = js.Stream(ctx, streamName)
+	}
+	if st == nil {
+		st, err = js.CreateOrUpdateStream(ctx, sc)
+	}
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("eventlog: create stream: %w", err)
 	}
 	l.stream = st
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      bucketName,
-		Description: "thinkstream run metadata",
-		History:     1,
-		TTL:         cfg.MaxAge,
-		Storage:     jetstream.FileStorage,
-	})
+	var kv jetstream.KeyValue
+	if cfg.KeepLimits {
+		kv, err = js.KeyValue(ctx, bucketName)
+	}
+	if kv == nil {
+		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      bucketName,
+			Description: "thinkstream run metadata",
+			History:     1,
+			TTL:         cfg.MaxAge,
+			Storage:     jetstream.FileStorage,
+		})
+	}
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("eventlog: create bucket: %w", err)
@@ -393,12 +409,12 @@ func (l *Log) GetRun(ctx context.Context, id string) (thinkstream.Run, error) {
 // RunIDs returns the ids of all stored runs, newest first (ids are
 // time-ordered UUIDv7s, so sorting them sorts by creation time).
 func (l *Log) RunIDs(ctx context.Context) ([]string, error) {
-	keys, err := l.kv.Keys(ctx)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, nil
-	}
+	keys, _, err := l.bucketKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("eventlog: list runs: %w", err)
+	}
+	if len(keys) == 0 {
+		return nil, nil
 	}
 	slices.Sort(keys)
 	slices.Reverse(keys)

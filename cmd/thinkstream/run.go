@@ -40,6 +40,7 @@ func commands() map[string]command {
 		"watch":    {"follow a run's reasoning live", cmdWatch},
 		"runs":     {"list recent runs", cmdRuns},
 		"bench":    {"benchmarks: bench fanout", cmdBench},
+		"doctor":   {"check the event log of a data dir and repair it", cmdDoctor},
 	}
 }
 

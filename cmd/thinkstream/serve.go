@@ -21,7 +21,6 @@ import (
 	"github.com/thinkstream/thinkstream"
 	"github.com/thinkstream/thinkstream/engine/openai"
 	"github.com/thinkstream/thinkstream/engine/sim"
-	"github.com/thinkstream/thinkstream/eventlog"
 	"github.com/thinkstream/thinkstream/httpapi"
 	"github.com/thinkstream/thinkstream/hub"
 	"github.com/thinkstream/thinkstream/profile"
@@ -53,6 +52,7 @@ type serveConfig struct {
 	CORSOrigins    string
 	TLSCert        string
 	TLSKey         string
+	Repair         bool
 
 	SimRate   float64
 	SimTTFT   time.Duration
@@ -95,6 +95,7 @@ func serveFlags(c *serveConfig, home string) *flag.FlagSet {
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "*", "origins whose pages may use the API, comma-separated (\"*\": any; \"none\": same origin only)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS (and HTTP/2, so a browser can follow many runs at once) with this certificate file")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "the private key of --tls-cert")
+	fs.BoolVar(&c.Repair, "repair", false, "repair a damaged event log at start (see thinkstream doctor) instead of refusing to start")
 	fs.StringVar(&c.Profiles, "profiles", "", "JSON file of model profiles (default: built-in math and code)")
 	fs.Float64Var(&c.SimRate, "sim-rate", sim.DefaultRate, "sim engine: tokens per second")
 	fs.DurationVar(&c.SimTTFT, "sim-ttft", sim.DefaultTTFT, "sim engine: time to first token")
@@ -253,21 +254,14 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 		return err
 	}
 	defer closeEngine()
-	if c.NATSURL == "" {
-		if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
-			return fmt.Errorf("data dir: %w", err)
-		}
-	}
-	octx, cancel := context.WithTimeout(ctx, time.Minute)
-	log, err := eventlog.Open(octx, eventlog.Config{
-		DataDir: filepath.Join(c.DataDir, "jetstream"), URL: c.NATSURL,
-		MaxAge: c.RetentionAge, MaxBytes: c.RetentionBytes, Logger: logger,
-	})
-	cancel()
+	defer watchdog(ctx, c.ShutdownGrace, logger, os.Exit)()
+	log, closeLog, err := openStore(ctx, storeConfig{
+		DataDir: c.DataDir, NATSURL: c.NATSURL, RetentionAge: c.RetentionAge, RetentionBytes: c.RetentionBytes, Repair: c.Repair,
+	}, logger)
 	if err != nil {
 		return err
 	}
-	defer log.Close()
+	defer closeLog()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/thinkstream/thinkstream/eventlog"
+)
+
+// storeConfig is what opening the log needs of serve's or doctor's flags.
+type storeConfig struct {
+	DataDir        string
+	NATSURL        string
+	RetentionAge   time.Duration
+	RetentionBytes int64
+	// Repair fixes what the check finds; without it a damaged store is
+	// refused.
+	Repair bool
+	// KeepLimits leaves the stream's retention as it is (doctor).
+	KeepLimits bool
+}
+
+// errDamaged reports a store that was refused because it is damaged.
+var errDamaged = errors.New("event log damaged")
+
+// openStore locks the data dir, opens the log and checks it. A damaged log
+// is repaired with c.Repair and refused without, naming what is damaged
+// and how to recover: never served with runs silently missing. The
+// returned close releases the log and then the lock.
+func openStore(ctx context.Context, c storeConfig, logger *slog.Logger) (*eventlog.Log, func(), error) {
+	log, rep, closeAll, err := openChecked(ctx, c, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !rep.OK() {
+		for _, p := range rep.Problems {
+			logger.Error("event log: damaged run", "run", p.Run, "kind", p.Kind, "detail", p.Detail, "recoverable", p.Recoverable)
+		}
+		if !c.Repair {
+			closeAll()
+			return nil, nil, fmt.Errorf("%w: %s in %s.\n"+
+				"Nothing was changed. To list the damaged runs: thinkstream doctor --data-dir %s\n"+
+				"To repair (rebuilds what the log proves, marks the rest failed with code %s): "+
+				"thinkstream doctor --data-dir %s --repair, or serve --repair",
+				errDamaged, rep.Summary(), c.DataDir, c.DataDir, eventlog.DamagedCode, c.DataDir)
+		}
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		err := log.Repair(rctx, rep)
+		cancel()
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		for _, line := range rep.Repaired {
+			logger.Warn("event log: repaired", "run", line)
+		}
+	}
+	if len(rep.Marked) > 0 {
+		logger.Warn("event log: runs marked damaged by an earlier repair", "runs", len(rep.Marked))
+	}
+	return log, closeAll, nil
+}
+
+// openChecked locks the data dir (embedded NATS only), opens the log and
+// checks it.
+func openChecked(ctx context.Context, c storeConfig, logger *slog.Logger) (*eventlog.Log, *eventlog.Report, func(), error) {
+	var lock *eventlog.Lock
+	if c.NATSURL == "" {
+		var err error
+		if lock, err = eventlog.LockDir(c.DataDir); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	octx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	log, err := eventlog.Open(octx, eventlog.Config{
+		DataDir: filepath.Join(c.DataDir, "jetstream"), URL: c.NATSURL,
+		MaxAge: c.RetentionAge, MaxBytes: c.RetentionBytes, Logger: logger, KeepLimits: c.KeepLimits,
+	})
+	if err != nil {
+		lock.Close()
+		return nil, nil, nil, err
+	}
+	closeAll := func() {
+		log.Close()
+		lock.Close()
+	}
+	rep, err := log.Check(octx)
+	if err != nil {
+		closeAll()
+		return nil, nil, nil, err
+	}
+	return log, rep, closeAll, nil
+}
+
+// watchdog makes sure a shutdown ends: once ctx is done, the process gets
+// grace plus a margin to finish, and is then ended with a log line saying
+// so. A wedged store must not keep a process that was told to stop.
+func watchdog(ctx context.Context, grace time.Duration, logger *slog.Logger, exit func(code int)) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+		}
+		limit := grace + watchdogMargin
+		t := time.NewTimer(limit)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			logger.Error("shutdown did not finish in time; exiting anyway", "limit", limit)
+			exit(1)
+		}
+	}()
+	return func() { close(done) }
+}
+
+// watchdogMargin is the time beyond --shutdown-grace that ending streams,
+// closing the HTTP server and flushing the log may take.
+const watchdogMargin = 5 * time.Second
