@@ -72,6 +72,7 @@ type Log struct {
 	stream jetstream.Stream
 	kv     jetstream.KeyValue
 	log    *slog.Logger
+	dir    string // embedded server's data dir; "" with an external NATS
 
 	mu    sync.Mutex
 	index map[string][]uint64 // run id → stream seq of per-run seq 1, 1+indexEvery, …
@@ -104,7 +105,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 			ns.Shutdown()
 			return nil, errors.New("eventlog: embedded nats did not become ready")
 		}
-		l.ns = ns
+		l.ns, l.dir = ns, cfg.DataDir
 		nc, err := nats.Connect(ns.ClientURL(), nats.InProcessServer(ns), nats.Name("thinkstream"))
 		if err != nil {
 			ns.Shutdown()
@@ -319,7 +320,7 @@ func (l *Log) Read(ctx context.Context, runID string, after, until int64, fn fun
 				break
 			}
 			if seq != next {
-				if next != after+1 {
+				if next != after+1 && !l.markedDamaged(ctx, runID) {
 					return fmt.Errorf("eventlog: run %s: hole: want seq %d, got %d", runID, next, seq)
 				}
 				// Retention removed the run's oldest events: start at
@@ -344,6 +345,14 @@ func (l *Log) Read(ctx context.Context, runID string, after, until int64, fn fun
 		}
 	}
 	return nil
+}
+
+// markedDamaged reports whether a repair marked the run as one that lost
+// events: its metadata and its terminal event say so, so reading past
+// the holes hides nothing.
+func (l *Log) markedDamaged(ctx context.Context, runID string) bool {
+	run, err := l.GetRun(ctx, runID)
+	return err == nil && run.Error != nil && run.Error.Code == DamagedCode
 }
 
 // FirstSeq returns the lowest per-run sequence still in the log (1 unless

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -32,6 +34,12 @@ func (l *Log) Repair(ctx context.Context, rep *Report) error {
 			order = append(order, p.Run)
 		}
 		byRun[p.Run] = append(byRun[p.Run], p)
+	}
+	if slices.ContainsFunc(rep.Problems, bucketSide) {
+		if err := l.rebuildBucket(ctx); err != nil {
+			return err
+		}
+		rep.Repaired = append(rep.Repaired, "bucket: rewritten from its readable entries")
 	}
 	for _, id := range order {
 		probs := byRun[id]
@@ -151,4 +159,63 @@ func (l *Log) markDamaged(ctx context.Context, f *runFacts) (string, error) {
 		return "", err
 	}
 	return "events lost; marked failed (" + DamagedCode + ") with run.failed at seq " + strconv.FormatInt(seq, 10), nil
+}
+
+// bucketSide reports problems of the bucket's own files.
+func bucketSide(p Problem) bool {
+	switch p.Kind {
+	case ProblemMetaLost, ProblemMetaStale, ProblemUnreadable, ProblemGone:
+		return true
+	}
+	return false
+}
+
+// rebuildBucket replaces the bucket's stream by a new one holding every
+// entry that can still be read. A damaged block cannot be written around:
+// replacing a key whose old revision is corrupt makes JetStream fail the
+// write ("critical write error") and then refuse every later write to the
+// bucket, which is how a damaged store wedges run creation. The entries
+// are first saved to a file in the data dir, so that a crash in between
+// loses nothing the log cannot prove either.
+func (l *Log) rebuildBucket(ctx context.Context) error {
+	keys, _, err := l.bucketKeys(ctx)
+	if err != nil {
+		return err
+	}
+	var runs []thinkstream.Run
+	for _, k := range keys {
+		if run, err := l.GetRun(ctx, k); err == nil {
+			runs = append(runs, run)
+		}
+	}
+	if l.dir != "" {
+		b, err := json.Marshal(runs)
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(l.dir, fmt.Sprintf("bucket-backup-%d.json", time.Now().Unix()))
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return fmt.Errorf("eventlog: save bucket: %w", err)
+		}
+	}
+	st, err := l.js.Stream(ctx, "KV_"+bucketName)
+	if err != nil {
+		return fmt.Errorf("eventlog: bucket stream: %w", err)
+	}
+	cfg := st.CachedInfo().Config
+	if err := l.js.DeleteStream(ctx, cfg.Name); err != nil {
+		return fmt.Errorf("eventlog: delete bucket: %w", err)
+	}
+	if _, err := l.js.CreateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("eventlog: recreate bucket: %w", err)
+	}
+	if l.kv, err = l.js.KeyValue(ctx, bucketName); err != nil {
+		return fmt.Errorf("eventlog: recreate bucket: %w", err)
+	}
+	for _, run := range runs {
+		if err := l.PutRun(ctx, run); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -254,7 +254,7 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 		return err
 	}
 	defer closeEngine()
-	defer watchdog(ctx, c.ShutdownGrace, logger, os.Exit)()
+	defer watchdog(ctx, c.ShutdownGrace+shutdownMargin+watchdogMargin, logger, os.Exit)()
 	log, closeLog, err := openStore(ctx, storeConfig{
 		DataDir: c.DataDir, NATSURL: c.NATSURL, RetentionAge: c.RetentionAge, RetentionBytes: c.RetentionBytes, Repair: c.Repair,
 	}, logger)
@@ -347,7 +347,7 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 	}
 	logger.Info("shutting down: no new runs; running ones get a grace period", "grace", c.ShutdownGrace)
 	api.Stopping()
-	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownGrace+10*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownGrace+shutdownMargin)
 	defer cancel()
 	if err := mgr.Shutdown(sctx); err != nil {
 		logger.Error("shutdown runs", "err", err)
@@ -359,7 +359,9 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 		logger.Error("shutdown streams", "err", err)
 	}
 	if err := srv.Shutdown(sctx); err != nil {
-		logger.Error("shutdown http", "err", err)
+		// Viewers that stopped reading keep their connections busy.
+		logger.Error("shutdown http: closing the connections left", "err", err)
+		srv.Close()
 	}
 	return nil
 }

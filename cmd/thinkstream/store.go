@@ -98,9 +98,9 @@ func openChecked(ctx context.Context, c storeConfig, logger *slog.Logger) (*even
 }
 
 // watchdog makes sure a shutdown ends: once ctx is done, the process gets
-// grace plus a margin to finish, and is then ended with a log line saying
-// so. A wedged store must not keep a process that was told to stop.
-func watchdog(ctx context.Context, grace time.Duration, logger *slog.Logger, exit func(code int)) (stop func()) {
+// limit to finish, and is then ended with a log line saying so. A wedged
+// store must not keep a process that was told to stop.
+func watchdog(ctx context.Context, limit time.Duration, logger *slog.Logger, exit func(code int)) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		select {
@@ -108,7 +108,6 @@ func watchdog(ctx context.Context, grace time.Duration, logger *slog.Logger, exi
 			return
 		case <-ctx.Done():
 		}
-		limit := grace + watchdogMargin
 		t := time.NewTimer(limit)
 		defer t.Stop()
 		select {
@@ -121,6 +120,10 @@ func watchdog(ctx context.Context, grace time.Duration, logger *slog.Logger, exi
 	return func() { close(done) }
 }
 
-// watchdogMargin is the time beyond --shutdown-grace that ending streams,
-// closing the HTTP server and flushing the log may take.
-const watchdogMargin = 5 * time.Second
+const (
+	// shutdownMargin is the time beyond --shutdown-grace that ending
+	// streams and closing the HTTP server may take.
+	shutdownMargin = 5 * time.Second
+	// watchdogMargin is the time after that for closing the log.
+	watchdogMargin = 3 * time.Second
+)
