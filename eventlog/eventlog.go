@@ -55,6 +55,10 @@ type Config struct {
 	// MaxBytes caps the event stream's size; oldest runs go first (0 = no cap).
 	MaxBytes int64
 	Logger   *slog.Logger
+	// KeepLimits uses an existing stream and bucket as they are instead
+	// of applying MaxAge and MaxBytes to them (for doctor, which must
+	// not change what a server configured).
+	KeepLimits bool
 }
 
 // Record is one logged event (see thinkstream.Record).
@@ -68,6 +72,7 @@ type Log struct {
 	stream jetstream.Stream
 	kv     jetstream.KeyValue
 	log    *slog.Logger
+	dir    string // embedded server's data dir; "" with an external NATS
 
 	mu    sync.Mutex
 	index map[string][]uint64 // run id → stream seq of per-run seq 1, 1+indexEvery, …
@@ -100,7 +105,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 			ns.Shutdown()
 			return nil, errors.New("eventlog: embedded nats did not become ready")
 		}
-		l.ns = ns
+		l.ns, l.dir = ns, cfg.DataDir
 		nc, err := nats.Connect(ns.ClientURL(), nats.InProcessServer(ns), nats.Name("thinkstream"))
 		if err != nil {
 			ns.Shutdown()
@@ -136,19 +141,31 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.MaxBytes > 0 {
 		sc.MaxBytes = cfg.MaxBytes
 	}
-	st, err := js.CreateOrUpdateStream(ctx, sc)
+	var st jetstream.Stream
+	if cfg.KeepLimits {
+		st, err = js.Stream(ctx, streamName)
+	}
+	if st == nil {
+		st, err = js.CreateOrUpdateStream(ctx, sc)
+	}
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("eventlog: create stream: %w", err)
 	}
 	l.stream = st
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      bucketName,
-		Description: "thinkstream run metadata",
-		History:     1,
-		TTL:         cfg.MaxAge,
-		Storage:     jetstream.FileStorage,
-	})
+	var kv jetstream.KeyValue
+	if cfg.KeepLimits {
+		kv, err = js.KeyValue(ctx, bucketName)
+	}
+	if kv == nil {
+		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      bucketName,
+			Description: "thinkstream run metadata",
+			History:     1,
+			TTL:         cfg.MaxAge,
+			Storage:     jetstream.FileStorage,
+		})
+	}
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("eventlog: create bucket: %w", err)
@@ -316,7 +333,7 @@ func (l *Log) Read(ctx context.Context, runID string, after, until int64, fn fun
 				break
 			}
 			if seq != next {
-				if next != after+1 {
+				if next != after+1 && !l.markedDamaged(ctx, runID) {
 					return fmt.Errorf("eventlog: run %s: hole: want seq %d, got %d", runID, next, seq)
 				}
 				// Retention removed the run's oldest events: start at
@@ -342,6 +359,14 @@ func (l *Log) Read(ctx context.Context, runID string, after, until int64, fn fun
 		retried = got == 0
 	}
 	return nil
+}
+
+// markedDamaged reports whether a repair marked the run as one that lost
+// events: its metadata and its terminal event say so, so reading past
+// the holes hides nothing.
+func (l *Log) markedDamaged(ctx context.Context, runID string) bool {
+	run, err := l.GetRun(ctx, runID)
+	return err == nil && run.Error != nil && run.Error.Code == DamagedCode
 }
 
 // FirstSeq returns the lowest per-run sequence still in the log (1 unless
@@ -407,12 +432,12 @@ func (l *Log) GetRun(ctx context.Context, id string) (thinkstream.Run, error) {
 // RunIDs returns the ids of all stored runs, newest first (ids are
 // time-ordered UUIDv7s, so sorting them sorts by creation time).
 func (l *Log) RunIDs(ctx context.Context) ([]string, error) {
-	keys, err := l.kv.Keys(ctx)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, nil
-	}
+	keys, _, err := l.bucketKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("eventlog: list runs: %w", err)
+	}
+	if len(keys) == 0 {
+		return nil, nil
 	}
 	slices.Sort(keys)
 	slices.Reverse(keys)

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +38,10 @@ type Config struct {
 	NATSURL        string
 	RetentionAge   time.Duration // 0 keeps runs forever
 	RetentionBytes int64         // 0: no cap
+	// Repair fixes a damaged event log at start-up (what the log proves is
+	// rebuilt, the rest marked failed); without it New refuses a damaged
+	// log with ErrDamaged, naming what is damaged.
+	Repair bool
 	// Profiles (nil: the built-in math and code profiles).
 	Profiles *profile.Set
 
@@ -83,11 +86,12 @@ type Server struct {
 	// MaxTokens is the effective max_tokens cap.
 	MaxTokens int
 
-	cfg     Config
-	logger  *slog.Logger
-	ln      *httpapi.Listener
-	http    *http.Server
-	streams context.CancelFunc
+	cfg      Config
+	logger   *slog.Logger
+	closeLog func() // the log, then the data dir's lock
+	ln       *httpapi.Listener
+	http     *http.Server
+	streams  context.CancelFunc
 }
 
 // New opens the log, recovers runs cut short by a crash and builds every
@@ -117,7 +121,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	lcfg := eventlog.Config{URL: cfg.NATSURL, MaxAge: cfg.RetentionAge, MaxBytes: cfg.RetentionBytes, Logger: cfg.Logger}
 	if cfg.NATSURL == "" {
 		if cfg.DataDir == "" {
 			return nil, errors.New("server: no data dir")
@@ -125,15 +128,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
-		lcfg.DataDir = filepath.Join(cfg.DataDir, "jetstream")
 	}
-	octx, cancel := context.WithTimeout(ctx, time.Minute)
-	log, err := eventlog.Open(octx, lcfg)
-	cancel()
+	log, closeLog, err := OpenStore(ctx, StoreConfig{DataDir: cfg.DataDir, NATSURL: cfg.NATSURL,
+		RetentionAge: cfg.RetentionAge, RetentionBytes: cfg.RetentionBytes, Repair: cfg.Repair}, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Log: log, Registry: reg, cfg: cfg, logger: cfg.Logger}
+	s := &Server{Log: log, Registry: reg, cfg: cfg, logger: cfg.Logger, closeLog: closeLog}
 	s.Hub = hub.New(log, hub.Config{
 		Window: cfg.Window, Tick: max(cfg.Heartbeat/3, 10*time.Millisecond), ViewersEvery: cfg.ViewersEvery,
 		Linger: cfg.Linger, Metrics: hub.NewMetrics(reg), Logger: cfg.Logger,
@@ -155,7 +156,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}))
 	}
 	if s.Recovered, err = s.Runs.Recover(ctx); err != nil {
-		log.Close()
+		closeLog()
 		return nil, fmt.Errorf("recover runs: %w", err)
 	}
 	if s.Recovered > 0 {
@@ -252,18 +253,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.http != nil {
 		if err := s.http.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shutdown http: %w", err))
+			// Viewers that stopped reading keep their connections busy.
+			errs = append(errs, fmt.Errorf("shutdown http, closing the connections left: %w", err))
+			s.http.Close()
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// Close releases the log. Call it after Shutdown.
+// Close releases the log and the data dir's lock. Call it after Shutdown.
 func (s *Server) Close() {
 	if s.ln != nil {
 		s.ln.Close()
 	}
-	s.Log.Close()
+	s.closeLog()
 }
 
 // logRequests logs every request with its own attributes (never bodies:

@@ -41,6 +41,7 @@ func commands() map[string]command {
 		"runs":     {"list recent runs", cmdRuns},
 		"bench":    {"benchmarks: bench fanout", cmdBench},
 		"token":    {"make, list or revoke API tokens (token access mode)", cmdToken},
+		"doctor":   {"check the event log of a data dir and repair it", cmdDoctor},
 	}
 }
 

@@ -54,6 +54,7 @@ type serveConfig struct {
 	LimitRuns      int
 	LimitNotes     int
 	BodyTimeout    time.Duration
+	Repair         bool
 
 	SimRate   float64
 	SimTTFT   time.Duration
@@ -102,6 +103,7 @@ func serveFlags(c *serveConfig, home string) *flag.FlagSet {
 	fs.IntVar(&c.LimitRuns, "limit-runs", 0, "runs a client (token, else IP) may start per minute (0: 20 in token mode, off in open mode; -1: off)")
 	fs.IntVar(&c.LimitNotes, "limit-annotations", 0, "annotations a client may post per minute (0: 60 in token mode, off in open mode; -1: off)")
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", 10*time.Second, "longest time a client may take to send a request body")
+	fs.BoolVar(&c.Repair, "repair", false, "repair a damaged event log at start (see thinkstream doctor) instead of refusing to start")
 	fs.StringVar(&c.Profiles, "profiles", "", "JSON file of model profiles (default: built-in math and code)")
 	fs.Float64Var(&c.SimRate, "sim-rate", sim.DefaultRate, "sim engine: tokens per second")
 	fs.DurationVar(&c.SimTTFT, "sim-ttft", sim.DefaultTTFT, "sim engine: time to first token")
@@ -268,8 +270,9 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 	if err != nil {
 		return err
 	}
+	defer watchdog(ctx, c.ShutdownGrace+shutdownMargin+watchdogMargin, logger, os.Exit)()
 	srv, err := server.New(ctx, server.Config{
-		Engine: eng, DataDir: c.DataDir, NATSURL: c.NATSURL,
+		Engine: eng, DataDir: c.DataDir, NATSURL: c.NATSURL, Repair: c.Repair,
 		RetentionAge: c.RetentionAge, RetentionBytes: c.RetentionBytes, Profiles: profiles,
 		MaxConcurrent: c.MaxConcurrent, MaxQueue: c.MaxQueue, MaxTokens: c.MaxTokens, MaxProblemBytes: c.MaxProblem,
 		Heartbeat: c.Heartbeat, WriteTimeout: c.WriteTimeout, ShutdownGrace: c.ShutdownGrace, Window: c.Window,
@@ -304,7 +307,7 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down: no new runs; running ones get a grace period", "grace", c.ShutdownGrace)
-	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownGrace+10*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownGrace+shutdownMargin)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Error("shutdown", "err", err)
