@@ -243,9 +243,9 @@ func (l *Log) startFor(ctx context.Context, runID string, after int64) (uint64, 
 	return msg.Sequence, seq, nil
 }
 
-// refetchWait is how long Read waits for events that a no-wait fetch did not
-// return before it calls them missing.
-const refetchWait = 5 * time.Second
+// fetchWait bounds how long Read waits for events it knows are logged before
+// it calls them missing.
+const fetchWait = 5 * time.Second
 
 // Read calls fn for every logged event of a run with after < seq <= until,
 // in order. until <= 0 means up to whatever is logged now.
@@ -281,20 +281,19 @@ func (l *Log) Read(ctx context.Context, runID string, after, until int64, fn fun
 		_ = l.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
 	}()
 	next := after + 1
-	retried := false
 	for next <= until {
-		// Everything up to `until` is acknowledged, so a no-wait fetch
-		// normally returns it at once. But the client gives a no-wait fetch
-		// only a second for its answer, and a busy server (or a consumer
-		// created a moment ago) can take longer: an empty batch is asked
-		// again with a wait before the events count as gone.
-		want := int(min(until-pos+1, 512))
-		var batch jetstream.MessageBatch
-		if retried {
-			batch, err = cons.Fetch(want, jetstream.FetchMaxWait(refetchWait))
-		} else {
-			batch, err = cons.FetchNoWait(want)
+		// A waiting fetch, not a no-wait one: the client gives a no-wait
+		// fetch one second, and a busy server can take longer to send a
+		// batch; the client then drops the rest while the consumer (no
+		// acks) has already moved past it, so later fetches see a hole or
+		// nothing ("seq A to B missing" under load). Events up to `until`
+		// are acknowledged, so a waiting fetch of them returns as soon as
+		// they are all sent.
+		want := until - pos + 1
+		if want <= 0 {
+			return fmt.Errorf("eventlog: run %s: seq %d to %d missing", runID, next, until)
 		}
+		batch, err := cons.Fetch(int(min(want, 512)), jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
 			return fmt.Errorf("eventlog: read %s: %w", runID, err)
 		}
@@ -336,10 +335,9 @@ func (l *Log) Read(ctx context.Context, runID string, after, until int64, fn fun
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if got == 0 && retried {
+		if got == 0 {
 			return fmt.Errorf("eventlog: run %s: seq %d to %d missing", runID, next, until)
 		}
-		retried = got == 0
 	}
 	return nil
 }
