@@ -7,6 +7,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,6 +50,11 @@ type FanoutConfig struct {
 	ConnectParallel int
 	// Timeout bounds the whole benchmark (default: generous for the run).
 	Timeout time.Duration
+	// RootCAs, when set, makes the viewers connect over TLS trusting it
+	// (the server must serve TLS); HTTP2 then lets them share HTTP/2
+	// connections instead of one HTTP/1.1 connection each.
+	RootCAs *x509.CertPool
+	HTTP2   bool
 	// Logf reports progress (nil: quiet).
 	Logf func(format string, args ...any)
 }
@@ -140,6 +147,11 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 		MaxIdleConnsPerHost: cfg.Viewers + 16,
 		DisableCompression:  true,
 		ForceAttemptHTTP2:   false,
+	}
+	if cfg.RootCAs != nil {
+		// A custom TLS config turns HTTP/2 off unless it is forced.
+		tr.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs}
+		tr.ForceAttemptHTTP2 = cfg.HTTP2
 	}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}

@@ -260,9 +260,9 @@ func (l *Log) startFor(ctx context.Context, runID string, after int64) (uint64, 
 	return msg.Sequence, seq, nil
 }
 
-// refetchWait is how long Read waits for events that a no-wait fetch did not
-// return before it calls them missing.
-const refetchWait = 5 * time.Second
+// fetchWait bounds how long Read waits for events it knows are logged before
+// it calls them missing.
+const fetchWait = 5 * time.Second
 
 // Read calls fn for every logged event of a run with after < seq <= until,
 // in order. until <= 0 means up to whatever is logged now.
@@ -281,6 +281,32 @@ func (l *Log) Read(ctx context.Context, runID string, after, until int64, fn fun
 	if err != nil {
 		return err
 	}
+	next := after + 1
+	for attempt := 1; ; attempt++ {
+		last, err := l.readFrom(ctx, runID, start, pos, after, &next, until, fn)
+		if !errors.Is(err, errLost) || attempt == readAttempts {
+			return err
+		}
+		// Events known to be logged did not arrive: a client subscription
+		// that fell behind under load drops messages, and without acks the
+		// consumer has moved past them. They are still in the stream: read
+		// on from the one after the last that did arrive.
+		l.log.Warn("eventlog: read lost events; reading again", "run", runID, "next", next, "err", err)
+		start, pos = last+1, next
+	}
+}
+
+// errLost marks events that should have arrived and did not.
+var errLost = errors.New("lost in transit")
+
+// readAttempts bounds how often Read starts again after lost events.
+const readAttempts = 3
+
+// readFrom reads events next..until with a consumer starting at stream
+// sequence start (per-run seq pos), advancing *next. It returns the stream
+// sequence of the last event it read (start-1 if none).
+func (l *Log) readFrom(ctx context.Context, runID string, start uint64, pos, after int64, next *int64, until int64, fn func(Record) error) (uint64, error) {
+	last := start - 1
 	cons, err := l.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		AckPolicy:         jetstream.AckNonePolicy,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
@@ -290,75 +316,73 @@ func (l *Log) Read(ctx context.Context, runID string, after, until int64, fn fun
 		MemoryStorage:     true,
 	})
 	if err != nil {
-		return fmt.Errorf("eventlog: read %s: %w", runID, err)
+		return last, fmt.Errorf("eventlog: read %s: %w", runID, err)
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = l.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
 	}()
-	next := after + 1
-	retried := false
-	for next <= until {
-		// Everything up to `until` is acknowledged, so a no-wait fetch
-		// normally returns it at once. But the client gives a no-wait fetch
-		// only a second for its answer, and a busy server (or a consumer
-		// created a moment ago) can take longer: an empty batch is asked
-		// again with a wait before the events count as gone.
-		want := int(min(until-pos+1, 512))
-		var batch jetstream.MessageBatch
-		if retried {
-			batch, err = cons.Fetch(want, jetstream.FetchMaxWait(refetchWait))
-		} else {
-			batch, err = cons.FetchNoWait(want)
+	for *next <= until {
+		// A waiting fetch, not a no-wait one: the client gives a no-wait
+		// fetch one second, and a busy server can take longer to send a
+		// batch. Events up to `until` are acknowledged, so a waiting fetch
+		// of them returns as soon as they are all sent.
+		want := until - pos + 1
+		if want <= 0 {
+			return last, fmt.Errorf("eventlog: run %s: seq %d to %d %w", runID, *next, until, errLost)
 		}
+		batch, err := cons.Fetch(int(min(want, 512)), jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
-			return fmt.Errorf("eventlog: read %s: %w", runID, err)
+			return last, fmt.Errorf("eventlog: read %s: %w", runID, err)
 		}
 		got := 0
 		for m := range batch.Messages() {
 			got++
 			seq, err := strconv.ParseInt(m.Headers().Get(seqHeader), 10, 64)
 			if err != nil {
-				return fmt.Errorf("eventlog: run %s: bad seq header: %w", runID, err)
+				return last, fmt.Errorf("eventlog: run %s: bad seq header: %w", runID, err)
 			}
 			pos = seq + 1
+			var streamSeq uint64
 			if md, err := m.Metadata(); err == nil {
-				l.noteIndex(runID, seq, md.Sequence.Stream)
+				streamSeq = md.Sequence.Stream
+				l.noteIndex(runID, seq, streamSeq)
 			}
-			if seq < next {
+			if seq < *next {
+				last = max(last, streamSeq)
 				continue
 			}
 			if seq > until {
 				break
 			}
-			if seq != next {
-				if next != after+1 && !l.markedDamaged(ctx, runID) {
-					return fmt.Errorf("eventlog: run %s: hole: want seq %d, got %d", runID, next, seq)
+			if seq != *next {
+				if *next != after+1 && !l.markedDamaged(ctx, runID) {
+					return last, fmt.Errorf("eventlog: run %s: want seq %d, got %d: %w", runID, *next, seq, errLost)
 				}
 				// Retention removed the run's oldest events: start at
 				// the first that is left (FirstSeq lets callers say so).
-				next = seq
+				*next = seq
 			}
 			rec := Record{Seq: seq, Type: m.Headers().Get(typeHeader), Data: m.Data()}
 			rec.T, _ = strconv.ParseInt(m.Headers().Get(timeHeader), 10, 64)
 			if err := fn(rec); err != nil {
-				return err
+				return last, err
 			}
-			next++
+			last = max(last, streamSeq)
+			*next++
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return fmt.Errorf("eventlog: read %s: %w", runID, err)
+			return last, fmt.Errorf("eventlog: read %s: %w", runID, err)
 		}
 		if err := ctx.Err(); err != nil {
-			return err
+			return last, err
 		}
-		if got == 0 && retried {
-			return fmt.Errorf("eventlog: run %s: seq %d to %d missing", runID, next, until)
+		if got == 0 {
+			return last, fmt.Errorf("eventlog: run %s: seq %d to %d missing: %w", runID, *next, until, errLost)
 		}
-		retried = got == 0
 	}
-	return nil
+	return last, nil
 }
 
 // markedDamaged reports whether a repair marked the run as one that lost

@@ -64,6 +64,12 @@ func (s *Subscription) Park(ctx context.Context, w DirectWriter) (pending []byte
 		d.mu.Lock()
 		d.done.Store(true)
 		d.mu.Unlock()
+		// Wake the fan-out so that it lets go of this viewer, and ends
+		// if it was the last: no publish may ever come to wake it.
+		select {
+		case t.kick <- struct{}{}:
+		default:
+		}
 		return nil, ctx.Err()
 	}
 }
@@ -97,16 +103,22 @@ func (h *Hub) fanout(t *topic) {
 		}
 		batch = append(batch[:0], list...)
 		t.mu.Unlock()
-		delivered := 0
+		delivered, left := 0, 0
 		joined.reset()
 		for _, d := range batch {
 			delivered += h.serveDirect(v, d, &joined)
+			if !d.done.Load() {
+				left++
+			}
 		}
 		if delivered > 0 {
 			h.cfg.Metrics.Delivered.Add(float64(delivered))
 			if k := len(v.frames); k > 0 && !v.frames[k-1].Created.IsZero() {
 				h.cfg.Metrics.Lag.Observe(time.Since(v.frames[k-1].Created).Seconds())
 			}
+		}
+		if left == 0 {
+			continue // all handed back (e.g. the run ended): prune and end
 		}
 		select {
 		case <-v.notify:

@@ -177,9 +177,9 @@ func TestTicksCount(t *testing.T) {
 func TestTickFiresAtOnce(t *testing.T) {
 	h := New(nil, Config{Tick: time.Nanosecond, Linger: time.Nanosecond})
 	var wg sync.WaitGroup
-	for i := range 4 {
+	for i := range 2 {
 		wg.Go(func() {
-			for j := range 10 {
+			for j := range 5 {
 				id := string(rune('a'+i)) + string(rune('a'+j%26)) + string(rune('a'+j/26))
 				h.Open(id, 0)
 				h.Close(id)

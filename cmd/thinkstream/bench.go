@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -37,6 +38,8 @@ func cmdBenchFanout(ctx context.Context, e *env, args []string) error {
 	serverBin := fs.String("server-bin", "", "thinkstream binary to run as the server (default: this one)")
 	remote := fs.String("remote", "", "benchmark the server at this URL instead of starting one (its sim rate applies, not --rate)")
 	remotePID := fs.Int("remote-pid", 0, "with --remote on this machine: the server's pid, to read its CPU and memory")
+	useTLS := fs.Bool("tls", false, "serve over TLS (throwaway certificate); viewers use HTTP/1.1 over TLS")
+	useH2 := fs.Bool("http2", false, "with --tls: viewers share HTTP/2 connections")
 	serverCPUs := fs.String("server-cpus", "", "run the server pinned to these CPUs (taskset -c list, e.g. 0), to find where one core saturates")
 	if err := parseFlags(fs, args, e.getenv, nil); err != nil {
 		return err
@@ -50,20 +53,22 @@ func cmdBenchFanout(ctx context.Context, e *env, args []string) error {
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(e.stderr, "bench: "+format+"\n", a...) }
 	var srv bench.Server
+	var pool *x509.CertPool
 	if *remote != "" {
 		srv = bench.Remote{BaseURL: strings.TrimRight(*remote, "/"), PID: *remotePID}
 		logf("server at %s (pid %d); %d viewers at the server's own rate", *remote, *remotePID, *viewers)
 	} else {
-		p, err := startBenchServer(ctx, e, *serverBin, *rate, *serverCPUs)
+		p, err := startBenchServer(ctx, e, *serverBin, *rate, *serverCPUs, *useTLS)
 		if err != nil {
 			return err
 		}
 		defer p.Close()
-		srv = p
+		srv, pool = p, p.pool
 		logf("server pid %d at %s; %d viewers, %.0f events/s", p.PID, p.URL(), *viewers, *rate)
 	}
 	res, err := bench.Fanout(ctx, srv, bench.FanoutConfig{
 		Viewers: *viewers, Events: *events, Duration: *duration, Settle: *settle, Logf: logf,
+		RootCAs: pool, HTTP2: *useH2,
 	})
 	if err != nil {
 		return err
@@ -92,7 +97,7 @@ func exactness(res bench.FanoutResult) error {
 // startBenchServer runs `thinkstream serve` as a child process with a
 // steady sim engine (no jitter, no time to first token) and a fresh data
 // directory, removed when the process is closed.
-func startBenchServer(ctx context.Context, e *env, exe string, rate float64, cpus string) (*benchServer, error) {
+func startBenchServer(ctx context.Context, e *env, exe string, rate float64, cpus string, useTLS bool) (*benchServer, error) {
 	if exe == "" {
 		var err error
 		if exe, err = os.Executable(); err != nil {
@@ -106,6 +111,16 @@ func startBenchServer(ctx context.Context, e *env, exe string, rate float64, cpu
 	argv := []string{exe, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir,
 		"--sim-rate", strconv.FormatFloat(rate, 'f', -1, 64), "--sim-jitter", "-1", "--sim-ttft", "-1s",
 		"--max-tokens", "40960", "--log-level", "warn", "--shutdown-grace", "0s"}
+	var pool *x509.CertPool
+	if useTLS {
+		certFile, keyFile, p, err := bench.SelfSigned(dir)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		pool = p
+		argv = append(argv, "--tls-cert", certFile, "--tls-key", keyFile)
+	}
 	if cpus != "" {
 		// taskset execs the server in its own process, so the pid read
 		// for CPU and memory stays the server's.
@@ -118,13 +133,14 @@ func startBenchServer(ctx context.Context, e *env, exe string, rate float64, cpu
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	return &benchServer{Process: p, dir: dir}, nil
+	return &benchServer{Process: p, dir: dir, pool: pool}, nil
 }
 
 // benchServer is the child server and its data directory.
 type benchServer struct {
 	*bench.Process
-	dir string
+	dir  string
+	pool *x509.CertPool // trusts the server's certificate with --tls
 }
 
 func (s *benchServer) Close() error {
