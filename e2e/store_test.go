@@ -239,6 +239,10 @@ func checkAfterRepair(t *testing.T, dir string, ids []string, intact map[string]
 		if run.State != thinkstream.StateFailed || run.Error == nil || run.Error.Code != "log_damaged" {
 			t.Errorf("damaged run %s: state %s, error %+v; want failed with log_damaged", id, run.State, run.Error)
 		}
+		// What is left replays and ends with an error, so clients stop.
+		if last := replay(t, s.url, id); last != thinkstream.EventRunFailed {
+			t.Errorf("damaged run %s replays to %q, want run.failed", id, last)
+		}
 	}
 	s.stop(t)
 }
