@@ -89,7 +89,11 @@ func openChecked(ctx context.Context, c storeConfig, logger *slog.Logger) (*even
 		log.Close()
 		lock.Close()
 	}
-	rep, err := log.Check(octx)
+	// The check reads a few messages per run: about 0.25 ms each
+	// (docs/benchmarks.md), so a large store needs more than a minute.
+	cctx, ccancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer ccancel()
+	rep, err := log.Check(cctx)
 	if err != nil {
 		closeAll()
 		return nil, nil, nil, err
