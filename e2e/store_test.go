@@ -239,6 +239,10 @@ func checkAfterRepair(t *testing.T, dir string, ids []string, intact map[string]
 		if run.State != thinkstream.StateFailed || run.Error == nil || run.Error.Code != "log_damaged" {
 			t.Errorf("damaged run %s: state %s, error %+v; want failed with log_damaged", id, run.State, run.Error)
 		}
+		// What is left replays and ends with an error, so clients stop.
+		if last := replay(t, s.url, id); last != thinkstream.EventRunFailed {
+			t.Errorf("damaged run %s replays to %q, want run.failed", id, last)
+		}
 	}
 	s.stop(t)
 }
@@ -282,9 +286,10 @@ func TestTruncatedEventBlock(t *testing.T) {
 	if intact[ids[len(ids)-1]] {
 		t.Errorf("the last run lost its end but doctor calls it intact")
 	}
-	// Repair at start-up.
-	s = start(t, dir, "127.0.0.1:0", append([]string{"--repair"}, fastSim...)...)
-	s.stop(t)
+	r, code = doctor(t, dir, "--repair")
+	if code != 0 || len(r.Repaired) == 0 {
+		t.Fatalf("doctor --repair: exit %d, report %+v", code, r)
+	}
 	checkAfterRepair(t, dir, ids, intact)
 }
 
@@ -310,10 +315,6 @@ func TestGarbledBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, errs, code := runBinary(t, 20*time.Second, dir, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir)
-	if code == 0 || !strings.Contains(errs, "event log damaged") {
-		t.Fatalf("serve on a garbled bucket: exit %d\n%s", code, errs)
-	}
 	r, code := doctor(t, dir)
 	if code == 0 || len(r.Problems) == 0 {
 		t.Fatalf("doctor: exit %d, report %+v", code, r)
@@ -324,9 +325,12 @@ func TestGarbledBucket(t *testing.T) {
 			t.Errorf("problem %+v: the events are intact, so it should be recoverable", p)
 		}
 	}
-	r, code = doctor(t, dir, "--repair")
-	if code != 0 || len(r.Repaired) == 0 {
-		t.Fatalf("doctor --repair: exit %d, report %+v", code, r)
+	// Everything is provable from the events, so serve repairs it at
+	// start without being asked, and says so.
+	s = start(t, dir, "127.0.0.1:0", fastSim...)
+	s.stop(t)
+	if !strings.Contains(s.logs.String(), "event log: repaired") {
+		t.Fatalf("serve did not say it repaired the bucket\n%s", s.logs)
 	}
 	all := map[string]bool{}
 	for _, id := range ids {

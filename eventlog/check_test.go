@@ -18,7 +18,7 @@ import (
 
 // writeRun logs a finished run of n events the way the run manager does
 // and returns its metadata and the stream seq of its first event.
-func writeRun(t *testing.T, l *Log, id string, n int64) (thinkstream.Run, uint64) {
+func writeRun(t testing.TB, l *Log, id string, n int64) (thinkstream.Run, uint64) {
 	t.Helper()
 	ctx := context.Background()
 	created := time.Now().UTC().Truncate(time.Millisecond)
@@ -240,4 +240,24 @@ func TestLockDir(t *testing.T) {
 		t.Fatalf("lock after release: %v", err)
 	}
 	l2.Close()
+}
+
+// BenchmarkCheck measures the start-up check of a log of 1,000 finished
+// runs of 50 events each (b.N checks).
+func BenchmarkCheck(b *testing.B) {
+	l, err := Open(context.Background(), Config{DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	for i := range 1000 {
+		writeRun(b, l, fmt.Sprintf("run-%04d", i), 50)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		rep, err := l.Check(context.Background())
+		if err != nil || !rep.OK() || rep.Runs != 1000 {
+			b.Fatalf("check: %v %+v", err, rep)
+		}
+	}
 }

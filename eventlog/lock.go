@@ -46,7 +46,7 @@ func LockDir(dir string) (*Lock, error) {
 					holder = "pid " + strconv.Itoa(pid)
 				}
 			}
-			return nil, fmt.Errorf("%w: data dir %s is in use by %s (another thinkstream serve or doctor?)", ErrLocked, dir, holder)
+			return nil, &lockedError{fmt.Sprintf("data dir %s is in use by %s (another thinkstream serve or doctor?)", dir, holder)}
 		}
 		return nil, fmt.Errorf("data dir: lock %s: %w", path, err)
 	}
@@ -68,3 +68,9 @@ func (l *Lock) Close() error {
 	l.f = nil
 	return err
 }
+
+// lockedError says who holds the data dir; it is ErrLocked.
+type lockedError struct{ msg string }
+
+func (e *lockedError) Error() string        { return e.msg }
+func (e *lockedError) Is(target error) bool { return target == ErrLocked }

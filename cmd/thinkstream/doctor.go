@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/thinkstream/thinkstream/eventlog"
@@ -26,6 +27,13 @@ func cmdDoctor(ctx context.Context, e *env, args []string) error {
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := parseFlags(fs, args, e.getenv, nil); err != nil {
 		return err
+	}
+	if c.NATSURL == "" {
+		// Opening creates a store; doctor must not make an empty one
+		// where the user mistyped the path.
+		if _, err := os.Stat(filepath.Join(c.DataDir, "jetstream")); err != nil {
+			return fmt.Errorf("no event log in %s: %w", c.DataDir, err)
+		}
 	}
 	c.KeepLimits = true
 	log, rep, closeLog, err := server.OpenChecked(ctx, c, slog.New(slog.DiscardHandler))
