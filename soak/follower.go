@@ -46,16 +46,16 @@ type follower struct {
 	lost        int64 // seqs skipped over
 	repeated    int64 // seqs at or below one already received
 	problems    []string
-	conns       int     // connections answered 200
-	drops       int     // connections the viewer itself dropped
-	cuts        []cut   // connections that ended before the terminal event, not by the viewer
-	refused     int     // connection attempts that failed (server down)
-	heartbeats  int     // keep-alive comments
-	gapOpen     bool    // a stream.open said events were gone
-	streamErrs  int     // stream.error frames
-	terminal    string  // type of the terminal event; "" when none arrived
-	lastSeq     int64   // seq of the terminal event
-	closedClean bool    // the server ended the stream after the terminal event
+	conns       int    // connections answered 200
+	drops       int    // connections the viewer itself dropped
+	cuts        []cut  // connections that ended before the terminal event, not by the viewer
+	refused     int    // connection attempts that failed (server down)
+	heartbeats  int    // keep-alive comments
+	gapOpen     bool   // a stream.open said events were gone
+	streamErrs  int    // stream.error frames
+	terminal    string // type of the terminal event; "" when none arrived
+	lastSeq     int64  // seq of the terminal event
+	closedClean bool   // the server ended the stream after the terminal event
 	hashes      []uint64
 	err         error // why the viewer gave up before the terminal event
 }
