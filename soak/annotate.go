@@ -109,9 +109,9 @@ func runAnnotate(ctx context.Context, e *env, r *Result) {
 		want = append(want, lastBefore+1+i)
 	}
 	if len(seqs) == annotations && !slices.Equal(seqs, want) {
-		r.fail("finished run: annotation seqs %s, want %d..%d (dense after the terminal event at %d)", spans(seqs), want[0], want[len(want)-1], lastBefore)
+		r.fail("finished run: POST answered seqs %s, want %d..%d (dense after the terminal event at %d)", spans(seqs), want[0], want[len(want)-1], lastBefore)
 	}
-	checkStored(ctx, r, a, "finished run", fin.ID, "finished", lastBefore+annotations)
+	checkStored(ctx, r, a, "finished run", fin.ID, "finished", fin.CreatedAt, want)
 	// Its replay, plain and at the original pace, ends at the terminal.
 	for _, q := range []string{"", "pace=original&speed=8"} {
 		v := &follower{hc: hc, base: base, runID: fin.ID, query: q}
@@ -143,7 +143,7 @@ func runAnnotate(ctx context.Context, e *env, r *Result) {
 		}
 	}
 	r.fig("live viewers that saw every annotation once", okViewers, "")
-	checkStored(ctx, r, a, "live run", live.ID, "live", 0)
+	checkStored(ctx, r, a, "live run", live.ID, "live", live.CreatedAt, nil)
 	v := &follower{hc: hc, base: base, runID: live.ID, query: "pace=original&speed=16"}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	v.run(rctx)
@@ -218,9 +218,10 @@ func checkPosts(r *Result, what string, res []postResult, created, postedAt time
 	return seqs
 }
 
-// checkStored reads the run back: its snapshot must hold every note, and
-// its last seq (when lastSeq > 0) must be lastSeq.
-func checkStored(ctx context.Context, r *Result, a api, what, id, tag string, lastSeq int64) {
+// checkStored reads the run back: its snapshot must hold every note, each
+// as one logged annotation event with a distinct seq and a t within the
+// run's lifetime; dense, when want is set, its seqs must be exactly want.
+func checkStored(ctx context.Context, r *Result, a api, what, id, tag string, created time.Time, want []int64) {
 	d, err := a.get(ctx, id)
 	if err != nil {
 		r.fail("%s: %v", what, err)
@@ -240,8 +241,29 @@ func checkStored(ctx context.Context, r *Result, a api, what, id, tag string, la
 	if stored != annotations {
 		r.fail("%s: %d of %d annotations stored (GET /v1/runs/{id} snapshot)", what, stored, annotations)
 	}
-	if lastSeq > 0 && d.Run.LastSeq != lastSeq {
-		r.fail("%s: last_seq %d, want %d", what, d.Run.LastSeq, lastSeq)
+	var seqs []int64
+	maxT := time.Since(created).Milliseconds() + 1000
+	var badT int64
+	hasBadT := false
+	for _, ev := range d.Snapshot.Events {
+		if ev.Type != "annotation" || !strings.HasPrefix(ev.Annotation.Note, "soak "+tag+" ") {
+			continue
+		}
+		seqs = append(seqs, ev.Seq)
+		if ev.T < 0 || ev.T > maxT {
+			badT, hasBadT = ev.T, true
+		}
+	}
+	slices.Sort(seqs)
+	r.fig(what+": logged annotation seqs", spans(seqs), "")
+	if hasBadT {
+		r.fail("%s: a logged annotation has t = %d ms, outside the run's lifetime (0..%d ms)", what, badT, maxT)
+	}
+	if want != nil && !slices.Equal(seqs, want) {
+		r.fail("%s: logged annotation seqs %s, want %d..%d (dense after the terminal event)", what, spans(seqs), want[0], want[len(want)-1])
+	}
+	if want != nil && d.Run.LastSeq != want[len(want)-1] {
+		r.fail("%s: the run's last_seq is %d, want %d (next_seq %d)", what, d.Run.LastSeq, want[len(want)-1], d.NextSeq)
 	}
 }
 

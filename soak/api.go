@@ -33,6 +33,7 @@ type runDetail struct {
 	NextSeq  int64   `json:"next_seq"`
 	Snapshot struct {
 		Annotations []annotation `json:"annotations"`
+		Events      []annotated  `json:"events"` // only seq, t, type and annotation are decoded
 		LastSeq     int64        `json:"last_seq"`
 	} `json:"snapshot"`
 }

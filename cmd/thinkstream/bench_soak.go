@@ -49,7 +49,7 @@ func cmdBenchSoak(ctx context.Context, e *env, args []string) error {
 		soak.Print(e.stdout, res)
 	}
 	if err != nil {
-		return fmt.Errorf("bench soak: %w", err)
+		return fmt.Errorf("bench %w", err) // "bench soak: …"
 	}
 	if n := soak.Failed(res); n > 0 {
 		return fmt.Errorf("bench soak: %d of %d scenarios failed (%v)", n, len(res), time.Since(started).Round(time.Second))
