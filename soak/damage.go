@@ -30,8 +30,9 @@ var damageWords = regexp.MustCompile(`(?i)damag|corrupt|truncat|repair|inconsist
 // stopLimit is how long SIGTERM may take with --shutdown-grace 0s: "a few
 // seconds". It is generous because a client that keeps alive a connection
 // which served an event stream delays the exit by about 5 s today (7.3 s
-// against 1.7 s without one), which is not the bug this guards against: a
-// server that ignores SIGTERM on a damaged store.
+// against 1.7 s without one: the connection comes back to net/http as a new
+// one, which Shutdown counts as idle only after 5 s); that is not the bug
+// this guards against, a server that ignores SIGTERM on a damaged store.
 const stopLimit = 10 * time.Second
 
 // runDamage fills a data dir with finished runs, stops the server, and
