@@ -24,6 +24,11 @@ const (
 	kvBlocks    = "streams/KV_thinkstream_runs/msgs"
 )
 
+// damagedStartTimeout bounds a start-up on a damaged store: a healthy one
+// takes well under a second here, and a check of the whole store should
+// not take minutes on a few hundred kilobytes.
+const damagedStartTimeout = 30 * time.Second
+
 // damageWords are what a refusal to start must say something about.
 var damageWords = regexp.MustCompile(`(?i)damag|corrupt|truncat|repair|inconsisten|missing|lost|doctor`)
 
@@ -120,7 +125,7 @@ func fillRuns(ctx context.Context, r *Result, hc *http.Client, url string, n int
 // restartDamaged starts a server on a damaged copy and judges it.
 func restartDamaged(ctx context.Context, e *env, r *Result, name string, args []string, hc *http.Client, runs []runInfo, before []*follower) {
 	start := time.Now()
-	srv, outcome, err := startServer(ctx, e.cfg.Bin, args, startTimeout)
+	srv, outcome, err := startServer(ctx, e.cfg.Bin, args, damagedStartTimeout)
 	if err != nil {
 		r.fail("%s: %v", name, err)
 		return
@@ -129,7 +134,7 @@ func restartDamaged(ctx context.Context, e *env, r *Result, name string, args []
 	r.fig(name+": start-up", fmt.Sprintf("%s after %v", outcomeString(outcome, srv), time.Since(start).Round(time.Millisecond)), "")
 	switch outcome {
 	case hungAtStart:
-		r.fail("%s: the server neither served nor refused within %v (killed)", name, startTimeout)
+		r.fail("%s: the server neither served nor refused within %v (killed)", name, damagedStartTimeout)
 		return
 	case exitedEarly:
 		msg := lastLines(srv.stderr.String(), 3)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -107,11 +108,26 @@ func runKill(ctx context.Context, e *env, r *Result) {
 	e.logf("SIGKILLed pid %d with %d viewers on %d live runs", srv.pid, len(fs), live)
 
 	u, _ := url.Parse(srv.url)
-	srv = e.serve(ctx, r, "restarted server", args(u.Host)...)
-	if srv == nil {
+	next, outcome, err := startServer(ctx, e.cfg.Bin, args(u.Host), startTimeout)
+	if err == nil && outcome == exitedEarly && strings.Contains(next.stderr.String(), "address already in use") {
+		// Something else took the port meanwhile: viewers follow the
+		// server to its new address, as they would behind a proxy.
+		r.fig("restart address", "a new port (the old one was taken)", "")
+		next, outcome, err = startServer(ctx, e.cfg.Bin, args("127.0.0.1:0"), startTimeout)
+	}
+	switch {
+	case err != nil:
+		r.fail("restart: %v", err)
+	case outcome == exitedEarly:
+		r.fail("the restarted server exited at start-up (status %d):\n%s", next.exitCode(), lastLines(next.stderr.String(), 5))
+	case outcome == hungAtStart:
+		r.fail("the restarted server neither served nor exited within %v; killed", startTimeout)
+	}
+	if err != nil || outcome != listening {
 		wait()
 		return
 	}
+	srv = next
 	restart := time.Since(killedAt)
 	mu.Lock()
 	cur = srv.url
