@@ -15,6 +15,9 @@ import (
 )
 
 func cmdBench(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "soak" {
+		return cmdBenchSoak(ctx, e, args[1:])
+	}
 	if len(args) == 0 || args[0] != "fanout" {
 		fmt.Fprintln(e.stderr, "Usage: thinkstream bench fanout --viewers N --rate R [--events E | --duration D] [--json]")
 		return errUsage
