@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"net"
+	"net/http"
 	"sync"
 )
 
@@ -17,6 +18,12 @@ type Listener struct {
 	conns chan accepted
 	done  chan struct{}
 	once  sync.Once
+
+	// waiting are returned connections not yet reading a request again.
+	// http.Server.Shutdown counts them as new and waits 5 s before closing
+	// them as idle; CloseWaiting lets shutdown close them at once.
+	mu      sync.Mutex
+	waiting map[net.Conn]struct{}
 }
 
 type accepted struct {
@@ -26,7 +33,8 @@ type accepted struct {
 
 // NewListener starts accepting on ln.
 func NewListener(ln net.Listener) *Listener {
-	l := &Listener{Listener: ln, back: make(chan net.Conn, 256), conns: make(chan accepted), done: make(chan struct{})}
+	l := &Listener{Listener: ln, back: make(chan net.Conn, 256), conns: make(chan accepted), done: make(chan struct{}),
+		waiting: make(map[net.Conn]struct{})}
 	go l.acceptLoop()
 	return l
 }
@@ -54,6 +62,9 @@ func (l *Listener) acceptLoop() {
 func (l *Listener) Accept() (net.Conn, error) {
 	select {
 	case c := <-l.back:
+		l.mu.Lock()
+		l.waiting[c] = struct{}{}
+		l.mu.Unlock()
 		return c, nil
 	case a, ok := <-l.conns:
 		if !ok {
@@ -69,6 +80,28 @@ func (l *Listener) Accept() (net.Conn, error) {
 func (l *Listener) Close() error {
 	l.once.Do(func() { close(l.done) })
 	return l.Listener.Close()
+}
+
+// ConnState is the http.Server's ConnState hook: a returned connection
+// that reads a request again, or closes, no longer waits.
+func (l *Listener) ConnState(c net.Conn, st http.ConnState) {
+	if st == http.StateNew {
+		return
+	}
+	l.mu.Lock()
+	delete(l.waiting, c)
+	l.mu.Unlock()
+}
+
+// CloseWaiting closes the returned connections on which no new request has
+// begun: at shutdown they are idle keep-alive connections.
+func (l *Listener) CloseWaiting() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.waiting {
+		c.Close()
+		delete(l.waiting, c)
+	}
 }
 
 // reuse hands a connection back for its next request; r holds what the

@@ -209,6 +209,9 @@ func (s *Server) HTTPServer() *http.Server {
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
+	if s.ln != nil {
+		s.http.ConnState = s.ln.ConnState
+	}
 	s.http.Protocols = new(http.Protocols)
 	s.http.Protocols.SetHTTP1(true)
 	s.http.Protocols.SetHTTP2(true)
@@ -250,6 +253,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if err := s.API.WaitStreams(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("shutdown streams: %w", err))
 		}
+	}
+	if s.ln != nil {
+		// Connections handed back by finished streams would otherwise
+		// hold Shutdown for 5 s as "new".
+		s.ln.CloseWaiting()
 	}
 	if s.http != nil {
 		if err := s.http.Shutdown(ctx); err != nil {
