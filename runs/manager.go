@@ -82,11 +82,15 @@ type Manager struct {
 	snapMu sync.Mutex
 	snaps  map[string]*Snapshot // finished runs' snapshots
 	order  []string
+
+	wmu     sync.Mutex
+	writers map[string]*writer // every run someone is writing to
 }
 
 // New returns a manager. Call Recover once before serving.
 func New(cfg Config) *Manager {
-	m := &Manager{cfg: cfg, active: make(map[string]*run), snaps: make(map[string]*Snapshot)}
+	m := &Manager{cfg: cfg, active: make(map[string]*run), snaps: make(map[string]*Snapshot),
+		writers: make(map[string]*writer)}
 	if d, ok := cfg.Engine.(thinkstream.Describer); ok {
 		m.info = d.Info()
 	}
@@ -141,6 +145,8 @@ func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Creat
 			Simulated: m.info.Simulated, Source: req.Source, CreatedAt: now.UTC(),
 		},
 	}
+	r.w = m.acquireWriter(id.String(), now, 0, true)
+	r.w.fold = &fold{}
 	m.mu.Lock()
 	switch {
 	case m.closed:
@@ -154,6 +160,7 @@ func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Creat
 		r.position = len(m.queue)
 	default:
 		m.mu.Unlock()
+		m.releaseWriter(r.w)
 		m.cfg.Metrics.Rejected.Inc()
 		return Created{}, ErrQueueFull
 	}
@@ -162,14 +169,7 @@ func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Creat
 	m.mu.Unlock()
 
 	if err := m.announce(ctx, r); err != nil {
-		m.mu.Lock()
-		delete(m.active, r.meta.ID)
-		m.removeQueued(r)
-		if r.startNow {
-			m.running--
-		}
-		m.mu.Unlock()
-		m.wg.Done()
+		m.abandon(r, err)
 		return Created{}, err
 	}
 	m.cfg.Metrics.Runs.WithLabelValues(string(thinkstream.StateQueued)).Inc()
@@ -184,21 +184,43 @@ func (m *Manager) announce(ctx context.Context, r *run) error {
 	if err := m.cfg.Log.PutRun(ctx, r.meta); err != nil {
 		return err
 	}
-	m.cfg.Hub.Open(r.meta.ID, 0)
+	r.w.open()
 	meta := r.meta
 	if err := r.emit(ctx, thinkstream.Event{Type: thinkstream.EventRunCreated, Run: &meta}); err != nil {
 		return err
 	}
-	m.mu.Lock()
-	pos := r.position
-	m.mu.Unlock()
-	if pos > 0 {
-		if err := r.emit(ctx, thinkstream.Event{Type: thinkstream.EventRunQueued, Position: pos}); err != nil {
-			return err
-		}
+	if err := r.emitPosition(ctx); err != nil {
+		return err
 	}
 	close(r.ready)
 	return nil
+}
+
+// abandon ends a run whose announcement failed: the client is told it was
+// not created, but it may be stored already, so it gets a terminal event
+// where the log allows one, and its topic is closed either way.
+func (m *Manager) abandon(r *run, cause error) {
+	m.mu.Lock()
+	queued := m.removeQueued(r)
+	// Neither starting now nor queued: release already handed it a slot
+	// and its work is waiting for ready; it ends the run itself.
+	started := !r.startNow && !queued
+	m.mu.Unlock()
+	r.mu.Lock()
+	r.stopWith, r.failure = thinkstream.StateFailed, cause
+	r.mu.Unlock()
+	close(r.ready)
+	if started {
+		return
+	}
+	r.finish(thinkstream.StateFailed, cause, thinkstream.Result{})
+	if r.startNow {
+		m.release(r)
+		return
+	}
+	m.retire(r)
+	m.renumber()
+	m.wg.Done()
 }
 
 func (m *Manager) apply(req thinkstream.RunRequest) ([]thinkstream.Message, thinkstream.Params, error) {
@@ -221,34 +243,64 @@ func (m *Manager) removeQueued(r *run) bool {
 	for i, q := range m.queue {
 		if q == r {
 			m.queue = append(m.queue[:i], m.queue[i+1:]...)
+			r.position = 0
+			m.reindex()
 			return true
 		}
 	}
 	return false
 }
 
-// release frees a generation slot and starts the next queued run.
-func (m *Manager) release(r *run) {
+// reindex gives queued runs their positions; m.mu must be held. renumber
+// then tells their viewers.
+func (m *Manager) reindex() {
+	for i, q := range m.queue {
+		q.position = i + 1
+	}
+}
+
+// renumber logs the queue positions that changed. It is the only sender of
+// run.queued after a run's announcement; see emitPosition for why the order
+// holds however many goroutines call it.
+func (m *Manager) renumber() {
+	m.mu.Lock()
+	queued := append([]*run(nil), m.queue...)
+	m.mu.Unlock()
+	for _, q := range queued {
+		if err := q.emitPosition(context.Background()); err != nil && !errors.Is(err, errStopped) {
+			m.cfg.Logger.Warn("run: log queue position", "run", q.meta.ID, "err", err)
+		}
+	}
+}
+
+// retire removes a finished run from the active set, leaving its snapshot
+// in the cache so the next read need not fold the log.
+func (m *Manager) retire(r *run) {
+	m.keepSnapshot(r.meta.ID, r.w.fold.snapshot())
 	m.mu.Lock()
 	delete(m.active, r.meta.ID)
+	m.mu.Unlock()
+	m.releaseWriter(r.w)
+}
+
+// release frees a generation slot and starts the next queued run.
+func (m *Manager) release(r *run) {
+	m.retire(r)
+	m.mu.Lock()
 	m.running--
 	var next *run
 	if len(m.queue) > 0 && !m.closed {
 		next, m.queue = m.queue[0], m.queue[1:]
+		next.position = 0
+		m.reindex()
 		m.running++
 	}
-	moved := append([]*run(nil), m.queue...)
-	for i, q := range moved {
-		q.position = i + 1
-	}
 	m.mu.Unlock()
-	m.wg.Done()
 	if next != nil {
 		go next.work()
 	}
-	for i, q := range moved {
-		go q.queuedAt(i + 1)
-	}
+	m.renumber()
+	m.wg.Done()
 }
 
 // Get returns a run's metadata.
@@ -374,32 +426,35 @@ func (m *Manager) pauseResume(ctx context.Context, id, token string, pause bool)
 	return r.emit(ctx, thinkstream.Event{Type: typ})
 }
 
-// Annotate logs an annotation of a run's step that every viewer sees.
+// Annotate logs an annotation of a run's step that every viewer sees. On
+// a finished run it follows the terminal event and reaches viewers through
+// snapshots.
 func (m *Manager) Annotate(ctx context.Context, id string, a thinkstream.Annotation) (thinkstream.Event, error) {
 	m.mu.Lock()
 	r := m.active[id]
 	m.mu.Unlock()
+	var created time.Time
 	if r != nil {
-		ev := thinkstream.Event{Type: thinkstream.EventAnnotation, Annotation: &a}
-		return ev, r.emit(ctx, ev)
+		created = r.created
+	} else {
+		run, err := m.Get(ctx, id)
+		if err != nil {
+			return thinkstream.Event{}, err
+		}
+		created = run.CreatedAt
 	}
-	// A finished run: its events are immutable except for annotations,
-	// which follow the terminal event and reach viewers via snapshots.
-	if _, err := m.Get(ctx, id); err != nil {
-		return thinkstream.Event{}, err
-	}
-	f := &run{m: m, meta: thinkstream.Run{ID: id}, detached: true}
-	last, err := m.cfg.Log.LastSeq(ctx, id)
-	if err != nil {
-		return thinkstream.Event{}, err
-	}
-	f.seq = last
-	ev := thinkstream.Event{Type: thinkstream.EventAnnotation, Annotation: &a}
-	if err := f.emit(ctx, ev); err != nil {
+	// A live run's writer when it still has one; else a new one whose seq
+	// is read from the log at the first write, under its lock, once for
+	// all concurrent annotators (the live writer is done by then: runs
+	// drop it only after their terminal event).
+	w := m.acquireWriter(id, created, 0, false)
+	defer m.releaseWriter(w)
+	evs := []thinkstream.Event{{Type: thinkstream.EventAnnotation, Annotation: &a}}
+	if err := w.emitFunc(ctx, true, func() []thinkstream.Event { return evs }); err != nil {
 		return thinkstream.Event{}, err
 	}
 	m.dropSnapshot(id)
-	return ev, nil
+	return evs[0], nil
 }
 
 // Viewers returns the number of viewers of a run on this node.
