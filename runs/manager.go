@@ -414,6 +414,12 @@ func (m *Manager) pauseResume(ctx context.Context, id, token string, pause bool)
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	ended := r.ended
+	r.mu.Unlock()
+	if ended { // finishing: still active for a moment, but not generating
+		return ErrNotActive
+	}
 	typ := thinkstream.EventRunResumed
 	if pause {
 		err, typ = p.Pause(id), thinkstream.EventRunPaused
@@ -423,7 +429,11 @@ func (m *Manager) pauseResume(ctx context.Context, id, token string, pause bool)
 	if err != nil {
 		return err
 	}
-	return r.emit(ctx, thinkstream.Event{Type: typ})
+	err = r.emit(ctx, thinkstream.Event{Type: typ})
+	if errors.Is(err, errStopped) {
+		return ErrNotActive
+	}
+	return err
 }
 
 // Annotate logs an annotation of a run's step that every viewer sees. On
@@ -450,7 +460,7 @@ func (m *Manager) Annotate(ctx context.Context, id string, a thinkstream.Annotat
 	w := m.acquireWriter(id, created, 0, false)
 	defer m.releaseWriter(w)
 	evs := []thinkstream.Event{{Type: thinkstream.EventAnnotation, Annotation: &a}}
-	if err := w.emitFunc(ctx, true, func() []thinkstream.Event { return evs }); err != nil {
+	if err := w.emitFunc(ctx, true, func() []thinkstream.Event { return evs }, nil); err != nil {
 		return thinkstream.Event{}, err
 	}
 	m.dropSnapshot(id)

@@ -79,7 +79,7 @@ func (r *run) emitPosition(ctx context.Context) error {
 		}
 		r.sentPos = pos
 		return []thinkstream.Event{{Type: thinkstream.EventRunQueued, Position: pos}}
-	})
+	}, nil)
 }
 
 // stop asks a running generation to end with the given state.
@@ -119,15 +119,24 @@ func (r *run) work() {
 	r.cancel = cancel
 	r.startedAt = time.Now()
 	started := r.startedAt.UTC()
-	r.meta.State, r.meta.StartedAt = thinkstream.StateRunning, &started
-	meta := r.meta
 	r.mu.Unlock()
-	_ = r.m.cfg.Log.PutRun(ctx, meta)
-	r.m.cfg.Metrics.Runs.WithLabelValues(string(thinkstream.StateRunning)).Inc()
-	if err := r.emit(ctx, thinkstream.Event{Type: thinkstream.EventRunStarted}); err != nil {
+	// The run shows as running only once run.started is logged, so that
+	// nothing a client does on seeing it (pause, annotate) precedes it.
+	var meta thinkstream.Run
+	err := r.w.emitFunc(ctx, false, func() []thinkstream.Event {
+		return []thinkstream.Event{{Type: thinkstream.EventRunStarted}}
+	}, func() {
+		r.mu.Lock()
+		r.meta.State, r.meta.StartedAt = thinkstream.StateRunning, &started
+		meta = r.meta
+		r.mu.Unlock()
+	})
+	if err != nil {
 		r.finish(thinkstream.StateFailed, err, thinkstream.Result{})
 		return
 	}
+	_ = r.m.cfg.Log.PutRun(ctx, meta)
+	r.m.cfg.Metrics.Runs.WithLabelValues(string(thinkstream.StateRunning)).Inc()
 
 	statsDone := make(chan struct{})
 	go r.statsLoop(ctx, statsDone)
@@ -255,20 +264,27 @@ func (r *run) finish(state thinkstream.RunState, cause error, res thinkstream.Re
 	})
 	r.ended = true
 	r.mu.Unlock()
-	if err := r.w.emit(ctx, evs...); err != nil {
+	ended := now.UTC()
+	var meta thinkstream.Run
+	final := func() {
+		r.mu.Lock()
+		r.meta.State, r.meta.EndedAt, r.meta.LastSeq = state, &ended, r.w.last.Load()
+		r.meta.Answer, r.meta.Usage, r.meta.Timings, r.meta.Error = r.answer, &usage, &tm, runErr
+		meta = r.meta
+		r.mu.Unlock()
+	}
+	// final runs before the terminal event is published: a client that
+	// saw it and asks for the run finds it ended.
+	err := r.w.emitFunc(ctx, false, func() []thinkstream.Event { return evs }, final)
+	if err != nil {
 		// No retry: a failed append may still have been stored, and a
 		// second terminal event would break "exactly one".
 		r.m.cfg.Logger.Error("run: log terminal event", "run", r.meta.ID, "err", err)
+		final()
 	}
 	// Whether or not the terminal event made it, nothing more will be
 	// published: a topic still open now would keep its viewers forever.
 	r.w.close()
-	ended := now.UTC()
-	r.mu.Lock()
-	r.meta.State, r.meta.EndedAt, r.meta.LastSeq = state, &ended, r.w.last.Load()
-	r.meta.Answer, r.meta.Usage, r.meta.Timings, r.meta.Error = r.answer, &usage, &tm, runErr
-	meta := r.meta
-	r.mu.Unlock()
 	if err := r.m.cfg.Log.PutRun(ctx, meta); err != nil {
 		r.m.cfg.Logger.Error("run: store final state", "run", meta.ID, "err", err)
 	}

@@ -88,14 +88,16 @@ func (w *writer) close() {
 
 // emit logs evs as the next events of the run.
 func (w *writer) emit(ctx context.Context, evs ...thinkstream.Event) error {
-	return w.emitFunc(ctx, false, func() []thinkstream.Event { return evs })
+	return w.emitFunc(ctx, false, func() []thinkstream.Event { return evs }, nil)
 }
 
 // emitFunc logs the events build returns; build runs under the writer's
 // lock, so what it decides (e.g. a queue position) is what lands next in
 // the run's order. After the terminal event only annotations (after is
-// true) may follow.
-func (w *writer) emitFunc(ctx context.Context, after bool, build func() []thinkstream.Event) error {
+// true) may follow. then, when set, runs once the log has the events and
+// before anyone is shown them, so state that readers see beside the events
+// (the run's metadata) is never behind what they saw.
+func (w *writer) emitFunc(ctx context.Context, after bool, build func() []thinkstream.Event, then func()) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.ended && !after {
@@ -144,6 +146,9 @@ func (w *writer) emitFunc(ctx context.Context, after bool, build func() []thinks
 	}
 	if terminal {
 		w.ended = true
+	}
+	if then != nil {
+		then()
 	}
 	if w.live {
 		w.publish(recs)
