@@ -60,20 +60,20 @@ type env struct {
 	dir string
 }
 
-func newEnv(t *testing.T, eng thinkstream.Engine, cfg Config) *env {
+func newEnv(t testing.TB, eng thinkstream.Engine, cfg Config) *env {
 	t.Helper()
 	dir := t.TempDir()
 	return openEnv(t, dir, eng, cfg)
 }
 
-func openEnv(t *testing.T, dir string, eng thinkstream.Engine, cfg Config) *env {
+func openEnv(t testing.TB, dir string, eng thinkstream.Engine, cfg Config) *env {
 	t.Helper()
 	return openEnvWrap(t, dir, eng, cfg, nil)
 }
 
 // openEnvWrap opens an env whose manager logs through wrap(log) when wrap
 // is set (a real log underneath, failing where a test says).
-func openEnvWrap(t *testing.T, dir string, eng thinkstream.Engine, cfg Config, wrap func(*eventlog.Log) Log) *env {
+func openEnvWrap(t testing.TB, dir string, eng thinkstream.Engine, cfg Config, wrap func(*eventlog.Log) Log) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
