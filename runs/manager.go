@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -82,6 +83,9 @@ type Manager struct {
 	snapMu sync.Mutex
 	snaps  map[string]*Snapshot // finished runs' snapshots
 	order  []string
+	// snapGen counts dropped snapshots, so a fold of the log that raced
+	// an annotation is not cached.
+	snapGen atomic.Uint64
 
 	wmu     sync.Mutex
 	writers map[string]*writer // every run someone is writing to

@@ -165,6 +165,7 @@ func (m *Manager) Snapshot(ctx context.Context, id string) (*Snapshot, error) {
 		return s, nil
 	}
 	m.snapMu.Unlock()
+	gen := m.snapGen.Load()
 	run, err := m.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -182,7 +183,9 @@ func (m *Manager) Snapshot(ctx context.Context, id string) (*Snapshot, error) {
 		return nil, err
 	}
 	s := f.snapshot()
-	if run.State.Terminal() {
+	if run.State.Terminal() && m.snapGen.Load() == gen {
+		// Kept only if no annotation dropped a snapshot meanwhile: it
+		// might have landed after this read of the log.
 		m.keepSnapshot(id, s)
 	}
 	return s, nil
@@ -207,5 +210,6 @@ func (m *Manager) keepSnapshot(id string, s *Snapshot) {
 func (m *Manager) dropSnapshot(id string) {
 	m.snapMu.Lock()
 	defer m.snapMu.Unlock()
+	m.snapGen.Add(1)
 	delete(m.snaps, id)
 }

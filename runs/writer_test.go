@@ -344,3 +344,58 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// blockLog is the real log whose appends of one event type wait until
+// released, telling the test when one is waiting.
+type blockLog struct {
+	*eventlog.Log
+	typ     string
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockLog) Append(ctx context.Context, id string, recs []thinkstream.Record) error {
+	if hasType(b.typ)(recs) {
+		b.entered <- struct{}{}
+		<-b.release
+	}
+	return b.Log.Append(ctx, id, recs)
+}
+
+// TestSlowAppendDoesNotBlockReaders: while a run's append hangs, its
+// metadata and snapshot are still served.
+func TestSlowAppendDoesNotBlockReaders(t *testing.T) {
+	bl := &blockLog{typ: thinkstream.EventThinking, entered: make(chan struct{}), release: make(chan struct{})}
+	e := openEnvWrap(t, t.TempDir(), &scripted{tokens: []string{"a"}}, Config{StatsEvery: time.Hour},
+		func(l *eventlog.Log) Log { bl.Log = l; return bl })
+	ctx := context.Background()
+	c, err := e.m.Create(ctx, thinkstream.RunRequest{Problem: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-bl.entered
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(bl.release) }) }
+	t.Cleanup(unblock) // registered after the env's, so it runs first
+	read := make(chan error, 1)
+	go func() {
+		r, err := e.m.Get(ctx, c.ID)
+		if err == nil && r.State != thinkstream.StateRunning {
+			err = fmt.Errorf("state %s", r.State)
+		}
+		if err == nil {
+			_, err = e.m.Snapshot(ctx, c.ID)
+		}
+		read <- err
+	}()
+	select {
+	case err := <-read:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Get/Snapshot blocked behind a pending append")
+	}
+	unblock()
+	checkDense(t, collect(t, e.m, c.ID))
+}
