@@ -172,8 +172,8 @@ func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Creat
 	m.wg.Add(1)
 	m.mu.Unlock()
 
-	if err := m.announce(ctx, r); err != nil {
-		m.abandon(r, err)
+	if stored, err := m.announce(ctx, r); err != nil {
+		m.abandon(r, stored, err)
 		return Created{}, err
 	}
 	m.cfg.Metrics.Runs.WithLabelValues(string(thinkstream.StateQueued)).Inc()
@@ -183,27 +183,28 @@ func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Creat
 	return Created{Run: r.snapshotMeta(), OwnerToken: r.owner}, nil
 }
 
-// announce stores the run and logs run.created (and run.queued).
-func (m *Manager) announce(ctx context.Context, r *run) error {
+// announce stores the run and logs run.created (and run.queued); stored
+// says whether the run exists in the store, even when err is set.
+func (m *Manager) announce(ctx context.Context, r *run) (stored bool, err error) {
 	if err := m.cfg.Log.PutRun(ctx, r.meta); err != nil {
-		return err
+		return false, err
 	}
 	r.w.open()
 	meta := r.meta
 	if err := r.emit(ctx, thinkstream.Event{Type: thinkstream.EventRunCreated, Run: &meta}); err != nil {
-		return err
+		return true, err
 	}
 	if err := r.emitPosition(ctx); err != nil {
-		return err
+		return true, err
 	}
 	close(r.ready)
-	return nil
+	return true, nil
 }
 
 // abandon ends a run whose announcement failed: the client is told it was
-// not created, but it may be stored already, so it gets a terminal event
-// where the log allows one, and its topic is closed either way.
-func (m *Manager) abandon(r *run, cause error) {
+// not created, but when it is stored already it gets a terminal event
+// where the log allows one; its topic is closed either way.
+func (m *Manager) abandon(r *run, stored bool, cause error) {
 	m.mu.Lock()
 	queued := m.removeQueued(r)
 	// Neither starting now nor queued: release already handed it a slot
@@ -211,11 +212,11 @@ func (m *Manager) abandon(r *run, cause error) {
 	started := !r.startNow && !queued
 	m.mu.Unlock()
 	r.mu.Lock()
-	r.stopWith, r.failure = thinkstream.StateFailed, cause
+	r.stopWith, r.failure, r.unstored = thinkstream.StateFailed, cause, !stored
 	r.mu.Unlock()
 	close(r.ready)
 	if started {
-		return
+		return // its work ends it
 	}
 	r.finish(thinkstream.StateFailed, cause, thinkstream.Result{})
 	if r.startNow {
@@ -280,7 +281,12 @@ func (m *Manager) renumber() {
 // retire removes a finished run from the active set, leaving its snapshot
 // in the cache so the next read need not fold the log.
 func (m *Manager) retire(r *run) {
-	m.keepSnapshot(r.meta.ID, r.w.fold.snapshot())
+	r.mu.Lock()
+	unstored := r.unstored
+	r.mu.Unlock()
+	if !unstored {
+		m.keepSnapshot(r.meta.ID, r.w.fold.snapshot())
+	}
 	m.mu.Lock()
 	delete(m.active, r.meta.ID)
 	m.mu.Unlock()

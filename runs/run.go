@@ -31,6 +31,7 @@ type run struct {
 	cancel   context.CancelCauseFunc
 	stopWith thinkstream.RunState // why cancel was called
 	failure  error                // why announce failed, with stopWith
+	unstored bool                 // announce could not even store it: log nothing
 
 	tokens, thinking int
 	firstToken       time.Time
@@ -231,6 +232,13 @@ func (r *run) finish(state thinkstream.RunState, cause error, res thinkstream.Re
 	r.mu.Lock()
 	if r.ended {
 		r.mu.Unlock()
+		return
+	}
+	if r.unstored {
+		// Nothing of it is logged or listed; events now would be orphans.
+		r.ended = true
+		r.mu.Unlock()
+		r.w.close()
 		return
 	}
 	usage := res.Usage

@@ -399,3 +399,42 @@ func TestSlowAppendDoesNotBlockReaders(t *testing.T) {
 	unblock()
 	checkDense(t, collect(t, e.m, c.ID))
 }
+
+// putFailLog is the real log whose first PutRun fails.
+type putFailLog struct {
+	*eventlog.Log
+	mu     sync.Mutex
+	failed bool
+}
+
+func (p *putFailLog) PutRun(ctx context.Context, run thinkstream.Run) error {
+	p.mu.Lock()
+	first := !p.failed
+	p.failed = true
+	p.mu.Unlock()
+	if first {
+		return errInjected
+	}
+	return p.Log.PutRun(ctx, run)
+}
+
+func TestStoreFailsCreatesNothing(t *testing.T) {
+	e := openEnvWrap(t, t.TempDir(), &scripted{tokens: []string{"a"}}, Config{},
+		func(l *eventlog.Log) Log { return &putFailLog{Log: l} })
+	ctx := context.Background()
+	if _, err := e.m.Create(ctx, thinkstream.RunRequest{Problem: "p"}); err == nil {
+		t.Fatal("create succeeded with a failing store")
+	}
+	if q, r := e.m.Active(); q+r != 0 {
+		t.Fatalf("active = %d queued, %d running", q, r)
+	}
+	c, err := e.m.Create(ctx, thinkstream.RunRequest{Problem: "q"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDense(t, collect(t, e.m, c.ID))
+	list, _, err := e.m.List(ctx, 10, "")
+	if err != nil || len(list) != 1 {
+		t.Fatalf("list = %d runs, %v", len(list), err)
+	}
+}
