@@ -108,3 +108,19 @@ type Annotation struct {
 	Note string `json:"note,omitempty"`
 	By   string `json:"by,omitempty"`
 }
+
+// IsReasoning reports whether an event of this type and channel belongs to
+// the chain of thought rather than to the answer: thinking deltas, step
+// markers, and code blocks whose channel is "thinking". A code block with no
+// or an unknown channel counts as answer, so that text a viewer is shown as
+// final is never hidden among the reasoning. This is the one place the rule
+// lives; the web client mirrors it (web/src).
+func IsReasoning(typ, channel string) bool {
+	switch typ {
+	case EventThinking, EventStep:
+		return true
+	case EventCode:
+		return channel == "thinking"
+	}
+	return false
+}

@@ -56,15 +56,11 @@ type outcome struct {
 // step applies one event: it returns the text it adds to the reasoning or
 // the answer, and whether the response is over.
 func (c completion) step(ev thinkstream.Event, out *outcome) (reasoning, content string, done bool) {
+	if thinkstream.IsReasoning(ev.Type, ev.Channel) {
+		return ev.Text, "", false
+	}
 	switch ev.Type {
-	case thinkstream.EventThinking, thinkstream.EventStep:
-		return ev.Text, "", false
-	case thinkstream.EventCode:
-		if ev.Channel == "answer" {
-			return "", ev.Text, false
-		}
-		return ev.Text, "", false
-	case thinkstream.EventAnswer:
+	case thinkstream.EventCode, thinkstream.EventAnswer:
 		return "", ev.Text, false
 	case thinkstream.EventRunError, thinkstream.EventRunFailed, thinkstream.EventRunInterrupted:
 		out.ended = true

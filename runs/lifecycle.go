@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,8 +44,10 @@ func (m *Manager) Recover(ctx context.Context) (int, error) {
 			}
 			continue
 		}
-		r := &run{m: m, meta: meta, seq: last, detached: true, created: meta.CreatedAt}
+		r := &run{m: m, meta: meta, created: meta.CreatedAt}
+		r.w = m.acquireWriter(id, meta.CreatedAt, last, true)
 		r.finish(thinkstream.StateInterrupted, errors.New("server restarted"), thinkstream.Result{})
+		m.releaseWriter(r.w)
 		n++
 	}
 	return n, nil
@@ -58,6 +59,9 @@ func (m *Manager) terminalAt(ctx context.Context, id string, seq int64) (thinkst
 	}
 	var ev thinkstream.Event
 	err := m.cfg.Log.Read(ctx, id, seq-1, seq, func(r thinkstream.Record) error {
+		if r.Type != "" && !thinkstream.IsTerminal(r.Type) {
+			return nil // no need to decode it (logs before type headers have none)
+		}
 		return json.Unmarshal(r.Data, &ev)
 	})
 	if err != nil || !thinkstream.IsTerminal(ev.Type) {
@@ -131,92 +135,6 @@ func (m *Manager) Follow(ctx context.Context, id string, after int64) iter.Seq2[
 			}
 		}
 	}
-}
-
-// Snapshot is what a late joiner needs to show a run without replaying its
-// deltas one by one: the coalesced events so far and their digest.
-type Snapshot struct {
-	Events      []json.RawMessage        `json:"events"`
-	Thinking    string                   `json:"thinking"`
-	Answer      string                   `json:"answer"`
-	Result      string                   `json:"result,omitempty"`
-	Steps       int                      `json:"steps"`
-	Annotations []thinkstream.Annotation `json:"annotations"`
-	LastSeq     int64                    `json:"last_seq"`
-}
-
-// Snapshot builds a run's snapshot from its log.
-func (m *Manager) Snapshot(ctx context.Context, id string) (*Snapshot, error) {
-	m.snapMu.Lock()
-	if s, ok := m.snaps[id]; ok {
-		m.snapMu.Unlock()
-		return s, nil
-	}
-	m.snapMu.Unlock()
-	run, err := m.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	s := &Snapshot{Annotations: []thinkstream.Annotation{}, Events: []json.RawMessage{}}
-	var thinking, answer strings.Builder
-	var frames []hub.Frame
-	err = m.cfg.Log.Read(ctx, id, 0, 0, func(r thinkstream.Record) error {
-		var ev thinkstream.Event
-		if err := json.Unmarshal(r.Data, &ev); err != nil {
-			return err
-		}
-		frames = append(frames, hub.Frame{Seq: ev.Seq, Type: ev.Type, Data: r.Data})
-		s.LastSeq = ev.Seq
-		switch {
-		case ev.Type == thinkstream.EventThinking || ev.Type == thinkstream.EventCode && ev.Channel == "thinking":
-			thinking.WriteString(ev.Text)
-		case ev.Type == thinkstream.EventAnswer || ev.Type == thinkstream.EventCode:
-			answer.WriteString(ev.Text)
-		case ev.Type == thinkstream.EventStep:
-			s.Steps = ev.Index
-		case ev.Type == thinkstream.EventResult:
-			s.Result = ev.Answer
-		case ev.Type == thinkstream.EventAnnotation && ev.Annotation != nil:
-			s.Annotations = append(s.Annotations, *ev.Annotation)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, thinkstream.ErrRunNotFound) {
-		return nil, err
-	}
-	s.Thinking, s.Answer = thinking.String(), answer.String()
-	if frames, err = hub.Coalesce(frames); err != nil {
-		return nil, err
-	}
-	for _, f := range frames {
-		s.Events = append(s.Events, json.RawMessage(f.Data))
-	}
-	if run.State.Terminal() {
-		m.keepSnapshot(id, s)
-	}
-	return s, nil
-}
-
-const snapshotCache = 32
-
-func (m *Manager) keepSnapshot(id string, s *Snapshot) {
-	m.snapMu.Lock()
-	defer m.snapMu.Unlock()
-	if _, ok := m.snaps[id]; ok {
-		return
-	}
-	m.snaps[id] = s
-	m.order = append(m.order, id)
-	if len(m.order) > snapshotCache {
-		delete(m.snaps, m.order[0])
-		m.order = m.order[1:]
-	}
-}
-
-func (m *Manager) dropSnapshot(id string) {
-	m.snapMu.Lock()
-	defer m.snapMu.Unlock()
-	delete(m.snaps, id)
 }
 
 // Metrics are the run manager's Prometheus collectors.

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -82,11 +83,18 @@ type Manager struct {
 	snapMu sync.Mutex
 	snaps  map[string]*Snapshot // finished runs' snapshots
 	order  []string
+	// snapGen counts dropped snapshots, so a fold of the log that raced
+	// an annotation is not cached.
+	snapGen atomic.Uint64
+
+	wmu     sync.Mutex
+	writers map[string]*writer // every run someone is writing to
 }
 
 // New returns a manager. Call Recover once before serving.
 func New(cfg Config) *Manager {
-	m := &Manager{cfg: cfg, active: make(map[string]*run), snaps: make(map[string]*Snapshot)}
+	m := &Manager{cfg: cfg, active: make(map[string]*run), snaps: make(map[string]*Snapshot),
+		writers: make(map[string]*writer)}
 	if d, ok := cfg.Engine.(thinkstream.Describer); ok {
 		m.info = d.Info()
 	}
@@ -141,6 +149,8 @@ func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Creat
 			Simulated: m.info.Simulated, Source: req.Source, CreatedAt: now.UTC(),
 		},
 	}
+	r.w = m.acquireWriter(id.String(), now, 0, true)
+	r.w.fold = &fold{}
 	m.mu.Lock()
 	switch {
 	case m.closed:
@@ -154,6 +164,7 @@ func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Creat
 		r.position = len(m.queue)
 	default:
 		m.mu.Unlock()
+		m.releaseWriter(r.w)
 		m.cfg.Metrics.Rejected.Inc()
 		return Created{}, ErrQueueFull
 	}
@@ -161,15 +172,8 @@ func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Creat
 	m.wg.Add(1)
 	m.mu.Unlock()
 
-	if err := m.announce(ctx, r); err != nil {
-		m.mu.Lock()
-		delete(m.active, r.meta.ID)
-		m.removeQueued(r)
-		if r.startNow {
-			m.running--
-		}
-		m.mu.Unlock()
-		m.wg.Done()
+	if stored, err := m.announce(ctx, r); err != nil {
+		m.abandon(r, stored, err)
 		return Created{}, err
 	}
 	m.cfg.Metrics.Runs.WithLabelValues(string(thinkstream.StateQueued)).Inc()
@@ -179,26 +183,49 @@ func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Creat
 	return Created{Run: r.snapshotMeta(), OwnerToken: r.owner}, nil
 }
 
-// announce stores the run and logs run.created (and run.queued).
-func (m *Manager) announce(ctx context.Context, r *run) error {
+// announce stores the run and logs run.created (and run.queued); stored
+// says whether the run exists in the store, even when err is set.
+func (m *Manager) announce(ctx context.Context, r *run) (stored bool, err error) {
 	if err := m.cfg.Log.PutRun(ctx, r.meta); err != nil {
-		return err
+		return false, err
 	}
-	m.cfg.Hub.Open(r.meta.ID, 0)
+	r.w.open()
 	meta := r.meta
 	if err := r.emit(ctx, thinkstream.Event{Type: thinkstream.EventRunCreated, Run: &meta}); err != nil {
-		return err
+		return true, err
 	}
-	m.mu.Lock()
-	pos := r.position
-	m.mu.Unlock()
-	if pos > 0 {
-		if err := r.emit(ctx, thinkstream.Event{Type: thinkstream.EventRunQueued, Position: pos}); err != nil {
-			return err
-		}
+	if err := r.emitPosition(ctx); err != nil {
+		return true, err
 	}
 	close(r.ready)
-	return nil
+	return true, nil
+}
+
+// abandon ends a run whose announcement failed: the client is told it was
+// not created, but when it is stored already it gets a terminal event
+// where the log allows one; its topic is closed either way.
+func (m *Manager) abandon(r *run, stored bool, cause error) {
+	m.mu.Lock()
+	queued := m.removeQueued(r)
+	// Neither starting now nor queued: release already handed it a slot
+	// and its work is waiting for ready; it ends the run itself.
+	started := !r.startNow && !queued
+	m.mu.Unlock()
+	r.mu.Lock()
+	r.stopWith, r.failure, r.unstored = thinkstream.StateFailed, cause, !stored
+	r.mu.Unlock()
+	close(r.ready)
+	if started {
+		return // its work ends it
+	}
+	r.finish(thinkstream.StateFailed, cause, thinkstream.Result{})
+	if r.startNow {
+		m.release(r)
+		return
+	}
+	m.retire(r)
+	m.renumber()
+	m.wg.Done()
 }
 
 func (m *Manager) apply(req thinkstream.RunRequest) ([]thinkstream.Message, thinkstream.Params, error) {
@@ -221,34 +248,69 @@ func (m *Manager) removeQueued(r *run) bool {
 	for i, q := range m.queue {
 		if q == r {
 			m.queue = append(m.queue[:i], m.queue[i+1:]...)
+			r.position = 0
+			m.reindex()
 			return true
 		}
 	}
 	return false
 }
 
-// release frees a generation slot and starts the next queued run.
-func (m *Manager) release(r *run) {
+// reindex gives queued runs their positions; m.mu must be held. renumber
+// then tells their viewers.
+func (m *Manager) reindex() {
+	for i, q := range m.queue {
+		q.position = i + 1
+	}
+}
+
+// renumber logs the queue positions that changed. It is the only sender of
+// run.queued after a run's announcement; see emitPosition for why the order
+// holds however many goroutines call it.
+func (m *Manager) renumber() {
+	m.mu.Lock()
+	queued := append([]*run(nil), m.queue...)
+	m.mu.Unlock()
+	for _, q := range queued {
+		if err := q.emitPosition(context.Background()); err != nil && !errors.Is(err, errStopped) {
+			m.cfg.Logger.Warn("run: log queue position", "run", q.meta.ID, "err", err)
+		}
+	}
+}
+
+// retire removes a finished run from the active set, leaving its snapshot
+// in the cache so the next read need not fold the log.
+func (m *Manager) retire(r *run) {
+	r.mu.Lock()
+	unstored := r.unstored
+	r.mu.Unlock()
+	if !unstored {
+		m.keepSnapshot(r.meta.ID, r.w.fold.snapshot())
+	}
 	m.mu.Lock()
 	delete(m.active, r.meta.ID)
+	m.mu.Unlock()
+	m.releaseWriter(r.w)
+}
+
+// release frees a generation slot and starts the next queued run.
+func (m *Manager) release(r *run) {
+	m.retire(r)
+	m.mu.Lock()
 	m.running--
 	var next *run
 	if len(m.queue) > 0 && !m.closed {
 		next, m.queue = m.queue[0], m.queue[1:]
+		next.position = 0
+		m.reindex()
 		m.running++
 	}
-	moved := append([]*run(nil), m.queue...)
-	for i, q := range moved {
-		q.position = i + 1
-	}
 	m.mu.Unlock()
-	m.wg.Done()
 	if next != nil {
 		go next.work()
 	}
-	for i, q := range moved {
-		go q.queuedAt(i + 1)
-	}
+	m.renumber()
+	m.wg.Done()
 }
 
 // Get returns a run's metadata.
@@ -362,6 +424,12 @@ func (m *Manager) pauseResume(ctx context.Context, id, token string, pause bool)
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	ended := r.ended
+	r.mu.Unlock()
+	if ended { // finishing: still active for a moment, but not generating
+		return ErrNotActive
+	}
 	typ := thinkstream.EventRunResumed
 	if pause {
 		err, typ = p.Pause(id), thinkstream.EventRunPaused
@@ -371,35 +439,42 @@ func (m *Manager) pauseResume(ctx context.Context, id, token string, pause bool)
 	if err != nil {
 		return err
 	}
-	return r.emit(ctx, thinkstream.Event{Type: typ})
+	err = r.emit(ctx, thinkstream.Event{Type: typ})
+	if errors.Is(err, errStopped) {
+		return ErrNotActive
+	}
+	return err
 }
 
-// Annotate logs an annotation of a run's step that every viewer sees.
+// Annotate logs an annotation of a run's step that every viewer sees. On
+// a finished run it follows the terminal event and reaches viewers through
+// snapshots.
 func (m *Manager) Annotate(ctx context.Context, id string, a thinkstream.Annotation) (thinkstream.Event, error) {
 	m.mu.Lock()
 	r := m.active[id]
 	m.mu.Unlock()
+	var created time.Time
 	if r != nil {
-		ev := thinkstream.Event{Type: thinkstream.EventAnnotation, Annotation: &a}
-		return ev, r.emit(ctx, ev)
+		created = r.created
+	} else {
+		run, err := m.Get(ctx, id)
+		if err != nil {
+			return thinkstream.Event{}, err
+		}
+		created = run.CreatedAt
 	}
-	// A finished run: its events are immutable except for annotations,
-	// which follow the terminal event and reach viewers via snapshots.
-	if _, err := m.Get(ctx, id); err != nil {
-		return thinkstream.Event{}, err
-	}
-	f := &run{m: m, meta: thinkstream.Run{ID: id}, detached: true}
-	last, err := m.cfg.Log.LastSeq(ctx, id)
-	if err != nil {
-		return thinkstream.Event{}, err
-	}
-	f.seq = last
-	ev := thinkstream.Event{Type: thinkstream.EventAnnotation, Annotation: &a}
-	if err := f.emit(ctx, ev); err != nil {
+	// A live run's writer when it still has one; else a new one whose seq
+	// is read from the log at the first write, under its lock, once for
+	// all concurrent annotators (the live writer is done by then: runs
+	// drop it only after their terminal event).
+	w := m.acquireWriter(id, created, 0, false)
+	defer m.releaseWriter(w)
+	evs := []thinkstream.Event{{Type: thinkstream.EventAnnotation, Annotation: &a}}
+	if err := w.emitFunc(ctx, true, func() []thinkstream.Event { return evs }, nil); err != nil {
 		return thinkstream.Event{}, err
 	}
 	m.dropSnapshot(id)
-	return ev, nil
+	return evs[0], nil
 }
 
 // Viewers returns the number of viewers of a run on this node.

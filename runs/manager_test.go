@@ -60,13 +60,20 @@ type env struct {
 	dir string
 }
 
-func newEnv(t *testing.T, eng thinkstream.Engine, cfg Config) *env {
+func newEnv(t testing.TB, eng thinkstream.Engine, cfg Config) *env {
 	t.Helper()
 	dir := t.TempDir()
 	return openEnv(t, dir, eng, cfg)
 }
 
-func openEnv(t *testing.T, dir string, eng thinkstream.Engine, cfg Config) *env {
+func openEnv(t testing.TB, dir string, eng thinkstream.Engine, cfg Config) *env {
+	t.Helper()
+	return openEnvWrap(t, dir, eng, cfg, nil)
+}
+
+// openEnvWrap opens an env whose manager logs through wrap(log) when wrap
+// is set (a real log underneath, failing where a test says).
+func openEnvWrap(t testing.TB, dir string, eng thinkstream.Engine, cfg Config, wrap func(*eventlog.Log) Log) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -76,6 +83,9 @@ func openEnv(t *testing.T, dir string, eng thinkstream.Engine, cfg Config) *env 
 	}
 	h := hub.New(l, hub.Config{Linger: time.Millisecond})
 	cfg.Engine, cfg.Log, cfg.Hub = eng, l, h
+	if wrap != nil {
+		cfg.Log = wrap(l)
+	}
 	m := New(cfg)
 	e := &env{log: l, hub: h, m: m, dir: dir}
 	t.Cleanup(func() {

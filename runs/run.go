@@ -3,36 +3,35 @@ package runs
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/thinkstream/thinkstream"
-	"github.com/thinkstream/thinkstream/hub"
 	"github.com/thinkstream/thinkstream/reasoning"
 )
 
-// run is one admitted run. Its mutex serialises event numbering and logging,
-// because the engine's tokens, the stats ticker and API calls (annotations,
-// pause) all emit events.
+// run is one admitted run. Its events go through its writer; its mutex
+// guards only its state and is never held across a log append, so that
+// readers (GET /v1/runs/{id}) never wait on the log.
 type run struct {
 	m        *Manager
+	w        *writer
 	created  time.Time
 	owner    string
-	ready    chan struct{} // closed once run.created is logged
+	ready    chan struct{} // closed once announce is over (run.created logged or failed)
 	req      thinkstream.Request
 	startNow bool
-	position int  // queue position, guarded by m.mu
-	detached bool // emitting for a finished run (annotations)
+	position int // queue position, 0 when not queued; guarded by m.mu
+	sentPos  int // last position logged; guarded by w.mu
 
 	mu       sync.Mutex
-	seq      int64
 	meta     thinkstream.Run
-	ended    bool
+	ended    bool // finish has begun
 	cancel   context.CancelCauseFunc
 	stopWith thinkstream.RunState // why cancel was called
+	failure  error                // why announce failed, with stopWith
+	unstored bool                 // announce could not even store it: log nothing
 
 	tokens, thinking int
 	firstToken       time.Time
@@ -50,62 +49,38 @@ func (r *run) ownedBy(token string) bool {
 
 func (r *run) snapshotMeta() thinkstream.Run {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	m := r.meta
-	m.LastSeq = r.seq
+	r.mu.Unlock()
+	m.LastSeq = r.w.last.Load()
 	return m
 }
 
-// emit numbers events, logs them and publishes them to the hub once the
-// log has acknowledged them.
+// emit logs events of the running run and publishes them.
 func (r *run) emit(ctx context.Context, evs ...thinkstream.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ended && !r.detached {
-		return errStopped
-	}
-	return r.emitLocked(ctx, evs)
+	return r.w.emit(ctx, evs...)
 }
 
-func (r *run) emitLocked(ctx context.Context, evs []thinkstream.Event) error {
-	recs := make([]thinkstream.Record, len(evs))
-	frames := make([]hub.Frame, len(evs))
-	t := time.Since(r.created).Milliseconds()
-	for i := range evs {
-		evs[i].Seq = r.seq + int64(i) + 1
-		evs[i].T = t
-		data, err := json.Marshal(evs[i])
-		if err != nil {
-			return fmt.Errorf("runs: encode event: %w", err)
+// emitPosition logs the run's current queue position if it changed since
+// the last one logged. It decides under the writer's lock, so a position
+// never follows run.started and positions arrive in the order they held,
+// whoever calls it.
+func (r *run) emitPosition(ctx context.Context) error {
+	return r.w.emitFunc(ctx, false, func() []thinkstream.Event {
+		if r.w.seq == 0 {
+			return nil // run.created is not logged yet; announce sends it
 		}
-		recs[i] = thinkstream.Record{Seq: evs[i].Seq, Type: evs[i].Type, T: t, Data: data}
-		if frames[i], err = hub.EncodeFrame(evs[i].Seq, evs[i].Type, data); err != nil {
-			return fmt.Errorf("runs: encode frame: %w", err)
+		r.m.mu.Lock()
+		pos := r.position
+		r.m.mu.Unlock()
+		if pos == 0 || pos == r.sentPos {
+			return nil
 		}
-	}
-	// The log write must not be abandoned half way because a client went
-	// away: whoever asked, the run's log stays consistent.
-	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if err := r.m.cfg.Log.Append(lctx, r.meta.ID, recs); err != nil {
-		return err
-	}
-	r.seq += int64(len(evs))
-	if !r.detached {
-		if err := r.m.cfg.Hub.Publish(r.meta.ID, frames); err != nil {
-			r.m.cfg.Logger.Error("runs: publish to hub", "run", r.meta.ID, "err", err)
-		}
-	}
-	return nil
-}
-
-// queuedAt tells viewers a queued run moved up.
-func (r *run) queuedAt(pos int) {
-	<-r.ready
-	_ = r.emit(context.Background(), thinkstream.Event{Type: thinkstream.EventRunQueued, Position: pos})
+		r.sentPos = pos
+		return []thinkstream.Event{{Type: thinkstream.EventRunQueued, Position: pos}}
+	}, nil)
 }
 
 // stop asks a running generation to end with the given state.
@@ -124,9 +99,8 @@ func (r *run) stop(state thinkstream.RunState) {
 func (r *run) endQueued(state thinkstream.RunState) {
 	<-r.ready
 	r.finish(state, nil, thinkstream.Result{})
-	r.m.mu.Lock()
-	delete(r.m.active, r.meta.ID)
-	r.m.mu.Unlock()
+	r.m.retire(r)
+	r.m.renumber()
 	r.m.wg.Done()
 }
 
@@ -137,24 +111,33 @@ func (r *run) work() {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	r.mu.Lock()
-	if r.stopWith != "" { // cancelled or shut down while being admitted
-		state := r.stopWith
+	if r.stopWith != "" { // cancelled, shut down or failed while being admitted
+		state, cause := r.stopWith, r.failure
 		r.mu.Unlock()
-		r.finish(state, nil, thinkstream.Result{})
+		r.finish(state, cause, thinkstream.Result{})
 		return
 	}
 	r.cancel = cancel
 	r.startedAt = time.Now()
 	started := r.startedAt.UTC()
-	r.meta.State, r.meta.StartedAt = thinkstream.StateRunning, &started
-	meta := r.meta
 	r.mu.Unlock()
-	_ = r.m.cfg.Log.PutRun(ctx, meta)
-	r.m.cfg.Metrics.Runs.WithLabelValues(string(thinkstream.StateRunning)).Inc()
-	if err := r.emit(ctx, thinkstream.Event{Type: thinkstream.EventRunStarted}); err != nil {
+	// The run shows as running only once run.started is logged, so that
+	// nothing a client does on seeing it (pause, annotate) precedes it.
+	var meta thinkstream.Run
+	err := r.w.emitFunc(ctx, false, func() []thinkstream.Event {
+		return []thinkstream.Event{{Type: thinkstream.EventRunStarted}}
+	}, func() {
+		r.mu.Lock()
+		r.meta.State, r.meta.StartedAt = thinkstream.StateRunning, &started
+		meta = r.meta
+		r.mu.Unlock()
+	})
+	if err != nil {
 		r.finish(thinkstream.StateFailed, err, thinkstream.Result{})
 		return
 	}
+	_ = r.m.cfg.Log.PutRun(ctx, meta)
+	r.m.cfg.Metrics.Runs.WithLabelValues(string(thinkstream.StateRunning)).Inc()
 
 	statsDone := make(chan struct{})
 	go r.statsLoop(ctx, statsDone)
@@ -194,8 +177,7 @@ func (r *run) countToken(evs []thinkstream.Event) {
 	}
 	r.tokens++
 	for _, ev := range evs {
-		if ev.Type == thinkstream.EventThinking || ev.Type == thinkstream.EventStep ||
-			(ev.Type == thinkstream.EventCode && ev.Channel == "thinking") {
+		if thinkstream.IsReasoning(ev.Type, ev.Channel) {
 			r.thinking++
 			return
 		}
@@ -252,6 +234,13 @@ func (r *run) finish(state thinkstream.RunState, cause error, res thinkstream.Re
 		r.mu.Unlock()
 		return
 	}
+	if r.unstored {
+		// Nothing of it is logged or listed; events now would be orphans.
+		r.ended = true
+		r.mu.Unlock()
+		r.w.close()
+		return
+	}
 	usage := res.Usage
 	if usage.CompletionTokens == 0 {
 		usage.CompletionTokens = r.tokens
@@ -281,15 +270,29 @@ func (r *run) finish(state thinkstream.RunState, cause error, res thinkstream.Re
 		Type: terminalType(state), State: state, Usage: &usage, Timings: &tm, Error: runErr,
 		FinishReason: finishReason(state, res),
 	})
-	if err := r.emitLocked(ctx, evs); err != nil {
-		r.m.cfg.Logger.Error("run: log terminal event", "run", r.meta.ID, "err", err)
-	}
 	r.ended = true
-	ended := now.UTC()
-	r.meta.State, r.meta.EndedAt, r.meta.LastSeq = state, &ended, r.seq
-	r.meta.Answer, r.meta.Usage, r.meta.Timings, r.meta.Error = r.answer, &usage, &tm, runErr
-	meta := r.meta
 	r.mu.Unlock()
+	ended := now.UTC()
+	var meta thinkstream.Run
+	final := func() {
+		r.mu.Lock()
+		r.meta.State, r.meta.EndedAt, r.meta.LastSeq = state, &ended, r.w.last.Load()
+		r.meta.Answer, r.meta.Usage, r.meta.Timings, r.meta.Error = r.answer, &usage, &tm, runErr
+		meta = r.meta
+		r.mu.Unlock()
+	}
+	// final runs before the terminal event is published: a client that
+	// saw it and asks for the run finds it ended.
+	err := r.w.emitFunc(ctx, false, func() []thinkstream.Event { return evs }, final)
+	if err != nil {
+		// No retry: a failed append may still have been stored, and a
+		// second terminal event would break "exactly one".
+		r.m.cfg.Logger.Error("run: log terminal event", "run", r.meta.ID, "err", err)
+		final()
+	}
+	// Whether or not the terminal event made it, nothing more will be
+	// published: a topic still open now would keep its viewers forever.
+	r.w.close()
 	if err := r.m.cfg.Log.PutRun(ctx, meta); err != nil {
 		r.m.cfg.Logger.Error("run: store final state", "run", meta.ID, "err", err)
 	}

@@ -202,7 +202,7 @@ func (r *renderer) event(ev thinkstream.Event) error {
 		r.text("thinking", ev.Text, ansiDim)
 	case thinkstream.EventCode:
 		sec := "answer"
-		if ev.Channel == "thinking" {
+		if thinkstream.IsReasoning(ev.Type, ev.Channel) {
 			sec = "thinking"
 		}
 		r.text(sec, ev.Text, ansiCode)
