@@ -69,6 +69,9 @@ type Config struct {
 	// Listener, when the server accepts through it, takes back the
 	// connections of finished event streams for further requests.
 	Listener *Listener
+	// DemoProblem is what a bare GET /infer runs when no run is live
+	// (default DefaultDemoProblem).
+	DemoProblem string
 	// Extra mounts more handlers (the web UI, the OpenAI-compatible API).
 	Extra func(mux *http.ServeMux)
 }
@@ -124,7 +127,7 @@ func (a *API) routes() {
 	m.HandleFunc("POST /v1/runs/{id}/pause", a.action(a.runs.Pause))
 	m.HandleFunc("POST /v1/runs/{id}/resume", a.action(a.runs.Resume))
 	m.HandleFunc("POST /v1/runs/{id}/annotations", a.annotate)
-	m.HandleFunc("GET /infer", a.infer)
+	m.HandleFunc("GET /infer", newInfer(a).serve)
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
