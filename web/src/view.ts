@@ -85,7 +85,7 @@ function renderBlock(b: MdBlock, src: string, done: boolean): boolean {
     const t1 = performance.now();
     b.tailSrc = tail;
     if (tail) {
-      b.tail.innerHTML = markdownToHtml(tail);
+      b.tail.innerHTML = markdownToHtml(tail, true);
       renderMath(b.tail, true, pool);
       b.tail.classList.add("ts-cursor");
     } else {
