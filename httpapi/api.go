@@ -69,6 +69,9 @@ type Config struct {
 	// Listener, when the server accepts through it, takes back the
 	// connections of finished event streams for further requests.
 	Listener *Listener
+	// ProfileSource gives GET /v1/info the profiles' defaults (nil: names
+	// only, from Profiles).
+	ProfileSource ProfileSource
 	// DemoProblem is what a bare GET /infer runs when no run is live
 	// (default DefaultDemoProblem).
 	DemoProblem string
@@ -128,6 +131,7 @@ func (a *API) routes() {
 	m.HandleFunc("POST /v1/runs/{id}/resume", a.action(a.runs.Resume))
 	m.HandleFunc("POST /v1/runs/{id}/annotations", a.annotate)
 	m.HandleFunc("GET /infer", newInfer(a).serve)
+	m.HandleFunc("GET /v1/info", a.info)
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
