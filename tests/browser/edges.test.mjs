@@ -83,3 +83,33 @@ test("after a reload the live region ends at the answer, not at a step", async (
   const said = await view(page, () => window.__said);
   assert.equal(said.at(-1), "Final answer: 10.", `announcements: ${JSON.stringify(said)}`);
 });
+
+test("the home page says which engine answers, and takes the profiles' defaults from the server", async () => {
+  const { writeFileSync, mkdtempSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const file = join(mkdtempSync(join(tmpdir(), "ts-profiles-")), "profiles.json");
+  writeFileSync(
+    file,
+    JSON.stringify({
+      default: "math",
+      profiles: { math: { temperature: 0.85, max_tokens: 8000 }, code: { system: "You are a competitive programming assistant.", temperature: 0.35, max_tokens: 6000 } },
+    }),
+  );
+  const own = await startServer({ extraArgs: ["--profiles", file] });
+  cleanups.push(() => own.cleanup());
+  const page = await newPage(browser);
+  await page.goto(own.url + "/");
+  await waitFor(async () => (await page.locator(".ts-engine").getAttribute("data-simulated")) === "true", { message: "engine line" });
+  assert.match(await page.locator(".ts-engine").textContent(), /simulator/);
+  assert.doesNotMatch(await page.locator(".ts-home-ask").textContent(), /Ask VibeThinker/);
+  assert.equal(await page.locator("#temperature").inputValue(), "0.85");
+  assert.equal(await page.locator("#max_tokens").inputValue(), "8000");
+  await page.locator("#profile-code").check();
+  assert.equal(await page.locator("#temperature").inputValue(), "0.35");
+  assert.equal(await page.locator("#max_tokens").inputValue(), "6000");
+  // What the reader typed stays.
+  await page.locator("#temperature").fill("0.5");
+  await page.locator("#profile-math").check();
+  assert.equal(await page.locator("#temperature").inputValue(), "0.5");
+});
