@@ -113,3 +113,32 @@ test("the home page says which engine answers, and takes the profiles' defaults 
   await page.locator("#profile-math").check();
   assert.equal(await page.locator("#temperature").inputValue(), "0.5");
 });
+
+test("a formula still being written shows typeset (or quietly), never as raw TeX", async () => {
+  const slow = await startServer({ simRate: 12 });
+  cleanups.push(() => slow.cleanup());
+  const text = "<think>Three people can be ordered in $3! = 3 \\times 2 \\times 1 = 6 = 1 + 2 + 3 = 2 \\cdot 3 = \\frac{12}{2} = \\sqrt{36}$ ways, and a few more words follow.</think>So $\\boxed{6}$.";
+  const run = await createRun(slow.url, { problem: `sim:echo ${JSON.stringify(text)}` });
+  const rawSeen = () => {
+    window.__raw = [];
+    window.__openSeen = 0;
+    const check = () => {
+      for (const tail of document.querySelectorAll(".ts-step .ts-tail")) {
+        const c = tail.cloneNode(true);
+        for (const m of c.querySelectorAll(".katex, .ts-math-pending")) m.remove();
+        if (c.textContent.includes("$3")) window.__raw.push(c.textContent);
+        if (tail.querySelector(".ts-math-open .katex")) window.__openSeen++;
+      }
+    };
+    new MutationObserver(check).observe(document, { childList: true, subtree: true, characterData: true });
+  };
+  const page = await newPage(browser, { initScripts: [rawSeen] });
+  await page.goto(`${slow.url}/r/${run.id}`);
+  await page.locator(".ts-result .katex").waitFor({ timeout: 30_000 });
+  const { raw, open } = await page.evaluate(() => ({ raw: window.__raw, open: window.__openSeen }));
+  assert.deepEqual(raw.slice(0, 3), [], "raw TeX of the open formula was on screen");
+  assert.ok(open > 0, "the open formula was typeset while it was being written");
+  // Once closed it is an ordinary formula.
+  assert.equal(await page.locator(".ts-step .ts-math-open").count(), 0);
+  assert.ok((await page.locator(".ts-step .katex").count()) >= 1);
+});

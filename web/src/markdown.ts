@@ -238,6 +238,8 @@ export function renderMath(root: ParentNode, pending = false, reuse?: MathPool):
     const key = (display ? "D" : "I") + tex;
     const old = reuse?.get(key)?.pop();
     if (old) {
+      // A formula typeset while open is the same formula once closed.
+      old.classList.toggle("ts-math-open", el.classList.contains("ts-math-open"));
       el.replaceWith(old);
       continue;
     }
