@@ -11,14 +11,16 @@
 
 import { Api, ApiError, ownerToken } from "./api.js";
 import { copyText, h, setText, show } from "./dom.js";
-import { collectMath, markdownToHtml, renderMath, typeset } from "./markdown.js";
+import { Announcer } from "./announcer.js";
+import { newBlock, renderBlock, type MdBlock } from "./block.js";
+import { markdownToHtml, renderMath, typeset } from "./markdown.js";
 import { RunModel, type Step } from "./model.js";
 import { Speaker, type SpeechMode } from "./speech.js";
-import { SSEParser } from "./sseparse.js";
+import { fetchAllEvents, ReplayClock } from "./replay.js";
 import { EventStream, type ConnState } from "./stream.js";
 import type { RunDetail, TSEvent } from "./types.js";
 import { isTerminal, isTerminalState } from "./types.js";
-import { formatCount, formatDuration, stableBoundary } from "./util.js";
+import { formatCount, formatDuration } from "./util.js";
 
 export interface ViewOptions {
   api: Api;
@@ -26,17 +28,6 @@ export interface ViewOptions {
   page?: boolean;
   /** onRetry is offered after a failure ("Try again"); page only. */
   onRetry?: (detail: RunDetail["run"]) => void;
-}
-
-interface MdBlock {
-  el: HTMLElement;
-  chunks: HTMLElement;
-  tail: HTMLElement;
-  upTo: number;
-  tailSrc: string;
-  final: boolean;
-  /** no tail re-render before this time (performance.now()): see renderBlock */
-  nextTail: number;
 }
 
 interface StepView extends MdBlock {
@@ -48,64 +39,6 @@ interface StepView extends MdBlock {
 
 const frameBudgetMs = 10;
 const groupSize = 24;
-
-function newBlock(el: HTMLElement): MdBlock {
-  const chunks = h("div", { class: "ts-chunks" });
-  const tail = h("div", { class: "ts-tail" });
-  el.append(chunks, tail);
-  return { el, chunks, tail, upTo: 0, tailSrc: "", final: false, nextTail: 0 };
-}
-
-/**
- * renderBlock brings a markdown block up to date with src. It returns false
- * when it put off re-rendering the open tail: a tail that was slow to render
- * is re-rendered at most every few times its cost, so one long paragraph or
- * code block cannot take the whole main thread.
- */
-function renderBlock(b: MdBlock, src: string, done: boolean): boolean {
-  if (b.final) return true;
-  const t0 = performance.now();
-  const cut = done ? src.length : stableBoundary(src, b.upTo);
-  // Formulas already typeset in the old tail move to wherever their text
-  // is rendered now (the new chunk or the new tail).
-  const pool = b.tail.firstChild ? collectMath(b.tail) : undefined;
-  let chunked = false;
-  if (cut > b.upTo) {
-    const chunk = h("div", { class: "ts-chunk" });
-    chunk.innerHTML = markdownToHtml(src.slice(b.upTo, cut));
-    renderMath(chunk, false, pool);
-    b.chunks.append(chunk);
-    b.upTo = cut;
-    chunked = true;
-  }
-  const tail = src.slice(b.upTo);
-  if (tail !== b.tailSrc) {
-    // A throttled tail waits, unless a chunk just took its formulas.
-    if (!done && !chunked && t0 < b.nextTail) return false;
-    const t1 = performance.now();
-    b.tailSrc = tail;
-    if (tail) {
-      b.tail.innerHTML = markdownToHtml(tail, true);
-      renderMath(b.tail, true, pool);
-      b.tail.classList.add("ts-cursor");
-    } else {
-      b.tail.textContent = "";
-    }
-    const cost = performance.now() - t1;
-    // At most ~15 re-renders a second, fewer when a render is slow: each
-    // re-render throws away the previous tail's DOM, and that garbage is
-    // what makes the browser's (DOM-tracing) garbage collector run.
-    b.nextTail = performance.now() + Math.max(66, Math.min(cost * 4, 500));
-  }
-  if (done) {
-    b.final = true;
-    b.tail.textContent = "";
-    b.tail.classList.remove("ts-cursor");
-  } else if (!tail) {
-    b.tail.classList.add("ts-cursor");
-  }
-  return true;
-}
 
 type Mode = "idle" | "live" | "finished" | "replay";
 
@@ -139,12 +72,7 @@ export class RunView {
   private notices: HTMLElement[] = [];
   // replay
   private replayEvents?: TSEvent[];
-  private replayIdx = 0;
-  private replaySpeed = 1;
-  private replayT0 = 0;
-  private replayWall0 = 0;
-  private replayTimer?: ReturnType<typeof setTimeout>;
-  private replayPausedAt?: number;
+  private clock?: ReplayClock;
 
   // elements
   private el: Record<string, HTMLElement> = {};
@@ -153,6 +81,7 @@ export class RunView {
   private groups = new Map<number, HTMLElement>();
   private stepSelect!: HTMLSelectElement;
   private live!: HTMLElement;
+  private announcer!: Announcer;
 
   constructor(private o: ViewOptions) {
     this.root = this.build();
@@ -217,6 +146,7 @@ export class RunView {
     e.scroll = h("div", { class: "ts-scroll" }, e.errors, e.thinking, e.answerSec, e.result, e.end);
     e.jump = h("button", { type: "button", class: "ts-jump", "data-action": "jump-latest", hidden: true }, "Jump to latest ↓");
     this.live = h("div", { class: "ts-sr", "aria-live": "polite", "aria-atomic": "true" });
+    this.announcer = new Announcer(this.live);
     const root = h("div", { class: "ts-root ts-view" }, h("header", { class: "ts-run-head" }, e.sim, e.problem, meta, toolbar), e.scroll, e.jump, this.live);
     const id = `ts-steps-${Math.random().toString(36).slice(2, 8)}`;
     this.stepsList.id = id;
@@ -411,7 +341,7 @@ export class RunView {
     for (const i of c.finished) {
       const s = this.model.step(i);
       if (s) {
-        this.announceStep(i);
+        if (!(this.model.ended && this.model.result)) this.announcer.step(i);
         this.speaker.step(i, s.src);
       }
     }
@@ -534,7 +464,7 @@ export class RunView {
     sv.marks.replaceChildren(...anns.map((a) => h("mark", { class: "ts-ann", title: a.by ? `by ${a.by}` : "" }, "★ ", a.note || "key step")));
     sv.li.classList.toggle("ts-key", anns.length > 0);
     sv.markBtn.textContent = anns.length ? "★" : "☆";
-    if (anns.length) this.announce(`Step ${index} highlighted: ${anns[anns.length - 1].note || "key step"}.`);
+    if (anns.length) this.announcer.say(`Step ${index} highlighted: ${anns[anns.length - 1].note || "key step"}.`);
   }
 
   private renderMeta() {
@@ -595,10 +525,7 @@ export class RunView {
       typeset(`\\boxed{${m.result}}`, box, true);
       show(e.result, true);
       // The answer is the news: steps still waiting to be announced are not.
-      clearTimeout(this.announceTimer);
-      this.announceTimer = undefined;
-      this.stepsToAnnounce = [];
-      this.announce(`Final answer: ${m.result}.`);
+      this.announcer.final(`Final answer: ${m.result}.`);
     }
 
     // Errors: non-terminal ones first, then the terminal outcome.
@@ -720,12 +647,12 @@ export class RunView {
     this.el.conn.dataset.conn = s;
     setText(this.el.conn, labels[s] || s);
     this.el.conn.setAttribute("aria-label", `Connection: ${labels[s] || s}`);
-    if (s === "reconnecting") this.announce("Connection lost, reconnecting.");
+    if (s === "reconnecting") this.announcer.say("Connection lost, reconnecting.");
     if (s === "reconnecting") this.reconnected = true;
     if (s === "resumed" && this.runId) void this.verify(false);
     if (s === "ended" && this.reconnected && this.runId && this.mode !== "replay") void this.verify(true);
     if (s === "resumed") {
-      this.announce("Reconnected; the stream resumed where it left off.");
+      this.announcer.say("Reconnected; the stream resumed where it left off.");
       clearTimeout(this.resumedTimer);
       this.resumedTimer = setTimeout(() => {
         if (this.conn === "resumed") {
@@ -768,7 +695,7 @@ export class RunView {
     const diverged = !prefix(thinking, m.thinking) || !prefix(answer, m.answer);
     const differs = final && (thinking !== m.thinking || answer !== m.answer);
     if (!behind && !diverged && !differs) return;
-    this.announce("The server restarted and lost some recent text; showing what it kept.");
+    this.announcer.say("The server restarted and lost some recent text; showing what it kept.");
     this.reconnected = false;
     this.stream?.stop();
     this.stream = undefined;
@@ -897,7 +824,7 @@ export class RunView {
     const old = btn.dataset.label || btn.textContent || "";
     btn.dataset.label = old;
     btn.textContent = text;
-    this.announce(text);
+    this.announcer.say(text);
     setTimeout(() => (btn.textContent = old), 1500);
   }
 
@@ -928,9 +855,9 @@ export class RunView {
     if (this.viewPaused) {
       this.speaker.stop();
       this.setSpeakPressed(false);
-      this.announce("View paused; new text keeps arriving in the background.");
+      this.announcer.say("View paused; new text keeps arriving in the background.");
     } else {
-      this.announce("View resumed.");
+      this.announcer.say("View resumed.");
       this.schedule();
     }
   }
@@ -942,7 +869,7 @@ export class RunView {
     if (action === "cancel" && !confirm("Cancel this run? Generation stops and cannot be resumed.")) return;
     try {
       await this.o.api.control(id, action, tok);
-      this.announce(action === "cancel" ? "Cancel requested." : action === "pause" ? "Generation paused." : "Generation resumed.");
+      this.announcer.say(action === "cancel" ? "Cancel requested." : action === "pause" ? "Generation paused." : "Generation resumed.");
     } catch (err) {
       const e = err as ApiError;
       if (e.status === 501) {
@@ -1041,7 +968,7 @@ export class RunView {
     if (!this.replayEvents) {
       this.setConn("connecting");
       try {
-        this.replayEvents = await this.fetchAllEvents(this.runId);
+        this.replayEvents = await fetchAllEvents(this.o.api.eventsURL(this.runId, 0, ""));
       } catch (err) {
         this.notice(this.errorBox(`Could not load the run for replay: ${(err as Error).message}`, "Try again."));
         this.setConn("snapshot");
@@ -1062,96 +989,57 @@ export class RunView {
     this.mode = "replay";
     this.setConn("replay");
     this.follow = true;
-    this.replaySpeed = speed;
-    this.replayIdx = 0;
-    this.replayT0 = this.replayEvents[0]?.t ?? 0;
-    this.replayWall0 = performance.now();
-    this.replayPausedAt = undefined;
-    this.announce(speed ? `Replaying at ${speed}×.` : "Replaying instantly.");
-    this.replayStep();
+    this.announcer.say(speed ? `Replaying at ${speed}×.` : "Replaying instantly.");
+    this.clock = new ReplayClock(this.replayEvents, {
+      apply: (ev) => this.model.apply(ev),
+      tick: () => {
+        this.metaDirty = true;
+        this.schedule();
+      },
+      done: () => this.finishReplay(),
+    });
+    this.clock.start(speed);
   }
-
-  private replayStep = () => {
-    const evs = this.replayEvents;
-    if (!evs || this.mode !== "replay") return;
-    const now = this.replaySpeed ? (performance.now() - this.replayWall0) * this.replaySpeed + this.replayT0 : Infinity;
-    while (this.replayIdx < evs.length && evs[this.replayIdx].t <= now) {
-      const ev = evs[this.replayIdx++];
-      if (ev.type === "annotation" || ev.type === "viewers") continue;
-      this.model.apply(ev);
-    }
-    this.metaDirty = true;
-    this.schedule();
-    if (this.replayIdx >= evs.length) {
-      this.finishReplay();
-      return;
-    }
-    const wait = (evs[this.replayIdx].t - now) / this.replaySpeed;
-    this.replayTimer = setTimeout(this.replayStep, Math.max(0, Math.min(wait, 1000)));
-  };
 
   private finishReplay() {
     this.mode = "finished";
-    this.replayTimer = undefined;
     this.setConn("snapshot");
     this.el.conn.dataset.conn = "ended";
     setText(this.el.conn, "replay finished");
-    this.announce("Replay finished.");
+    this.announcer.say("Replay finished.");
     this.metaDirty = true;
     this.schedule();
   }
 
   private toggleReplayPause() {
     const b = this.el.pauseView;
-    if (this.replayPausedAt === undefined) {
-      this.replayPausedAt = performance.now();
-      clearTimeout(this.replayTimer);
+    const c = this.clock;
+    if (!c) return;
+    if (!c.paused) {
+      c.pause();
       this.speaker.stop();
       this.setSpeakPressed(false);
       setText(b, "Resume replay");
       b.setAttribute("aria-pressed", "true");
     } else {
-      this.replayWall0 += performance.now() - this.replayPausedAt;
-      this.replayPausedAt = undefined;
       setText(b, "Pause view");
       b.setAttribute("aria-pressed", "false");
-      this.replayStep();
+      c.resume();
     }
   }
 
   private stopReplay() {
-    clearTimeout(this.replayTimer);
-    this.replayTimer = undefined;
-    this.replayPausedAt = undefined;
+    this.clock?.stop();
+    this.clock = undefined;
     setText(this.el.pauseView, "Pause view");
   }
 
   /** jumpToStep scrolls to step n; during a replay it first fast-forwards to it. */
   jumpToStep(n: number): void {
-    if (this.mode === "replay" && this.replayEvents && !this.model.step(n)) {
-      const evs = this.replayEvents;
-      let target = -1;
-      for (let i = this.replayIdx; i < evs.length; i++) {
-        if (evs[i].type === "step" && evs[i].index === n) {
-          target = i;
-          break;
-        }
-      }
-      if (target >= 0) {
-        while (this.replayIdx <= target) {
-          const ev = evs[this.replayIdx++];
-          if (ev.type !== "annotation" && ev.type !== "viewers") this.model.apply(ev);
-        }
-        // Continue the original pacing from the step's own time.
-        const t = evs[target].t;
-        const speed = this.replaySpeed || 1;
-        this.replayWall0 = performance.now() - (t - this.replayT0) / speed;
-        if (this.replayPausedAt !== undefined) this.replayPausedAt = performance.now();
-        clearTimeout(this.replayTimer);
-        this.follow = false;
-        this.render();
-        if (this.replayPausedAt === undefined) this.replayTimer = setTimeout(this.replayStep, 0);
-      }
+    if (this.mode === "replay" && this.clock && !this.model.step(n) && this.clock.fastForward(n)) {
+      this.follow = false;
+      this.render();
+      this.clock.proceed();
     }
     const go = () => {
       const sv = this.stepViews.get(n);
@@ -1182,61 +1070,6 @@ export class RunView {
     this.jumpToStep(parseInt(items[next].dataset.step || "1", 10));
   }
 
-  private async fetchAllEvents(id: string): Promise<TSEvent[]> {
-    const resp = await fetch(this.o.api.eventsURL(id, 0, ""), { headers: { Accept: "text/event-stream" }, cache: "no-store" });
-    if (resp.status === 204) return [];
-    if (!resp.ok || !resp.body) throw new Error(`HTTP ${resp.status}`);
-    const out: TSEvent[] = [];
-    let done = false;
-    const p = new SSEParser((f) => {
-      if (!f.data || f.event === "stream.open" || f.event === "viewers") return;
-      try {
-        const ev = JSON.parse(f.data) as TSEvent;
-        out.push(ev);
-        if (isTerminal(ev.type)) done = true;
-      } catch {}
-    });
-    const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
-    while (!done) {
-      const { value, done: eof } = await reader.read();
-      if (eof) break;
-      p.push(value);
-    }
-    void reader.cancel().catch(() => {});
-    out.sort((a, b) => a.seq - b.seq);
-    return out;
-  }
-
-  // ---------------------------------------------------------------- misc
-
-  // Step completions are announced at most every few seconds, as a range:
-  // a fast run finishes several steps a second, and a screen reader should
-  // not be made to read them all.
-  private stepsToAnnounce: number[] = [];
-  private announceTimer?: ReturnType<typeof setTimeout>;
-  private lastStepAnnounce = -Infinity;
-
-  private announceStep(i: number) {
-    if (this.model.ended && this.model.result) return;
-    this.stepsToAnnounce.push(i);
-    if (this.announceTimer) return;
-    const wait = Math.max(0, this.lastStepAnnounce + 4000 - performance.now());
-    this.announceTimer = setTimeout(() => {
-      this.announceTimer = undefined;
-      const xs = this.stepsToAnnounce;
-      this.stepsToAnnounce = [];
-      if (!xs.length || this.destroyed) return;
-      this.lastStepAnnounce = performance.now();
-      this.announce(xs.length === 1 ? `Step ${xs[0]} finished.` : `Steps ${xs[0]} to ${xs[xs.length - 1]} finished.`);
-    }, wait);
-  }
-
-  private announce(text: string) {
-    // Re-set the text so a repeated message is announced again.
-    this.live.textContent = "";
-    this.live.textContent = text;
-  }
-
   /** transcript is the raw text this view has received (tests compare it with the server's). */
   transcript(): { thinking: string; answer: string; result?: string; lastSeq: number; steps: number } {
     const m = this.model;
@@ -1245,7 +1078,7 @@ export class RunView {
 
   /** announcing reports whether a step announcement is still due (tests). */
   announcing(): boolean {
-    return this.announceTimer !== undefined;
+    return this.announcer.pending();
   }
 
   /** idle reports whether everything received so far is rendered. */
@@ -1269,7 +1102,7 @@ export class RunView {
 
   destroy(): void {
     this.destroyed = true;
-    clearTimeout(this.announceTimer);
+    this.announcer.stop();
     this.stopAll();
     cancelAnimationFrame(this.frame);
     this.frame = 0;
