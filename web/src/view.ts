@@ -16,11 +16,13 @@ import { newBlock, renderBlock, type MdBlock } from "./block.js";
 import { markdownToHtml, renderMath, typeset } from "./markdown.js";
 import { RunModel, type Step } from "./model.js";
 import { Speaker, type SpeechMode } from "./speech.js";
+import { speechControls } from "./speechui.js";
 import { fetchAllEvents, ReplayClock } from "./replay.js";
 import { EventStream, type ConnState } from "./stream.js";
 import type { RunDetail, TSEvent } from "./types.js";
 import { isTerminal, isTerminalState } from "./types.js";
 import { formatCount, formatDuration } from "./util.js";
+import { snapshotDisagrees } from "./verify.js";
 
 export interface ViewOptions {
   api: Api;
@@ -155,40 +157,14 @@ export class RunView {
   }
 
   private buildSpeech(): HTMLElement {
-    if (!Speaker.supported()) return h("span", { hidden: true });
-    const mode = h(
-      "select",
-      { class: "ts-select", "aria-label": "What to read aloud" },
-      h("option", { value: "answer", text: "the answer" }),
-      h("option", { value: "thinking", text: "thinking, step by step" }),
-    );
-    const voice = h("select", { class: "ts-select", "aria-label": "Voice" }, h("option", { value: "", text: "Default voice" }));
-    const fillVoices = () => {
-      const vs = this.speaker.voices();
-      if (voice.options.length - 1 === vs.length) return;
-      voice.replaceChildren(h("option", { value: "", text: "Default voice" }), ...vs.map((v) => h("option", { value: v.voiceURI, text: `${v.name} (${v.lang})` })));
-    };
-    try {
-      window.speechSynthesis.addEventListener?.("voiceschanged", fillVoices);
-    } catch {}
-    fillVoices();
-    const rate = h("input", { type: "range", min: "0.5", max: "2", step: "0.25", value: "1", class: "ts-rate", "aria-label": "Speech rate" });
-    const btn = h("button", { type: "button", class: "ts-btn", "data-action": "speak", "aria-pressed": "false", title: "Read aloud (r)" }, "Read aloud");
-    voice.addEventListener("change", () => (this.speaker.voiceURI = voice.value));
-    rate.addEventListener("input", () => (this.speaker.rate = parseFloat(rate.value) || 1));
-    mode.addEventListener("change", () => {
-      if (this.speaker.active) this.startSpeech(mode.value as SpeechMode);
+    const c = speechControls(this.speaker, (mode) => {
+      if (this.speaker.active) this.startSpeech(mode);
     });
-    this.el.speechMode = mode;
-    this.el.speakBtn = btn;
-    const opts = h(
-      "details",
-      { class: "ts-voice-opts" },
-      h("summary", { text: "Voice" }),
-      h("div", {}, h("label", {}, "Voice", voice), h("label", {}, "Rate", rate)),
-    );
-    return h("div", { class: "ts-speech", role: "group", "aria-label": "Read aloud" }, btn, mode, opts);
+    if (c.mode) this.el.speechMode = c.mode;
+    if (c.button) this.el.speakBtn = c.button;
+    return c.root;
   }
+
 
   // ---------------------------------------------------------------- loading
 
@@ -685,16 +661,7 @@ export class RunView {
       return;
     }
     if (this.destroyed || this.runId !== id || this.mode === "replay") return;
-    const m = this.model;
-    const thinking = d.snapshot?.thinking ?? m.thinking;
-    const answer = d.snapshot?.answer ?? m.answer;
-    // The snapshot may be a little older than what the stream already gave
-    // us, so "behind" only counts once the server will send nothing more.
-    const behind = isTerminalState(d.run.state) && d.next_seq - 1 < m.lastSeq;
-    const prefix = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
-    const diverged = !prefix(thinking, m.thinking) || !prefix(answer, m.answer);
-    const differs = final && (thinking !== m.thinking || answer !== m.answer);
-    if (!behind && !diverged && !differs) return;
+    if (!snapshotDisagrees(d, this.model, final)) return;
     this.announcer.say("The server restarted and lost some recent text; showing what it kept.");
     this.reconnected = false;
     this.stream?.stop();
