@@ -17,6 +17,7 @@ import { markdownToHtml, renderMath, typeset } from "./markdown.js";
 import { RunModel, type Step } from "./model.js";
 import { Speaker, type SpeechMode } from "./speech.js";
 import { speechControls } from "./speechui.js";
+import { Follower } from "./follow.js";
 import { fetchAllEvents, ReplayClock } from "./replay.js";
 import { EventStream, type ConnState } from "./stream.js";
 import type { RunDetail, TSEvent } from "./types.js";
@@ -59,7 +60,7 @@ export class RunView {
   private answerDirty = false;
   private metaDirty = true;
   private viewPaused = false;
-  private follow = true;
+  private follower!: Follower;
   private thinkingOpen = true;
   private lastEventWall = 0;
   private tick?: ReturnType<typeof setInterval>;
@@ -88,10 +89,7 @@ export class RunView {
   constructor(private o: ViewOptions) {
     this.root = this.build();
     this.root.addEventListener("click", this.onClick);
-    const target: EventTarget = o.page ? window : this.el.scroll;
-    target.addEventListener("scroll", this.onScroll, { passive: true });
-    for (const t of ["wheel", "touchmove", "keydown", "pointerdown"]) target.addEventListener(t, this.onIntent, { passive: true });
-    target.addEventListener("pointerup", this.onPointerUp, { passive: true });
+    this.follower = new Follower(o.page ? undefined : this.el.scroll, () => this.updateJump());
   }
 
   // ---------------------------------------------------------------- DOM
@@ -189,7 +187,7 @@ export class RunView {
       this.setConn("snapshot");
     } else {
       this.mode = "live";
-      this.follow = true;
+      this.follower.following = true;
       this.openStream((after) => this.o.api.eventsURL(id, after));
     }
     this.metaDirty = true;
@@ -358,7 +356,7 @@ export class RunView {
       this.renderMeta();
     }
     const tMeta = performance.now();
-    if (this.follow && this.conn !== "snapshot") this.scrollToEnd();
+    if (this.follower.following && this.conn !== "snapshot") this.follower.scrollToEnd();
     this.updateJump();
     if (more) this.schedule();
     const took = performance.now() - start;
@@ -679,60 +677,14 @@ export class RunView {
 
   // ---------------------------------------------------------------- scrolling
 
-  private scroller(): { top: number; height: number; client: number } {
-    if (this.o.page) {
-      const d = document.scrollingElement || document.documentElement;
-      return { top: d.scrollTop, height: d.scrollHeight, client: window.innerHeight };
-    }
-    const s = this.el.scroll;
-    return { top: s.scrollTop, height: s.scrollHeight, client: s.clientHeight };
-  }
-
-  private atBottom(): boolean {
-    const s = this.scroller();
-    return s.height - s.top - s.client < 48;
-  }
-
-  // Only the reader stops the following: scroll events also come from our
-  // own scrolling and from the browser's scroll anchoring as content above
-  // changes size, and those must not count as "the reader scrolled up".
-  private intentAt = -Infinity;
-  private pointerDown = false;
-
-  private onIntent = (e: Event) => {
-    if (e.type === "keydown") {
-      const k = (e as KeyboardEvent).key;
-      if (!["ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End", " "].includes(k)) return;
-    }
-    if (e.type === "pointerdown") this.pointerDown = true;
-    this.intentAt = performance.now();
-  };
-
-  private onPointerUp = () => {
-    this.pointerDown = false;
-  };
-
-  private onScroll = () => {
-    if (this.atBottom()) this.follow = true;
-    else if (this.pointerDown || performance.now() - this.intentAt < 1000) this.follow = false;
-    this.updateJump();
-  };
-
-  private scrollToEnd() {
-    if (this.o.page) {
-      const d = document.scrollingElement || document.documentElement;
-      d.scrollTop = d.scrollHeight;
-    } else this.el.scroll.scrollTop = this.el.scroll.scrollHeight;
-  }
-
   private updateJump() {
     const activeRun = this.mode === "live" || this.mode === "replay";
-    show(this.el.jump, activeRun && !this.follow && !this.atBottom());
+    show(this.el.jump, activeRun && !this.follower.following && !this.follower.atBottom());
   }
 
   jumpToLatest(): void {
-    this.follow = true;
-    this.scrollToEnd();
+    this.follower.following = true;
+    this.follower.scrollToEnd();
     this.updateJump();
   }
 
@@ -955,7 +907,7 @@ export class RunView {
     }
     this.mode = "replay";
     this.setConn("replay");
-    this.follow = true;
+    this.follower.following = true;
     this.announcer.say(speed ? `Replaying at ${speed}×.` : "Replaying instantly.");
     this.clock = new ReplayClock(this.replayEvents, {
       apply: (ev) => this.model.apply(ev),
@@ -1004,14 +956,14 @@ export class RunView {
   /** jumpToStep scrolls to step n; during a replay it first fast-forwards to it. */
   jumpToStep(n: number): void {
     if (this.mode === "replay" && this.clock && !this.model.step(n) && this.clock.fastForward(n)) {
-      this.follow = false;
+      this.follower.following = false;
       this.render();
       this.clock.proceed();
     }
     const go = () => {
       const sv = this.stepViews.get(n);
       if (!sv) return;
-      this.follow = false;
+      this.follower.following = false;
       if (!this.thinkingOpen) this.toggleThinking(true);
       sv.li.scrollIntoView({ block: "start" });
       sv.li.focus({ preventScroll: true });
@@ -1073,9 +1025,6 @@ export class RunView {
     this.stopAll();
     cancelAnimationFrame(this.frame);
     this.frame = 0;
-    const target: EventTarget = this.o.page ? window : this.el.scroll;
-    target.removeEventListener("scroll", this.onScroll);
-    for (const t of ["wheel", "touchmove", "keydown", "pointerdown"]) target.removeEventListener(t, this.onIntent);
-    target.removeEventListener("pointerup", this.onPointerUp);
+    this.follower.detach();
   }
 }
