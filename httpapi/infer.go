@@ -279,6 +279,12 @@ func (c *compat) token(ev thinkstream.Event) {
 // not text and stay off the page.
 func (c *compat) other(ev thinkstream.Event) {
 	switch ev.Type {
+	case thinkstream.EventRunQueued, thinkstream.EventRunError, thinkstream.EventRunCancelled:
+		// A message of this event's own ends what is held: sent after it,
+		// held text would come out of order and a resume would repeat it.
+		c.flush()
+	}
+	switch ev.Type {
 	case thinkstream.EventRunQueued:
 		c.emit(compatQueued, fmt.Sprintf("Waiting for a free slot (position %d)", ev.Position))
 	case thinkstream.EventRunError:
