@@ -13,16 +13,17 @@ import { Api, ApiError, ownerToken } from "./api.js";
 import { copyText, h, setText, show } from "./dom.js";
 import { Announcer } from "./announcer.js";
 import { newBlock, renderBlock, type MdBlock } from "./block.js";
-import { markdownToHtml, renderMath, typeset } from "./markdown.js";
+import { typeset } from "./markdown.js";
 import { RunModel, type Step } from "./model.js";
 import { Speaker, type SpeechMode } from "./speech.js";
 import { speechControls } from "./speechui.js";
 import { Follower } from "./follow.js";
+import { errorBox, outcome, renderProblem, statsLine, thinkStatsLine } from "./header.js";
 import { fetchAllEvents, ReplayClock } from "./replay.js";
 import { EventStream, type ConnState } from "./stream.js";
 import type { RunDetail, TSEvent } from "./types.js";
 import { isTerminal, isTerminalState } from "./types.js";
-import { formatCount, formatDuration } from "./util.js";
+import { formatDuration } from "./util.js";
 import { snapshotDisagrees } from "./verify.js";
 
 export interface ViewOptions {
@@ -449,24 +450,7 @@ export class RunView {
       show(e.sim, !!run.simulated);
       if (e.problem.dataset.for !== run.id) {
         e.problem.dataset.for = run.id;
-        e.problem.replaceChildren(h("h1", { class: "ts-problem-title" }));
-        const t = e.problem.firstElementChild as HTMLElement;
-        t.innerHTML = markdownToHtml(run.problem || "");
-        renderMath(t);
-        if ((run.problem || "").length > 240) {
-          // A long problem reads as text, folded to a few lines until asked for.
-          t.classList.add("ts-long", "ts-folded");
-          const more = h("button", { type: "button", class: "ts-btn ts-small ts-more", "aria-expanded": "false" }, "Show the whole problem");
-          more.addEventListener("click", () => {
-            const folded = t.classList.toggle("ts-folded");
-            more.setAttribute("aria-expanded", String(!folded));
-            more.textContent = folded ? "Show the whole problem" : "Show less";
-          });
-          e.problem.append(more);
-        }
-        const p = run.params || {};
-        const bits = [run.profile || "math", run.model || run.engine, p.temperature !== undefined ? `temperature ${p.temperature}` : "", p.max_tokens ? `max ${formatCount(p.max_tokens)} tokens` : ""];
-        e.problem.append(h("p", { class: "ts-sub", text: bits.filter(Boolean).join(" · ") }));
+        renderProblem(e.problem, run);
       }
     }
     const state = this.loadFailed ? "failed" : this.mode === "replay" ? "replay" : String(m.state);
@@ -510,18 +494,7 @@ export class RunView {
     });
     if (m.ended && m.state !== "completed") {
       const te = m.terminalError;
-      let what = "";
-      let next = "";
-      if (m.state === "cancelled") {
-        what = "This run was cancelled.";
-        next = "Start a new run from the home page, or replay what was generated.";
-      } else if (m.state === "interrupted") {
-        what = "This run was interrupted (the server stopped before it finished).";
-        next = "Start it again to get a complete answer.";
-      } else {
-        what = `This run failed${te ? `: ${te.message}` : "."}`;
-        next = te?.retryable ? "This is usually temporary: try again in a moment." : "Try again, perhaps with a shorter problem or fewer max tokens.";
-      }
+      const { what, next } = outcome(m);
       errs.push(this.errorBox(what, next, te?.code, this.o.page && !!this.o.onRetry && !!run));
     }
     errs.push(...this.notices);
@@ -548,27 +521,12 @@ export class RunView {
   }
 
   private errorBox(what: string, next: string, code?: string, retry = false): HTMLElement {
-    return h(
-      "div",
-      { class: "ts-error" },
-      h("p", { class: "ts-error-what", text: what }),
-      h("p", { class: "ts-error-next", text: next }),
-      code ? h("p", { class: "ts-error-code", text: `code: ${code}` }) : null,
-      retry ? h("button", { type: "button", class: "ts-btn", "data-action": "retry" }, "Try again") : null,
-    );
+    return errorBox(what, next, code, retry);
   }
 
   private renderStats() {
-    const m = this.model;
-    const parts: string[] = [];
-    const tokens = m.stats?.tokens ?? m.usage?.completion_tokens;
-    if (tokens !== undefined) parts.push(`${formatCount(tokens)} tokens`);
-    let tps = m.stats?.tokens_per_s;
-    if (m.ended && m.timings?.predicted_per_second) tps = m.timings.predicted_per_second;
-    if (tps) parts.push(`${tps.toFixed(1)} tokens/s`);
-    setText(this.el.stats, parts.join(" · "));
-    const thinkTok = m.stats?.thinking_tokens ?? m.usage?.reasoning_tokens;
-    setText(this.el.thinkStats, [m.steps.length ? `${m.steps.length} step${m.steps.length === 1 ? "" : "s"}` : "", thinkTok ? `${formatCount(thinkTok)} tokens` : ""].filter(Boolean).join(" · "));
+    setText(this.el.stats, statsLine(this.model));
+    setText(this.el.thinkStats, thinkStatsLine(this.model));
   }
 
   private thinkingMs(): { ms: number; live: boolean } {
