@@ -13,6 +13,7 @@ import { Api, ApiError, ownerToken } from "./api.js";
 import { copyText, h, setText, show } from "./dom.js";
 import { Announcer } from "./announcer.js";
 import { newBlock, renderBlock, type MdBlock } from "./block.js";
+import { markForm } from "./markform.js";
 import { typeset } from "./markdown.js";
 import { RunModel, type Step } from "./model.js";
 import { Speaker, type SpeechMode } from "./speech.js";
@@ -772,24 +773,7 @@ export class RunView {
       sv.head.querySelector("input")?.focus();
       return;
     }
-    const input = h("input", { type: "text", maxlength: "140", class: "ts-input", placeholder: "Why is this step key? (optional)", "aria-label": `Note for step ${step}` });
-    const form = h(
-      "form",
-      { class: "ts-mark-form" },
-      input,
-      h("button", { type: "submit", class: "ts-btn ts-small" }, "Highlight"),
-      h("button", { type: "button", class: "ts-btn ts-small", "data-close": "" }, "Cancel"),
-    );
-    form.querySelector("[data-close]")!.addEventListener("click", () => form.remove());
-    form.addEventListener("keydown", (e) => {
-      if ((e as KeyboardEvent).key === "Escape") form.remove();
-    });
-    form.addEventListener("submit", (e) => {
-      e.preventDefault();
-      const note = input.value.trim().slice(0, 140);
-      form.remove();
-      void this.annotate(step, note);
-    });
+    const { form, input } = markForm(step, (note) => void this.annotate(step, note));
     sv.head.append(form);
     input.focus();
   }

@@ -12,7 +12,7 @@
   if (!window.customElements || !customElements.get("thinkstream-view")) {
     var m = document.createElement("script");
     m.type = "module";
-    m.src = new URL("app-EZ2FEOZO.js", base).href;
+    m.src = new URL("app-CWNTYZIR.js", base).href;
     document.head.appendChild(m);
   }
 })();
