@@ -69,6 +69,12 @@ type Config struct {
 	// Listener, when the server accepts through it, takes back the
 	// connections of finished event streams for further requests.
 	Listener *Listener
+	// ProfileSource gives GET /v1/info the profiles' defaults (nil: names
+	// only, from Profiles).
+	ProfileSource ProfileSource
+	// DemoProblem is what a bare GET /infer runs when no run is live
+	// (default DefaultDemoProblem).
+	DemoProblem string
 	// Extra mounts more handlers (the web UI, the OpenAI-compatible API).
 	Extra func(mux *http.ServeMux)
 	// Access chooses open or token mode and the per-client limits (nil:
@@ -133,7 +139,8 @@ func (a *API) routes() {
 	m.HandleFunc("POST /v1/runs/{id}/pause", a.action(a.runs.Pause))
 	m.HandleFunc("POST /v1/runs/{id}/resume", a.action(a.runs.Resume))
 	m.HandleFunc("POST /v1/runs/{id}/annotations", a.annotate)
-	m.HandleFunc("GET /infer", a.infer)
+	m.HandleFunc("GET /infer", newInfer(a).serve)
+	m.HandleFunc("GET /v1/info", a.info)
 	m.HandleFunc("POST /v1/login", a.login)
 	m.HandleFunc("POST /v1/logout", a.logout)
 	m.HandleFunc("GET /v1/whoami", a.whoami)

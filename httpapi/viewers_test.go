@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -184,86 +183,6 @@ func TestStalledViewer(t *testing.T) {
 			t.Fatalf("stalled viewer still attached: %d viewers", s.hub.Viewers(c.ID))
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// TestInferCompat drives /infer with a client of our own that behaves like
-// the article's page: unnamed messages, JSON data, and a reconnect with
-// Last-Event-ID that must resume the same run.
-func TestInferCompat(t *testing.T) {
-	eng := sim.New(sim.Config{Rate: 3000, TTFT: -1, Jitter: -1})
-	s := newStack(t, eng, Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	type msg struct {
-		Event string `json:"event"`
-		Data  string `json:"data"`
-		ID    int64  `json:"id"`
-	}
-	var msgs []msg
-	lastID := ""
-	for round := 0; ; round++ {
-		req, _ := http.NewRequestWithContext(ctx, "GET", s.srv.URL+"/infer?problem=How+many+ways+to+choose+3+of+5%3F", nil)
-		if lastID != "" {
-			req.Header.Set("Last-Event-ID", lastID)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.StatusCode == http.StatusNoContent {
-			resp.Body.Close()
-			break
-		}
-		if resp.StatusCode != 200 {
-			t.Fatalf("round %d: status %d", round, resp.StatusCode)
-		}
-		r := sse.NewReader(resp.Body)
-		n := 0
-		for round == 0 && n < 50 || round > 0 {
-			ev, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ev.Type != "message" {
-				continue // named frames are invisible to onmessage
-			}
-			var m msg
-			if err := json.Unmarshal([]byte(ev.Data), &m); err != nil {
-				t.Fatalf("data %q: %v", ev.Data, err)
-			}
-			msgs = append(msgs, m)
-			lastID = ev.ID
-			n++
-		}
-		resp.Body.Close()
-		if round > 3 {
-			t.Fatalf("too many rounds; last id %s, %d messages, last %+v", lastID, len(msgs), msgs[len(msgs)-1])
-		}
-	}
-	runs, _, err := s.mgr.List(ctx, 10, "")
-	if err != nil || len(runs) != 1 {
-		t.Fatalf("reconnect started a new run: %d runs, %v", len(runs), err)
-	}
-	for i, m := range msgs {
-		if m.ID != int64(i+1) {
-			t.Fatalf("message %d has id %d: lost or duplicated", i, m.ID)
-		}
-	}
-	if last := msgs[len(msgs)-1]; last.Event != thinkstream.EventRunCompleted {
-		t.Errorf("last message %+v", last)
-	}
-	var answer string
-	for _, m := range msgs {
-		if m.Event == thinkstream.EventResult {
-			answer = m.Data
-		}
-	}
-	if answer != "10" {
-		t.Errorf("result %q, want 10", answer)
 	}
 }
 

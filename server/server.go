@@ -184,7 +184,7 @@ func (s *Server) Listen(tcp net.Listener) net.Listener {
 		Listener:        s.ln,
 		MaxProblemBytes: cfg.MaxProblemBytes, MaxTokens: s.MaxTokens, Heartbeat: cfg.Heartbeat,
 		WriteTimeout: cfg.WriteTimeout, Retry: cfg.Retry, CORSOrigins: cfg.CORSOrigins, Access: cfg.Access,
-		Profiles: cfg.Profiles.Names(), Logger: cfg.Logger, Gatherer: s.Registry, Extra: extra,
+		Profiles: cfg.Profiles.Names(), ProfileSource: cfg.Profiles, Logger: cfg.Logger, Gatherer: s.Registry, Extra: extra,
 	})
 	return s.ln
 }

@@ -1,6 +1,6 @@
 // Thin fetch wrappers for the thinkstream HTTP API.
 
-import type { Problem, Run, RunDetail, RunList } from "./types.js";
+import type { Problem, Run, RunDetail, RunList, ServerInfo } from "./types.js";
 
 export class ApiError extends Error {
   constructor(
@@ -52,6 +52,10 @@ export class Api {
     const q = new URLSearchParams({ limit: String(limit) });
     if (before) q.set("before", before);
     return this.req<RunList>("GET", `/v1/runs?${q}`);
+  }
+
+  info(): Promise<ServerInfo> {
+    return this.req<ServerInfo>("GET", "/v1/info");
   }
 
   getRun(id: string): Promise<RunDetail> {

@@ -3,10 +3,10 @@
 // recent runs) and the run view at /r/{id}.
 
 import { Api, ApiError, saveOwnerToken } from "./api.js";
-import { h, isTyping, show } from "./dom.js";
+import { h, isTyping, setText, show } from "./dom.js";
 import { defineElement, type ThinkstreamView } from "./element.js";
 import { renderMath } from "./markdown.js";
-import type { Run } from "./types.js";
+import type { Run, ServerInfo } from "./types.js";
 import { isTerminalState } from "./types.js";
 import { excerpt, formatDuration, looksNonEnglish } from "./util.js";
 
@@ -37,7 +37,6 @@ const examples: { title: string; profile: "math" | "code"; text: string }[] = [
   },
 ];
 
-const profileDefaults = { math: { temperature: 1.0 }, code: { temperature: 0.6 } };
 
 // ---------------------------------------------------------------- theme
 
@@ -131,11 +130,35 @@ function homePage() {
   const submit = h("button", { type: "submit", class: "ts-btn ts-primary" }, "Start thinking");
   const formErr = h("div", { class: "ts-form-error", role: "alert" });
   let tempEdited = false;
+  let maxEdited = false;
   temperature.addEventListener("input", () => (tempEdited = true));
+  maxTokens.addEventListener("input", () => (maxEdited = true));
+  // The profiles' defaults are the server's (a --profiles file changes
+  // them), read from /v1/info; until it answers the fields keep the
+  // built-in math profile's values.
+  let defaults: ServerInfo["profiles"] = [];
   const onProfile = () => {
-    const p = profileCode.checked ? "code" : "math";
-    if (!tempEdited) temperature.value = String(profileDefaults[p].temperature);
+    const p = defaults.find((d) => d.name === (profileCode.checked ? "code" : "math"));
+    if (!p) return;
+    if (!tempEdited && p.temperature !== undefined) temperature.value = String(p.temperature);
+    if (!maxEdited && p.max_tokens) maxTokens.value = String(p.max_tokens);
   };
+  const engineLine = h("p", { class: "ts-engine", "aria-live": "polite", text: "Checking which engine answers…" });
+  void api
+    .info()
+    .then((info) => {
+      defaults = info.profiles;
+      if (info.max_tokens) maxTokens.max = String(info.max_tokens);
+      onProfile();
+      engineLine.dataset.simulated = String(info.engine.simulated);
+      setText(
+        engineLine,
+        info.engine.simulated
+          ? "Answers here come from the built-in simulator: it replays worked examples to show the interface; no model is loaded. Start the server with --model (a VibeThinker GGUF) or --upstream for real answers."
+          : `Answers come from ${info.engine.model || "the configured model"}.`,
+      );
+    })
+    .catch(() => engineLine.remove());
   profileMath.addEventListener("change", onProfile);
   profileCode.addEventListener("change", onProfile);
   let hintTimer: ReturnType<typeof setTimeout> | undefined;
@@ -282,7 +305,7 @@ function homePage() {
   };
 
   main.append(
-    h("section", { class: "ts-home-ask", "aria-labelledby": "ask-h" }, h("h1", { id: "ask-h", text: "Watch a model think" }), h("p", { class: "ts-lead", text: "Ask VibeThinker a math or coding problem and follow its reasoning live, step by step. Share the link: everyone watching sees the same stream." }), form),
+    h("section", { class: "ts-home-ask", "aria-labelledby": "ask-h" }, h("h1", { id: "ask-h", text: "Watch a model think" }), h("p", { class: "ts-lead", text: "Ask a math or coding problem and follow the model's reasoning live, step by step. Share the link: everyone watching sees the same stream." }), engineLine, form),
     h("section", { class: "ts-home-examples", "aria-labelledby": "ex-h" }, h("h2", { id: "ex-h", text: "Examples" }), exampleList),
     h("section", { class: "ts-home-runs", "aria-labelledby": "runs-h" }, h("h2", { id: "runs-h", text: "Recent runs" }), runsStatus, runsList, more),
   );

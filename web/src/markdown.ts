@@ -52,10 +52,11 @@ export function highlightCode(code: string, lang: string): string {
   }
 }
 
-function mathPlaceholder(tex: string, display: boolean): string {
+function mathPlaceholder(tex: string, display: boolean, open = false): string {
   const tag = display ? "div" : "span";
-  const cls = display ? "ts-math ts-math-display" : "ts-math";
-  return `<${tag} class="${cls}" data-tex="${escapeHtml(tex)}">${escapeHtml(display ? `$$${tex}$$` : `$${tex}$`)}</${tag}>`;
+  const cls = (display ? "ts-math ts-math-display" : "ts-math") + (open ? " ts-math-open" : "");
+  const text = open ? tex : display ? `$$${tex}$$` : `$${tex}$`;
+  return `<${tag} class="${cls}" data-tex="${escapeHtml(tex)}">${escapeHtml(text)}</${tag}>`;
 }
 
 // Inline math: $…$ (pandoc rules: no space after the opener or before the
@@ -87,7 +88,7 @@ function mathInline(state: StateInline, silent: boolean): boolean {
   let end = start;
   for (;;) {
     end = src.indexOf(close, end);
-    if (end < 0) return false;
+    if (end < 0) return openMath(state, silent, open, start);
     if (src.charCodeAt(end - 1) === 0x5c /* escaped \$ */ && open === "$") {
       end++;
       continue;
@@ -110,6 +111,25 @@ function mathInline(state: StateInline, silent: boolean): boolean {
     tok.meta = { display: open === "$$" || open === "\\[" };
   }
   state.pos = end + close.length;
+  return true;
+}
+
+// openMath takes a formula that is still being written: in the open tail
+// of a streaming step (env.open), an opener whose formula runs to the very
+// end of what has arrived is typeset as far as it goes instead of showing
+// as raw TeX until its closer comes. Anywhere else an unclosed opener is
+// text ("it costs $5").
+function openMath(state: StateInline, silent: boolean, open: string, start: number): boolean {
+  const env = state.env as { open?: boolean; src?: string } | undefined;
+  const rest = state.src.slice(start);
+  if (!env?.open || !rest.trim() || !env.src?.trimEnd().endsWith(rest.trimEnd())) return false;
+  if (!silent) {
+    const tok = state.push("math_inline", "math", 0);
+    tok.content = rest.trimEnd();
+    tok.markup = open;
+    tok.meta = { display: open === "$$" || open === "\\[", open: true };
+  }
+  state.pos = state.posMax;
   return true;
 }
 
@@ -163,7 +183,7 @@ function createMarkdown(): MD {
   const md = new MarkdownIt({ html: false, linkify: false, typographer: false, breaks: false });
   md.inline.ruler.before("escape", "math_inline", mathInline);
   md.block.ruler.before("fence", "math_block", mathBlock, { alt: ["paragraph", "reference", "blockquote", "list"] });
-  md.renderer.rules.math_inline = (tokens, idx) => mathPlaceholder(tokens[idx].content, !!tokens[idx].meta?.display);
+  md.renderer.rules.math_inline = (tokens, idx) => mathPlaceholder(tokens[idx].content, !!tokens[idx].meta?.display, !!tokens[idx].meta?.open);
   md.renderer.rules.math_block = (tokens, idx) => mathPlaceholder(tokens[idx].content, true) + "\n";
   md.renderer.rules.fence = (tokens, idx) => {
     const tok = tokens[idx];
@@ -194,10 +214,14 @@ const langAlias: Record<string, string> = {
 
 let mdInstance: MD | undefined;
 
-/** markdownToHtml renders untrusted markdown to HTML with math placeholders. */
-export function markdownToHtml(src: string): string {
+/**
+ * markdownToHtml renders untrusted markdown to HTML with math placeholders.
+ * open: src is the open tail of streaming text, whose last formula may not
+ * be closed yet (see openMath).
+ */
+export function markdownToHtml(src: string, open = false): string {
   mdInstance ??= createMarkdown();
-  return mdInstance.render(src);
+  return mdInstance.render(src, open ? { open, src } : {});
 }
 
 /**
@@ -214,6 +238,8 @@ export function renderMath(root: ParentNode, pending = false, reuse?: MathPool):
     const key = (display ? "D" : "I") + tex;
     const old = reuse?.get(key)?.pop();
     if (old) {
+      // A formula typeset while open is the same formula once closed.
+      old.classList.toggle("ts-math-open", el.classList.contains("ts-math-open"));
       el.replaceWith(old);
       continue;
     }

@@ -108,6 +108,14 @@ export interface RunDetail {
   viewers: number;
 }
 
+/** ServerInfo is GET /v1/info: the engine that answers and the profiles' defaults. */
+export interface ServerInfo {
+  engine: { model: string; simulated: boolean; max_parallel?: number; max_tokens?: number };
+  default_profile?: string;
+  profiles: { name: string; description?: string; temperature?: number; top_p?: number; top_k?: number; max_tokens?: number }[];
+  max_tokens: number;
+}
+
 export interface RunList {
   runs: Run[];
   next: string | null;

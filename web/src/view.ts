@@ -11,14 +11,21 @@
 
 import { Api, ApiError, ownerToken } from "./api.js";
 import { copyText, h, setText, show } from "./dom.js";
-import { collectMath, markdownToHtml, renderMath, typeset } from "./markdown.js";
+import { Announcer } from "./announcer.js";
+import { newBlock, renderBlock, type MdBlock } from "./block.js";
+import { markForm } from "./markform.js";
+import { typeset } from "./markdown.js";
 import { RunModel, type Step } from "./model.js";
 import { Speaker, type SpeechMode } from "./speech.js";
-import { SSEParser } from "./sseparse.js";
+import { speechControls } from "./speechui.js";
+import { Follower } from "./follow.js";
+import { errorBox, outcome, renderProblem, statsLine, thinkStatsLine } from "./header.js";
+import { fetchAllEvents, ReplayClock } from "./replay.js";
 import { EventStream, type ConnState } from "./stream.js";
 import type { RunDetail, TSEvent } from "./types.js";
 import { isTerminal, isTerminalState } from "./types.js";
-import { formatCount, formatDuration, stableBoundary } from "./util.js";
+import { formatDuration } from "./util.js";
+import { snapshotDisagrees } from "./verify.js";
 
 export interface ViewOptions {
   api: Api;
@@ -26,17 +33,6 @@ export interface ViewOptions {
   page?: boolean;
   /** onRetry is offered after a failure ("Try again"); page only. */
   onRetry?: (detail: RunDetail["run"]) => void;
-}
-
-interface MdBlock {
-  el: HTMLElement;
-  chunks: HTMLElement;
-  tail: HTMLElement;
-  upTo: number;
-  tailSrc: string;
-  final: boolean;
-  /** no tail re-render before this time (performance.now()): see renderBlock */
-  nextTail: number;
 }
 
 interface StepView extends MdBlock {
@@ -48,64 +44,6 @@ interface StepView extends MdBlock {
 
 const frameBudgetMs = 10;
 const groupSize = 24;
-
-function newBlock(el: HTMLElement): MdBlock {
-  const chunks = h("div", { class: "ts-chunks" });
-  const tail = h("div", { class: "ts-tail" });
-  el.append(chunks, tail);
-  return { el, chunks, tail, upTo: 0, tailSrc: "", final: false, nextTail: 0 };
-}
-
-/**
- * renderBlock brings a markdown block up to date with src. It returns false
- * when it put off re-rendering the open tail: a tail that was slow to render
- * is re-rendered at most every few times its cost, so one long paragraph or
- * code block cannot take the whole main thread.
- */
-function renderBlock(b: MdBlock, src: string, done: boolean): boolean {
-  if (b.final) return true;
-  const t0 = performance.now();
-  const cut = done ? src.length : stableBoundary(src, b.upTo);
-  // Formulas already typeset in the old tail move to wherever their text
-  // is rendered now (the new chunk or the new tail).
-  const pool = b.tail.firstChild ? collectMath(b.tail) : undefined;
-  let chunked = false;
-  if (cut > b.upTo) {
-    const chunk = h("div", { class: "ts-chunk" });
-    chunk.innerHTML = markdownToHtml(src.slice(b.upTo, cut));
-    renderMath(chunk, false, pool);
-    b.chunks.append(chunk);
-    b.upTo = cut;
-    chunked = true;
-  }
-  const tail = src.slice(b.upTo);
-  if (tail !== b.tailSrc) {
-    // A throttled tail waits, unless a chunk just took its formulas.
-    if (!done && !chunked && t0 < b.nextTail) return false;
-    const t1 = performance.now();
-    b.tailSrc = tail;
-    if (tail) {
-      b.tail.innerHTML = markdownToHtml(tail);
-      renderMath(b.tail, true, pool);
-      b.tail.classList.add("ts-cursor");
-    } else {
-      b.tail.textContent = "";
-    }
-    const cost = performance.now() - t1;
-    // At most ~15 re-renders a second, fewer when a render is slow: each
-    // re-render throws away the previous tail's DOM, and that garbage is
-    // what makes the browser's (DOM-tracing) garbage collector run.
-    b.nextTail = performance.now() + Math.max(66, Math.min(cost * 4, 500));
-  }
-  if (done) {
-    b.final = true;
-    b.tail.textContent = "";
-    b.tail.classList.remove("ts-cursor");
-  } else if (!tail) {
-    b.tail.classList.add("ts-cursor");
-  }
-  return true;
-}
 
 type Mode = "idle" | "live" | "finished" | "replay";
 
@@ -124,7 +62,7 @@ export class RunView {
   private answerDirty = false;
   private metaDirty = true;
   private viewPaused = false;
-  private follow = true;
+  private follower!: Follower;
   private thinkingOpen = true;
   private lastEventWall = 0;
   private tick?: ReturnType<typeof setInterval>;
@@ -139,12 +77,7 @@ export class RunView {
   private notices: HTMLElement[] = [];
   // replay
   private replayEvents?: TSEvent[];
-  private replayIdx = 0;
-  private replaySpeed = 1;
-  private replayT0 = 0;
-  private replayWall0 = 0;
-  private replayTimer?: ReturnType<typeof setTimeout>;
-  private replayPausedAt?: number;
+  private clock?: ReplayClock;
 
   // elements
   private el: Record<string, HTMLElement> = {};
@@ -153,14 +86,12 @@ export class RunView {
   private groups = new Map<number, HTMLElement>();
   private stepSelect!: HTMLSelectElement;
   private live!: HTMLElement;
+  private announcer!: Announcer;
 
   constructor(private o: ViewOptions) {
     this.root = this.build();
     this.root.addEventListener("click", this.onClick);
-    const target: EventTarget = o.page ? window : this.el.scroll;
-    target.addEventListener("scroll", this.onScroll, { passive: true });
-    for (const t of ["wheel", "touchmove", "keydown", "pointerdown"]) target.addEventListener(t, this.onIntent, { passive: true });
-    target.addEventListener("pointerup", this.onPointerUp, { passive: true });
+    this.follower = new Follower(o.page ? undefined : this.el.scroll, () => this.updateJump());
   }
 
   // ---------------------------------------------------------------- DOM
@@ -217,6 +148,7 @@ export class RunView {
     e.scroll = h("div", { class: "ts-scroll" }, e.errors, e.thinking, e.answerSec, e.result, e.end);
     e.jump = h("button", { type: "button", class: "ts-jump", "data-action": "jump-latest", hidden: true }, "Jump to latest ↓");
     this.live = h("div", { class: "ts-sr", "aria-live": "polite", "aria-atomic": "true" });
+    this.announcer = new Announcer(this.live);
     const root = h("div", { class: "ts-root ts-view" }, h("header", { class: "ts-run-head" }, e.sim, e.problem, meta, toolbar), e.scroll, e.jump, this.live);
     const id = `ts-steps-${Math.random().toString(36).slice(2, 8)}`;
     this.stepsList.id = id;
@@ -225,40 +157,14 @@ export class RunView {
   }
 
   private buildSpeech(): HTMLElement {
-    if (!Speaker.supported()) return h("span", { hidden: true });
-    const mode = h(
-      "select",
-      { class: "ts-select", "aria-label": "What to read aloud" },
-      h("option", { value: "answer", text: "the answer" }),
-      h("option", { value: "thinking", text: "thinking, step by step" }),
-    );
-    const voice = h("select", { class: "ts-select", "aria-label": "Voice" }, h("option", { value: "", text: "Default voice" }));
-    const fillVoices = () => {
-      const vs = this.speaker.voices();
-      if (voice.options.length - 1 === vs.length) return;
-      voice.replaceChildren(h("option", { value: "", text: "Default voice" }), ...vs.map((v) => h("option", { value: v.voiceURI, text: `${v.name} (${v.lang})` })));
-    };
-    try {
-      window.speechSynthesis.addEventListener?.("voiceschanged", fillVoices);
-    } catch {}
-    fillVoices();
-    const rate = h("input", { type: "range", min: "0.5", max: "2", step: "0.25", value: "1", class: "ts-rate", "aria-label": "Speech rate" });
-    const btn = h("button", { type: "button", class: "ts-btn", "data-action": "speak", "aria-pressed": "false", title: "Read aloud (r)" }, "Read aloud");
-    voice.addEventListener("change", () => (this.speaker.voiceURI = voice.value));
-    rate.addEventListener("input", () => (this.speaker.rate = parseFloat(rate.value) || 1));
-    mode.addEventListener("change", () => {
-      if (this.speaker.active) this.startSpeech(mode.value as SpeechMode);
+    const c = speechControls(this.speaker, (mode) => {
+      if (this.speaker.active) this.startSpeech(mode);
     });
-    this.el.speechMode = mode;
-    this.el.speakBtn = btn;
-    const opts = h(
-      "details",
-      { class: "ts-voice-opts" },
-      h("summary", { text: "Voice" }),
-      h("div", {}, h("label", {}, "Voice", voice), h("label", {}, "Rate", rate)),
-    );
-    return h("div", { class: "ts-speech", role: "group", "aria-label": "Read aloud" }, btn, mode, opts);
+    if (c.mode) this.el.speechMode = c.mode;
+    if (c.button) this.el.speakBtn = c.button;
+    return c.root;
   }
+
 
   // ---------------------------------------------------------------- loading
 
@@ -283,7 +189,7 @@ export class RunView {
       this.setConn("snapshot");
     } else {
       this.mode = "live";
-      this.follow = true;
+      this.follower.following = true;
       this.openStream((after) => this.o.api.eventsURL(id, after));
     }
     this.metaDirty = true;
@@ -377,6 +283,11 @@ export class RunView {
     this.answerDirty = false;
     this.el.errors.replaceChildren();
     this.notices = [];
+    // The result card belongs to the model being shown: a replay starts
+    // without it and reaches it at the end.
+    show(this.el.result, false);
+    delete this.el.result.dataset.answer;
+    this.el.resultMath.replaceChildren();
     this.metaDirty = true;
   }
 
@@ -406,7 +317,7 @@ export class RunView {
     for (const i of c.finished) {
       const s = this.model.step(i);
       if (s) {
-        this.announceStep(i);
+        if (!(this.model.ended && this.model.result)) this.announcer.step(i);
         this.speaker.step(i, s.src);
       }
     }
@@ -447,7 +358,7 @@ export class RunView {
       this.renderMeta();
     }
     const tMeta = performance.now();
-    if (this.follow && this.conn !== "snapshot") this.scrollToEnd();
+    if (this.follower.following && this.conn !== "snapshot") this.follower.scrollToEnd();
     this.updateJump();
     if (more) this.schedule();
     const took = performance.now() - start;
@@ -529,7 +440,7 @@ export class RunView {
     sv.marks.replaceChildren(...anns.map((a) => h("mark", { class: "ts-ann", title: a.by ? `by ${a.by}` : "" }, "★ ", a.note || "key step")));
     sv.li.classList.toggle("ts-key", anns.length > 0);
     sv.markBtn.textContent = anns.length ? "★" : "☆";
-    if (anns.length) this.announce(`Step ${index} highlighted: ${anns[anns.length - 1].note || "key step"}.`);
+    if (anns.length) this.announcer.say(`Step ${index} highlighted: ${anns[anns.length - 1].note || "key step"}.`);
   }
 
   private renderMeta() {
@@ -540,24 +451,7 @@ export class RunView {
       show(e.sim, !!run.simulated);
       if (e.problem.dataset.for !== run.id) {
         e.problem.dataset.for = run.id;
-        e.problem.replaceChildren(h("h1", { class: "ts-problem-title" }));
-        const t = e.problem.firstElementChild as HTMLElement;
-        t.innerHTML = markdownToHtml(run.problem || "");
-        renderMath(t);
-        if ((run.problem || "").length > 240) {
-          // A long problem reads as text, folded to a few lines until asked for.
-          t.classList.add("ts-long", "ts-folded");
-          const more = h("button", { type: "button", class: "ts-btn ts-small ts-more", "aria-expanded": "false" }, "Show the whole problem");
-          more.addEventListener("click", () => {
-            const folded = t.classList.toggle("ts-folded");
-            more.setAttribute("aria-expanded", String(!folded));
-            more.textContent = folded ? "Show the whole problem" : "Show less";
-          });
-          e.problem.append(more);
-        }
-        const p = run.params || {};
-        const bits = [run.profile || "math", run.model || run.engine, p.temperature !== undefined ? `temperature ${p.temperature}` : "", p.max_tokens ? `max ${formatCount(p.max_tokens)} tokens` : ""];
-        e.problem.append(h("p", { class: "ts-sub", text: bits.filter(Boolean).join(" · ") }));
+        renderProblem(e.problem, run);
       }
     }
     const state = this.loadFailed ? "failed" : this.mode === "replay" ? "replay" : String(m.state);
@@ -565,7 +459,8 @@ export class RunView {
     setText(e.state, this.loadFailed || (state === "unknown" ? "loading" : state));
     show(e.queue, m.state === "queued" && m.queuePosition !== undefined);
     if (m.queuePosition !== undefined) setText(e.queue, `position ${m.queuePosition} in queue`);
-    show(e.viewers, m.viewers > 0);
+    // Nobody watches a finished run live: its last count would stay forever.
+    show(e.viewers, m.viewers > 0 && !m.ended);
     setText(e.viewers, `${m.viewers} watching`);
     e.viewers.setAttribute("aria-label", `${m.viewers} ${m.viewers === 1 ? "viewer" : "viewers"} watching`);
     this.renderStats();
@@ -588,7 +483,8 @@ export class RunView {
       e.resultMath.append(box);
       typeset(`\\boxed{${m.result}}`, box, true);
       show(e.result, true);
-      this.announce(`Final answer: ${m.result}.`);
+      // The answer is the news: steps still waiting to be announced are not.
+      this.announcer.final(`Final answer: ${m.result}.`);
     }
 
     // Errors: non-terminal ones first, then the terminal outcome.
@@ -599,18 +495,7 @@ export class RunView {
     });
     if (m.ended && m.state !== "completed") {
       const te = m.terminalError;
-      let what = "";
-      let next = "";
-      if (m.state === "cancelled") {
-        what = "This run was cancelled.";
-        next = "Start a new run from the home page, or replay what was generated.";
-      } else if (m.state === "interrupted") {
-        what = "This run was interrupted (the server stopped before it finished).";
-        next = "Start it again to get a complete answer.";
-      } else {
-        what = `This run failed${te ? `: ${te.message}` : "."}`;
-        next = te?.retryable ? "This is usually temporary: try again in a moment." : "Try again, perhaps with a shorter problem or fewer max tokens.";
-      }
+      const { what, next } = outcome(m);
       errs.push(this.errorBox(what, next, te?.code, this.o.page && !!this.o.onRetry && !!run));
     }
     errs.push(...this.notices);
@@ -637,27 +522,12 @@ export class RunView {
   }
 
   private errorBox(what: string, next: string, code?: string, retry = false): HTMLElement {
-    return h(
-      "div",
-      { class: "ts-error" },
-      h("p", { class: "ts-error-what", text: what }),
-      h("p", { class: "ts-error-next", text: next }),
-      code ? h("p", { class: "ts-error-code", text: `code: ${code}` }) : null,
-      retry ? h("button", { type: "button", class: "ts-btn", "data-action": "retry" }, "Try again") : null,
-    );
+    return errorBox(what, next, code, retry);
   }
 
   private renderStats() {
-    const m = this.model;
-    const parts: string[] = [];
-    const tokens = m.stats?.tokens ?? m.usage?.completion_tokens;
-    if (tokens !== undefined) parts.push(`${formatCount(tokens)} tokens`);
-    let tps = m.stats?.tokens_per_s;
-    if (m.ended && m.timings?.predicted_per_second) tps = m.timings.predicted_per_second;
-    if (tps) parts.push(`${tps.toFixed(1)} tokens/s`);
-    setText(this.el.stats, parts.join(" · "));
-    const thinkTok = m.stats?.thinking_tokens ?? m.usage?.reasoning_tokens;
-    setText(this.el.thinkStats, [m.steps.length ? `${m.steps.length} step${m.steps.length === 1 ? "" : "s"}` : "", thinkTok ? `${formatCount(thinkTok)} tokens` : ""].filter(Boolean).join(" · "));
+    setText(this.el.stats, statsLine(this.model));
+    setText(this.el.thinkStats, thinkStatsLine(this.model));
   }
 
   private thinkingMs(): { ms: number; live: boolean } {
@@ -710,12 +580,12 @@ export class RunView {
     this.el.conn.dataset.conn = s;
     setText(this.el.conn, labels[s] || s);
     this.el.conn.setAttribute("aria-label", `Connection: ${labels[s] || s}`);
-    if (s === "reconnecting") this.announce("Connection lost, reconnecting.");
+    if (s === "reconnecting") this.announcer.say("Connection lost, reconnecting.");
     if (s === "reconnecting") this.reconnected = true;
     if (s === "resumed" && this.runId) void this.verify(false);
     if (s === "ended" && this.reconnected && this.runId && this.mode !== "replay") void this.verify(true);
     if (s === "resumed") {
-      this.announce("Reconnected; the stream resumed where it left off.");
+      this.announcer.say("Reconnected; the stream resumed where it left off.");
       clearTimeout(this.resumedTimer);
       this.resumedTimer = setTimeout(() => {
         if (this.conn === "resumed") {
@@ -748,17 +618,8 @@ export class RunView {
       return;
     }
     if (this.destroyed || this.runId !== id || this.mode === "replay") return;
-    const m = this.model;
-    const thinking = d.snapshot?.thinking ?? m.thinking;
-    const answer = d.snapshot?.answer ?? m.answer;
-    // The snapshot may be a little older than what the stream already gave
-    // us, so "behind" only counts once the server will send nothing more.
-    const behind = isTerminalState(d.run.state) && d.next_seq - 1 < m.lastSeq;
-    const prefix = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
-    const diverged = !prefix(thinking, m.thinking) || !prefix(answer, m.answer);
-    const differs = final && (thinking !== m.thinking || answer !== m.answer);
-    if (!behind && !diverged && !differs) return;
-    this.announce("The server restarted and lost some recent text; showing what it kept.");
+    if (!snapshotDisagrees(d, this.model, final)) return;
+    this.announcer.say("The server restarted and lost some recent text; showing what it kept.");
     this.reconnected = false;
     this.stream?.stop();
     this.stream = undefined;
@@ -775,60 +636,14 @@ export class RunView {
 
   // ---------------------------------------------------------------- scrolling
 
-  private scroller(): { top: number; height: number; client: number } {
-    if (this.o.page) {
-      const d = document.scrollingElement || document.documentElement;
-      return { top: d.scrollTop, height: d.scrollHeight, client: window.innerHeight };
-    }
-    const s = this.el.scroll;
-    return { top: s.scrollTop, height: s.scrollHeight, client: s.clientHeight };
-  }
-
-  private atBottom(): boolean {
-    const s = this.scroller();
-    return s.height - s.top - s.client < 48;
-  }
-
-  // Only the reader stops the following: scroll events also come from our
-  // own scrolling and from the browser's scroll anchoring as content above
-  // changes size, and those must not count as "the reader scrolled up".
-  private intentAt = -Infinity;
-  private pointerDown = false;
-
-  private onIntent = (e: Event) => {
-    if (e.type === "keydown") {
-      const k = (e as KeyboardEvent).key;
-      if (!["ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End", " "].includes(k)) return;
-    }
-    if (e.type === "pointerdown") this.pointerDown = true;
-    this.intentAt = performance.now();
-  };
-
-  private onPointerUp = () => {
-    this.pointerDown = false;
-  };
-
-  private onScroll = () => {
-    if (this.atBottom()) this.follow = true;
-    else if (this.pointerDown || performance.now() - this.intentAt < 1000) this.follow = false;
-    this.updateJump();
-  };
-
-  private scrollToEnd() {
-    if (this.o.page) {
-      const d = document.scrollingElement || document.documentElement;
-      d.scrollTop = d.scrollHeight;
-    } else this.el.scroll.scrollTop = this.el.scroll.scrollHeight;
-  }
-
   private updateJump() {
     const activeRun = this.mode === "live" || this.mode === "replay";
-    show(this.el.jump, activeRun && !this.follow && !this.atBottom());
+    show(this.el.jump, activeRun && !this.follower.following && !this.follower.atBottom());
   }
 
   jumpToLatest(): void {
-    this.follow = true;
-    this.scrollToEnd();
+    this.follower.following = true;
+    this.follower.scrollToEnd();
     this.updateJump();
   }
 
@@ -887,7 +702,7 @@ export class RunView {
     const old = btn.dataset.label || btn.textContent || "";
     btn.dataset.label = old;
     btn.textContent = text;
-    this.announce(text);
+    this.announcer.say(text);
     setTimeout(() => (btn.textContent = old), 1500);
   }
 
@@ -918,9 +733,9 @@ export class RunView {
     if (this.viewPaused) {
       this.speaker.stop();
       this.setSpeakPressed(false);
-      this.announce("View paused; new text keeps arriving in the background.");
+      this.announcer.say("View paused; new text keeps arriving in the background.");
     } else {
-      this.announce("View resumed.");
+      this.announcer.say("View resumed.");
       this.schedule();
     }
   }
@@ -932,7 +747,7 @@ export class RunView {
     if (action === "cancel" && !confirm("Cancel this run? Generation stops and cannot be resumed.")) return;
     try {
       await this.o.api.control(id, action, tok);
-      this.announce(action === "cancel" ? "Cancel requested." : action === "pause" ? "Generation paused." : "Generation resumed.");
+      this.announcer.say(action === "cancel" ? "Cancel requested." : action === "pause" ? "Generation paused." : "Generation resumed.");
     } catch (err) {
       const e = err as ApiError;
       if (e.status === 501) {
@@ -958,24 +773,7 @@ export class RunView {
       sv.head.querySelector("input")?.focus();
       return;
     }
-    const input = h("input", { type: "text", maxlength: "140", class: "ts-input", placeholder: "Why is this step key? (optional)", "aria-label": `Note for step ${step}` });
-    const form = h(
-      "form",
-      { class: "ts-mark-form" },
-      input,
-      h("button", { type: "submit", class: "ts-btn ts-small" }, "Highlight"),
-      h("button", { type: "button", class: "ts-btn ts-small", "data-close": "" }, "Cancel"),
-    );
-    form.querySelector("[data-close]")!.addEventListener("click", () => form.remove());
-    form.addEventListener("keydown", (e) => {
-      if ((e as KeyboardEvent).key === "Escape") form.remove();
-    });
-    form.addEventListener("submit", (e) => {
-      e.preventDefault();
-      const note = input.value.trim().slice(0, 140);
-      form.remove();
-      void this.annotate(step, note);
-    });
+    const { form, input } = markForm(step, (note) => void this.annotate(step, note));
     sv.head.append(form);
     input.focus();
   }
@@ -1031,7 +829,7 @@ export class RunView {
     if (!this.replayEvents) {
       this.setConn("connecting");
       try {
-        this.replayEvents = await this.fetchAllEvents(this.runId);
+        this.replayEvents = await fetchAllEvents(this.o.api.eventsURL(this.runId, 0, ""));
       } catch (err) {
         this.notice(this.errorBox(`Could not load the run for replay: ${(err as Error).message}`, "Try again."));
         this.setConn("snapshot");
@@ -1051,102 +849,63 @@ export class RunView {
     }
     this.mode = "replay";
     this.setConn("replay");
-    this.follow = true;
-    this.replaySpeed = speed;
-    this.replayIdx = 0;
-    this.replayT0 = this.replayEvents[0]?.t ?? 0;
-    this.replayWall0 = performance.now();
-    this.replayPausedAt = undefined;
-    this.announce(speed ? `Replaying at ${speed}×.` : "Replaying instantly.");
-    this.replayStep();
+    this.follower.following = true;
+    this.announcer.say(speed ? `Replaying at ${speed}×.` : "Replaying instantly.");
+    this.clock = new ReplayClock(this.replayEvents, {
+      apply: (ev) => this.model.apply(ev),
+      tick: () => {
+        this.metaDirty = true;
+        this.schedule();
+      },
+      done: () => this.finishReplay(),
+    });
+    this.clock.start(speed);
   }
-
-  private replayStep = () => {
-    const evs = this.replayEvents;
-    if (!evs || this.mode !== "replay") return;
-    const now = this.replaySpeed ? (performance.now() - this.replayWall0) * this.replaySpeed + this.replayT0 : Infinity;
-    while (this.replayIdx < evs.length && evs[this.replayIdx].t <= now) {
-      const ev = evs[this.replayIdx++];
-      if (ev.type === "annotation" || ev.type === "viewers") continue;
-      this.model.apply(ev);
-    }
-    this.metaDirty = true;
-    this.schedule();
-    if (this.replayIdx >= evs.length) {
-      this.finishReplay();
-      return;
-    }
-    const wait = (evs[this.replayIdx].t - now) / this.replaySpeed;
-    this.replayTimer = setTimeout(this.replayStep, Math.max(0, Math.min(wait, 1000)));
-  };
 
   private finishReplay() {
     this.mode = "finished";
-    this.replayTimer = undefined;
     this.setConn("snapshot");
     this.el.conn.dataset.conn = "ended";
     setText(this.el.conn, "replay finished");
-    this.announce("Replay finished.");
+    this.announcer.say("Replay finished.");
     this.metaDirty = true;
     this.schedule();
   }
 
   private toggleReplayPause() {
     const b = this.el.pauseView;
-    if (this.replayPausedAt === undefined) {
-      this.replayPausedAt = performance.now();
-      clearTimeout(this.replayTimer);
+    const c = this.clock;
+    if (!c) return;
+    if (!c.paused) {
+      c.pause();
       this.speaker.stop();
       this.setSpeakPressed(false);
       setText(b, "Resume replay");
       b.setAttribute("aria-pressed", "true");
     } else {
-      this.replayWall0 += performance.now() - this.replayPausedAt;
-      this.replayPausedAt = undefined;
       setText(b, "Pause view");
       b.setAttribute("aria-pressed", "false");
-      this.replayStep();
+      c.resume();
     }
   }
 
   private stopReplay() {
-    clearTimeout(this.replayTimer);
-    this.replayTimer = undefined;
-    this.replayPausedAt = undefined;
+    this.clock?.stop();
+    this.clock = undefined;
     setText(this.el.pauseView, "Pause view");
   }
 
   /** jumpToStep scrolls to step n; during a replay it first fast-forwards to it. */
   jumpToStep(n: number): void {
-    if (this.mode === "replay" && this.replayEvents && !this.model.step(n)) {
-      const evs = this.replayEvents;
-      let target = -1;
-      for (let i = this.replayIdx; i < evs.length; i++) {
-        if (evs[i].type === "step" && evs[i].index === n) {
-          target = i;
-          break;
-        }
-      }
-      if (target >= 0) {
-        while (this.replayIdx <= target) {
-          const ev = evs[this.replayIdx++];
-          if (ev.type !== "annotation" && ev.type !== "viewers") this.model.apply(ev);
-        }
-        // Continue the original pacing from the step's own time.
-        const t = evs[target].t;
-        const speed = this.replaySpeed || 1;
-        this.replayWall0 = performance.now() - (t - this.replayT0) / speed;
-        if (this.replayPausedAt !== undefined) this.replayPausedAt = performance.now();
-        clearTimeout(this.replayTimer);
-        this.follow = false;
-        this.render();
-        if (this.replayPausedAt === undefined) this.replayTimer = setTimeout(this.replayStep, 0);
-      }
+    if (this.mode === "replay" && this.clock && !this.model.step(n) && this.clock.fastForward(n)) {
+      this.follower.following = false;
+      this.render();
+      this.clock.proceed();
     }
     const go = () => {
       const sv = this.stepViews.get(n);
       if (!sv) return;
-      this.follow = false;
+      this.follower.following = false;
       if (!this.thinkingOpen) this.toggleThinking(true);
       sv.li.scrollIntoView({ block: "start" });
       sv.li.focus({ preventScroll: true });
@@ -1172,64 +931,15 @@ export class RunView {
     this.jumpToStep(parseInt(items[next].dataset.step || "1", 10));
   }
 
-  private async fetchAllEvents(id: string): Promise<TSEvent[]> {
-    const resp = await fetch(this.o.api.eventsURL(id, 0, ""), { headers: { Accept: "text/event-stream" }, cache: "no-store" });
-    if (resp.status === 204) return [];
-    if (!resp.ok || !resp.body) throw new Error(`HTTP ${resp.status}`);
-    const out: TSEvent[] = [];
-    let done = false;
-    const p = new SSEParser((f) => {
-      if (!f.data || f.event === "stream.open" || f.event === "viewers") return;
-      try {
-        const ev = JSON.parse(f.data) as TSEvent;
-        out.push(ev);
-        if (isTerminal(ev.type)) done = true;
-      } catch {}
-    });
-    const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
-    while (!done) {
-      const { value, done: eof } = await reader.read();
-      if (eof) break;
-      p.push(value);
-    }
-    void reader.cancel().catch(() => {});
-    out.sort((a, b) => a.seq - b.seq);
-    return out;
-  }
-
-  // ---------------------------------------------------------------- misc
-
-  // Step completions are announced at most every few seconds, as a range:
-  // a fast run finishes several steps a second, and a screen reader should
-  // not be made to read them all.
-  private stepsToAnnounce: number[] = [];
-  private announceTimer?: ReturnType<typeof setTimeout>;
-  private lastStepAnnounce = -Infinity;
-
-  private announceStep(i: number) {
-    this.stepsToAnnounce.push(i);
-    if (this.announceTimer) return;
-    const wait = Math.max(0, this.lastStepAnnounce + 4000 - performance.now());
-    this.announceTimer = setTimeout(() => {
-      this.announceTimer = undefined;
-      const xs = this.stepsToAnnounce;
-      this.stepsToAnnounce = [];
-      if (!xs.length || this.destroyed) return;
-      this.lastStepAnnounce = performance.now();
-      this.announce(xs.length === 1 ? `Step ${xs[0]} finished.` : `Steps ${xs[0]} to ${xs[xs.length - 1]} finished.`);
-    }, wait);
-  }
-
-  private announce(text: string) {
-    // Re-set the text so a repeated message is announced again.
-    this.live.textContent = "";
-    this.live.textContent = text;
-  }
-
   /** transcript is the raw text this view has received (tests compare it with the server's). */
   transcript(): { thinking: string; answer: string; result?: string; lastSeq: number; steps: number } {
     const m = this.model;
     return { thinking: m.thinking, answer: m.answer, result: m.result, lastSeq: m.lastSeq, steps: m.steps.length };
+  }
+
+  /** announcing reports whether a step announcement is still due (tests). */
+  announcing(): boolean {
+    return this.announcer.pending();
   }
 
   /** idle reports whether everything received so far is rendered. */
@@ -1253,13 +963,10 @@ export class RunView {
 
   destroy(): void {
     this.destroyed = true;
-    clearTimeout(this.announceTimer);
+    this.announcer.stop();
     this.stopAll();
     cancelAnimationFrame(this.frame);
     this.frame = 0;
-    const target: EventTarget = this.o.page ? window : this.el.scroll;
-    target.removeEventListener("scroll", this.onScroll);
-    for (const t of ["wheel", "touchmove", "keydown", "pointerdown"]) target.removeEventListener(t, this.onIntent);
-    target.removeEventListener("pointerup", this.onPointerUp);
+    this.follower.detach();
   }
 }

@@ -47,3 +47,23 @@ test("KaTeX with our options refuses \\href and \\url javascript:", () => {
     assert.ok(!/<a /i.test(out), out);
   }
 });
+
+test("a formula still being written is math in an open tail, text in finished markdown", () => {
+  const src = "Three people: $3! = 3 \\times 2";
+  const open = markdownToHtml(src, true);
+  assert.match(open, /class="ts-math ts-math-open" data-tex="3! = 3 \\times 2"/, open);
+  assert.ok(!open.includes("$3!"), `raw TeX shown: ${open}`);
+  const done = markdownToHtml(src);
+  assert.ok(!done.includes("ts-math"), done);
+  // Only a formula that runs to the end of what has streamed is open: an
+  // unclosed dollar earlier on is a dollar.
+  const earlier = markdownToHtml("It costs $5 here.\n\nThen $x", true);
+  assert.match(earlier, /It costs \$5 here\./, earlier);
+  assert.match(earlier, /class="ts-math ts-math-open" data-tex="x"/, earlier);
+  const both = markdownToHtml("So $a$ and \\(b + c", true);
+  assert.match(both, /class="ts-math" data-tex="a"/);
+  assert.match(both, /class="ts-math ts-math-open" data-tex="b \+ c"/, both);
+  // An opener alone, or a dollar followed by a space, is not a formula yet.
+  assert.ok(!markdownToHtml("Pay $", true).includes("ts-math"));
+  assert.ok(!markdownToHtml("Pay $ 5", true).includes("ts-math"));
+});

@@ -1,0 +1,45 @@
+// The read-aloud controls of a run view: the button, what to read, and the
+// voice and rate of the Speaker. The view decides what is spoken when.
+
+import { h } from "./dom.js";
+import { Speaker, type SpeechMode } from "./speech.js";
+
+export interface SpeechControls {
+  root: HTMLElement;
+  /** mode and button are absent where the browser cannot speak. */
+  mode?: HTMLSelectElement;
+  button?: HTMLButtonElement;
+}
+
+/** speechControls builds the controls; onMode is called when the reader picks another mode. */
+export function speechControls(speaker: Speaker, onMode: (mode: SpeechMode) => void): SpeechControls {
+  if (!Speaker.supported()) return { root: h("span", { hidden: true }) };
+  const mode = h(
+    "select",
+    { class: "ts-select", "aria-label": "What to read aloud" },
+    h("option", { value: "answer", text: "the answer" }),
+    h("option", { value: "thinking", text: "thinking, step by step" }),
+  );
+  const voice = h("select", { class: "ts-select", "aria-label": "Voice" }, h("option", { value: "", text: "Default voice" }));
+  const fillVoices = () => {
+    const vs = speaker.voices();
+    if (voice.options.length - 1 === vs.length) return;
+    voice.replaceChildren(h("option", { value: "", text: "Default voice" }), ...vs.map((v) => h("option", { value: v.voiceURI, text: `${v.name} (${v.lang})` })));
+  };
+  try {
+    window.speechSynthesis.addEventListener?.("voiceschanged", fillVoices);
+  } catch {}
+  fillVoices();
+  const rate = h("input", { type: "range", min: "0.5", max: "2", step: "0.25", value: "1", class: "ts-rate", "aria-label": "Speech rate" });
+  const button = h("button", { type: "button", class: "ts-btn", "data-action": "speak", "aria-pressed": "false", title: "Read aloud (r)" }, "Read aloud");
+  voice.addEventListener("change", () => (speaker.voiceURI = voice.value));
+  rate.addEventListener("input", () => (speaker.rate = parseFloat(rate.value) || 1));
+  mode.addEventListener("change", () => onMode(mode.value as SpeechMode));
+  const opts = h(
+    "details",
+    { class: "ts-voice-opts" },
+    h("summary", { text: "Voice" }),
+    h("div", {}, h("label", {}, "Voice", voice), h("label", {}, "Rate", rate)),
+  );
+  return { root: h("div", { class: "ts-speech", role: "group", "aria-label": "Read aloud" }, button, mode, opts), mode, button };
+}
