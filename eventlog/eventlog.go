@@ -358,7 +358,7 @@ func (l *Log) readFrom(ctx context.Context, runID string, start uint64, pos, aft
 			}
 			if seq != *next {
 				if *next != after+1 && !l.markedDamaged(ctx, runID) {
-					return last, fmt.Errorf("eventlog: run %s: want seq %d, got %d: %w", runID, *next, seq, errLost)
+					return last, fmt.Errorf("eventlog: run %s: hole: want seq %d, got %d: %w", runID, *next, seq, errLost)
 				}
 				// Retention removed the run's oldest events: start at
 				// the first that is left (FirstSeq lets callers say so).
