@@ -454,6 +454,7 @@ func (m *Manager) Annotate(ctx context.Context, id string, a thinkstream.Annotat
 	r := m.active[id]
 	m.mu.Unlock()
 	var created time.Time
+	var finished *thinkstream.Run
 	if r != nil {
 		created = r.created
 	} else {
@@ -461,7 +462,7 @@ func (m *Manager) Annotate(ctx context.Context, id string, a thinkstream.Annotat
 		if err != nil {
 			return thinkstream.Event{}, err
 		}
-		created = run.CreatedAt
+		created, finished = run.CreatedAt, &run
 	}
 	// A live run's writer when it still has one; else a new one whose seq
 	// is read from the log at the first write, under its lock, once for
@@ -470,7 +471,18 @@ func (m *Manager) Annotate(ctx context.Context, id string, a thinkstream.Annotat
 	w := m.acquireWriter(id, created, 0, false)
 	defer m.releaseWriter(w)
 	evs := []thinkstream.Event{{Type: thinkstream.EventAnnotation, Annotation: &a}}
-	if err := w.emitFunc(ctx, true, func() []thinkstream.Event { return evs }, nil); err != nil {
+	var then func()
+	if finished != nil {
+		// A finished run's stored last_seq follows its annotations; under
+		// the writer's lock, so concurrent annotators store it in order.
+		then = func() {
+			finished.LastSeq = w.last.Load()
+			if err := m.cfg.Log.PutRun(context.WithoutCancel(ctx), *finished); err != nil {
+				m.cfg.Logger.Error("run: store last_seq after an annotation", "run", id, "err", err)
+			}
+		}
+	}
+	if err := w.emitFunc(ctx, true, func() []thinkstream.Event { return evs }, then); err != nil {
 		return thinkstream.Event{}, err
 	}
 	m.dropSnapshot(id)

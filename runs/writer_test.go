@@ -155,6 +155,9 @@ func TestAnnotateFinishedConcurrently(t *testing.T) {
 	if len(snap.Annotations) != n || snap.LastSeq != evs[len(evs)-1].Seq {
 		t.Errorf("snapshot after annotating: %d annotations, last seq %d", len(snap.Annotations), snap.LastSeq)
 	}
+	if run, err := e.m.Get(ctx, c.ID); err != nil || run.LastSeq != evs[len(evs)-1].Seq {
+		t.Errorf("run's last_seq after annotating = %d (%v), want %d", run.LastSeq, err, evs[len(evs)-1].Seq)
+	}
 }
 
 func TestAnnotateLiveConcurrently(t *testing.T) {
