@@ -157,8 +157,8 @@ func choose(scripts []script, problem string, code bool, seed int64) (script, ma
 var codeCues = []string{
 	"array", "arrays", "string", "strings", "linked list", "tree", "graph", "function", "implement",
 	"algorithm", "program", "code", "python", "c++", "java", "complexity", "o(n)", "o(n log n)",
-	"subsequence", "substring", "input", "output", "return", "stack", "queue", "sort", "sorted",
-	"binary search", "dynamic programming", "leetcode", "codeforces", "write a",
+	"subsequence", "substring", "stack", "queue", "sorted array", "sort the",
+	"binary search", "dynamic programming", "leetcode", "codeforces", "write a function", "write a program",
 }
 
 // isCodeProblem tells a programming problem from a math one: by the

@@ -160,6 +160,8 @@ func TestChooseByKind(t *testing.T) {
 		{"You are a competitive programming assistant.", "Longest increasing subsequence", true},
 		{"", "Implement an LRU cache with O(1) operations.", true},
 		{"", "What is 2^100 mod 7?", false},
+		// The math profile's suffix must not make a problem look like code.
+		{"", "What is 2+2?\nLet's think step by step and output the final answer within \\boxed{}.", false},
 		{"", "Find all real x with x^2 = 2x + 3.", false},
 	}
 	for _, tt := range tests {

@@ -1,5 +1,6 @@
 // Thin fetch wrappers for the thinkstream HTTP API.
 
+import { requestLogin } from "./login.js";
 import type { Problem, Run, RunDetail, RunList, ServerInfo } from "./types.js";
 
 export class ApiError extends Error {
@@ -36,6 +37,7 @@ export class Api {
         data = undefined;
       }
     }
+    if (resp.status === 401 && this.base === "") requestLogin();
     if (!resp.ok) {
       const p = (data && typeof data === "object" ? data : { title: text.slice(0, 200) || resp.statusText }) as Problem;
       p.status ??= resp.status;
