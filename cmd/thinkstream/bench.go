@@ -14,8 +14,12 @@ import (
 )
 
 func cmdBench(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "engine" {
+		return cmdBenchEngine(ctx, e, args[1:])
+	}
 	if len(args) == 0 || args[0] != "fanout" {
 		fmt.Fprintln(e.stderr, "Usage: thinkstream bench fanout --viewers N --rate R [--events E | --duration D] [--json]")
+		fmt.Fprintln(e.stderr, "       thinkstream bench engine --model FILE [--prompt N] [--gen N] [--threads T] [--reps R] [--json]")
 		return errUsage
 	}
 	return cmdBenchFanout(ctx, e, args[1:])
