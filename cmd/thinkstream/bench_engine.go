@@ -6,7 +6,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -46,6 +48,7 @@ func cmdBenchEngine(ctx context.Context, e *env, args []string) error {
 	threads := fs.Int("threads", 0, "threads; 0 is all cores")
 	reps := fs.Int("reps", 3, "measured repetitions of each test")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured runs to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -76,6 +79,17 @@ func cmdBenchEngine(ctx context.Context, e *env, args []string) error {
 			n, _ := ti.Type.RowBytes(int(ti.Dims[0]))
 			res.WeightBytes -= int64(n) * int64(ti.Elements()/ti.Dims[0])
 		}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	vocab := m.Config.Vocab
 	logits := make([]float32, vocab)

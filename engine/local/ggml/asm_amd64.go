@@ -16,7 +16,13 @@ import "golang.org/x/sys/cpu"
 func dotQ8_0AVX2(w *byte, q *int8, d *float32, nb int) float32
 
 //go:noescape
+func dotQ8_0AVX2x4(w *byte, q *int8, d *float32, nb, qstride, dstride int, out *[4]float32)
+
+//go:noescape
 func dotQ4KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32
+
+//go:noescape
+func dotQ4KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32)
 
 //go:noescape
 func dotQ6KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32
@@ -26,6 +32,11 @@ func dotF16AVX2(w *uint16, x *float32, n int) float32
 
 //go:noescape
 func dotF32AVX2(a, b *float32, n int) float32
+
+// maxQ4KBlocks is the most Q4_K blocks per row the kernels unpack scales
+// for in their 2 KB frame (rows of up to 16,384 columns); longer rows take
+// the Go kernel.
+const maxQ4KBlocks = 64
 
 func asmSupported() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C }
 
@@ -49,6 +60,9 @@ func asmDot(m *Matrix, row []byte, a *Acts, t int) (float32, bool) {
 		return dotQ8_0AVX2(&row[0], &q[0], &d[0], nb), true
 	case Q4_K:
 		nb := c / QK_K
+		if nb > maxQ4KBlocks {
+			return 0, false
+		}
 		q, d, bs := a.q[t*c:(t+1)*c], a.d[t*nb:(t+1)*nb], a.bs[t*c/16:(t+1)*c/16]
 		_ = row[nb*q4KBytes-1]
 		return dotQ4KAVX2(&row[0], &q[0], &d[0], &bs[0], nb), true
@@ -59,6 +73,33 @@ func asmDot(m *Matrix, row []byte, a *Acts, t int) (float32, bool) {
 		return dotQ6KAVX2(&row[0], &q[0], &d[0], &bs[0], nb), true
 	}
 	return 0, false
+}
+
+// asmDot4 is asmDot for the vectors t … t+3, where a kernel shares the
+// weight decoding between them; its results equal asmDot's bit for bit.
+func asmDot4(m *Matrix, row []byte, a *Acts, t int, out *[4]float32) bool {
+	if !asmOn || t+4 > a.N {
+		return false
+	}
+	c := m.Cols
+	switch m.Type {
+	case Q8_0:
+		nb := c / 32
+		q, d := a.q[t*c:(t+4)*c], a.d[t*nb:(t+4)*nb]
+		_ = row[nb*q8_0Bytes-1]
+		dotQ8_0AVX2x4(&row[0], &q[0], &d[0], nb, c, 4*nb, out)
+		return true
+	case Q4_K:
+		nb := c / QK_K
+		if nb > maxQ4KBlocks {
+			return false
+		}
+		q, d, bs := a.q[t*c:(t+4)*c], a.d[t*nb:(t+4)*nb], a.bs[t*c/16:(t+4)*c/16]
+		_ = row[nb*q4KBytes-1]
+		dotQ4KAVX2x4(&row[0], &q[0], &d[0], &bs[0], nb, c, 4*nb, c/4, out)
+		return true
+	}
+	return false
 }
 
 // asmDotF16 is w · x for F16 weights; x holds f16-rounded values.

@@ -13,3 +13,5 @@ func asmHas(Type) bool { return false }
 func asmDotF32([]float32, []float32) (float32, bool) { return 0, false }
 
 func asmDotF16([]uint16, []float32) (float32, bool) { return 0, false }
+
+func asmDot4(*Matrix, []byte, *Acts, int, *[4]float32) bool { return false }

@@ -129,6 +129,16 @@ func (mm *MatMul) Run(worker, lo, hi int) {
 	for r0 := lo; r0 < hi; r0 += block {
 		r1 := min(r0+block, hi)
 		t := 0
+		for ; t+4 <= a.N; t += 4 {
+			if !asmDot4(m, m.Data[r0*m.rowBytes:(r0+1)*m.rowBytes], a, t, &four) {
+				break
+			}
+			y[t*m.Rows+r0], y[(t+1)*m.Rows+r0], y[(t+2)*m.Rows+r0], y[(t+3)*m.Rows+r0] = four[0], four[1], four[2], four[3]
+			for r := r0 + 1; r < r1; r++ {
+				asmDot4(m, m.Data[r*m.rowBytes:(r+1)*m.rowBytes], a, t, &four)
+				y[t*m.Rows+r], y[(t+1)*m.Rows+r], y[(t+2)*m.Rows+r], y[(t+3)*m.Rows+r] = four[0], four[1], four[2], four[3]
+			}
+		}
 		for ; t+4 <= a.N && !asmHas(m.Type); t += 4 {
 			if !simdDot4(m, m.Data[r0*m.rowBytes:(r0+1)*m.rowBytes], a, t, &four) {
 				break
