@@ -31,6 +31,9 @@ func dotQ6KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32
 func dotF16AVX2(w *uint16, x *float32, n int) float32
 
 //go:noescape
+func dotF16AVX2x4(w *uint16, x *float32, n, xstride int, out *[4]float32)
+
+//go:noescape
 func dotF32AVX2(a, b *float32, n int) float32
 
 // maxQ4KBlocks is the most Q4_K blocks per row the kernels unpack scales
@@ -77,12 +80,28 @@ func asmDot(m *Matrix, row []byte, a *Acts, t int) (float32, bool) {
 
 // asmDot4 is asmDot for the vectors t … t+3, where a kernel shares the
 // weight decoding between them; its results equal asmDot's bit for bit.
-func asmDot4(m *Matrix, row []byte, a *Acts, t int, out *[4]float32) bool {
+func asmDot4(m *Matrix, r int, a *Acts, t int, out *[4]float32) bool {
 	if !asmOn || t+4 > a.N {
 		return false
 	}
 	c := m.Cols
+	row := m.Data[r*m.rowBytes : (r+1)*m.rowBytes]
 	switch m.Type {
+	case F16:
+		if c < 16 {
+			return false
+		}
+		w, x := m.u16[r*c : (r+1)*c], a.f[t*c:(t+4)*c]
+		n := c &^ 15
+		dotF16AVX2x4(&w[0], &x[0], n, 4*c, out)
+		for k := n; k < c; k++ { // the tail, as asmDotF16 adds it
+			h := f16Table[w[k]]
+			out[0] += h * x[k]
+			out[1] += h * x[c+k]
+			out[2] += h * x[2*c+k]
+			out[3] += h * x[3*c+k]
+		}
+		return true
 	case Q8_0:
 		nb := c / 32
 		q, d := a.q[t*c:(t+4)*c], a.d[t*nb:(t+4)*nb]
@@ -104,10 +123,10 @@ func asmDot4(m *Matrix, row []byte, a *Acts, t int, out *[4]float32) bool {
 
 // asmDotF16 is w · x for F16 weights; x holds f16-rounded values.
 func asmDotF16(w []uint16, x []float32) (float32, bool) {
-	if !asmOn || len(w) < 32 {
+	if !asmOn || len(w) < 16 {
 		return 0, false
 	}
-	n := len(w) &^ 31
+	n := len(w) &^ 15
 	x = x[:len(w)]
 	s := dotF16AVX2(&w[0], &x[0], n)
 	for i := n; i < len(w); i++ {

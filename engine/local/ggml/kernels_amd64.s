@@ -429,42 +429,84 @@ q6kdone:
 	MOVSS X0, ret+40(FP)
 	RET
 
-// func dotF16AVX2(w *uint16, x *float32, n int) float32 (n % 32 == 0)
+// func dotF16AVX2(w *uint16, x *float32, n int) float32 (n % 16 == 0)
 TEXT ·dotF16AVX2(SB), NOSPLIT, $0-28
 	MOVQ w+0(FP), SI
 	MOVQ x+8(FP), DI
 	MOVQ n+16(FP), CX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
 
 f16loop:
 	TESTQ CX, CX
 	JZ    f16done
 	VCVTPH2PS (SI), Y1
 	VCVTPH2PS 16(SI), Y2
-	VCVTPH2PS 32(SI), Y3
-	VCVTPH2PS 48(SI), Y4
 	VFMADD231PS (DI), Y1, Y0
 	VFMADD231PS 32(DI), Y2, Y5
-	VFMADD231PS 64(DI), Y3, Y6
-	VFMADD231PS 96(DI), Y4, Y7
-	ADDQ $64, SI
-	ADDQ $128, DI
-	SUBQ $32, CX
+	ADDQ $32, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
 	JMP  f16loop
 
 f16done:
 	VADDPS Y5, Y0, Y0
-	VADDPS Y7, Y6, Y6
-	VADDPS Y6, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
 	VADDPS X1, X0, X0
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
 	VZEROUPPER
 	MOVSS X0, ret+24(FP)
+	RET
+
+// func dotF16AVX2x4(w *uint16, x *float32, n, xstride int, out *[4]float32) (n % 16 == 0)
+//
+// dotF16AVX2 for four vectors x + t·xstride bytes: each half is converted
+// once for the four; per vector the sums are dotF16AVX2's.
+TEXT ·dotF16AVX2x4(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ xstride+24(FP), R8
+	LEAQ (R8)(R8*2), R9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+f16x4loop:
+	TESTQ CX, CX
+	JZ    f16x4done
+	VCVTPH2PS (SI), Y8
+	VCVTPH2PS 16(SI), Y9
+	VFMADD231PS (DI), Y8, Y0
+	VFMADD231PS 32(DI), Y9, Y4
+	VFMADD231PS (DI)(R8*1), Y8, Y1
+	VFMADD231PS 32(DI)(R8*1), Y9, Y5
+	VFMADD231PS (DI)(R8*2), Y8, Y2
+	VFMADD231PS 32(DI)(R8*2), Y9, Y6
+	VFMADD231PS (DI)(R9*1), Y8, Y3
+	VFMADD231PS 32(DI)(R9*1), Y9, Y7
+	ADDQ $32, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  f16x4loop
+
+f16x4done:
+	MOVQ out+32(FP), BX
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	HSUMTO(Y0, X0, 0)
+	HSUMTO(Y1, X1, 4)
+	HSUMTO(Y2, X2, 8)
+	HSUMTO(Y3, X3, 12)
+	VZEROUPPER
 	RET
 
 // func dotF32AVX2(a, b *float32, n int) float32 (n % 32 == 0)

@@ -130,12 +130,12 @@ func (mm *MatMul) Run(worker, lo, hi int) {
 		r1 := min(r0+block, hi)
 		t := 0
 		for ; t+4 <= a.N; t += 4 {
-			if !asmDot4(m, m.Data[r0*m.rowBytes:(r0+1)*m.rowBytes], a, t, &four) {
+			if !asmDot4(m, r0, a, t, &four) {
 				break
 			}
 			y[t*m.Rows+r0], y[(t+1)*m.Rows+r0], y[(t+2)*m.Rows+r0], y[(t+3)*m.Rows+r0] = four[0], four[1], four[2], four[3]
 			for r := r0 + 1; r < r1; r++ {
-				asmDot4(m, m.Data[r*m.rowBytes:(r+1)*m.rowBytes], a, t, &four)
+				asmDot4(m, r, a, t, &four)
 				y[t*m.Rows+r], y[(t+1)*m.Rows+r], y[(t+2)*m.Rows+r], y[(t+3)*m.Rows+r] = four[0], four[1], four[2], four[3]
 			}
 		}
