@@ -28,6 +28,9 @@ func dotQ4KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride,
 func dotQ6KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32
 
 //go:noescape
+func dotQ6KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32)
+
+//go:noescape
 func dotF16AVX2(w *uint16, x *float32, n int) float32
 
 //go:noescape
@@ -116,6 +119,12 @@ func asmDot4(m *Matrix, r int, a *Acts, t int, out *[4]float32) bool {
 		q, d, bs := a.q[t*c:(t+4)*c], a.d[t*nb:(t+4)*nb], a.bs[t*c/16:(t+4)*c/16]
 		_ = row[nb*q4KBytes-1]
 		dotQ4KAVX2x4(&row[0], &q[0], &d[0], &bs[0], nb, c, 4*nb, c/4, out)
+		return true
+	case Q6_K:
+		nb := c / QK_K
+		q, d, bs := a.q[t*c:(t+4)*c], a.d[t*nb:(t+4)*nb], a.bs[t*c/16:(t+4)*c/16]
+		_ = row[nb*q6KBytes-1]
+		dotQ6KAVX2x4(&row[0], &q[0], &d[0], &bs[0], nb, c, 4*nb, c/4, out)
 		return true
 	}
 	return false

@@ -5,6 +5,12 @@
 DATA nibmask<>+0(SB)/4, $0x0f0f0f0f
 GLOBL nibmask<>(SB), RODATA|NOPTR, $4
 
+DATA m30<>+0(SB)/8, $0x3030303030303030
+DATA m30<>+8(SB)/8, $0x3030303030303030
+DATA m30<>+16(SB)/8, $0x3030303030303030
+DATA m30<>+24(SB)/8, $0x3030303030303030
+GLOBL m30<>(SB), RODATA|NOPTR, $32
+
 // AVX2+FMA+F16C row kernels (see asm_amd64.go). Integer block sums come
 // from VPMADDUBSW/VPMADDWD; each block's sum is converted to float and
 // accumulated with FMA in eight lanes, summed once at the end of the row.
@@ -427,6 +433,121 @@ q6kdone:
 	VHADDPS X0, X0, X0
 	VZEROUPPER
 	MOVSS X0, ret+40(FP)
+	RET
+
+// func dotQ6KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32)
+//
+// dotQ6KAVX2 for four activation vectors: the 6-bit values are assembled
+// once for the four; per vector the arithmetic is the same.
+TEXT ·dotQ6KAVX2x4(SB), NOSPLIT, $32-72
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ bs+24(FP), BX
+	MOVQ nb+32(FP), CX
+	MOVQ qstride+40(FP), R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ dstride+48(FP), R12
+	LEAQ (R12)(R12*2), R13
+	MOVQ bstride+56(FP), R10
+	LEAQ (R10)(R10*2), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VPBROADCASTD nibmask<>(SB), Y15
+
+q6kx4loop:
+	TESTQ CX, CX
+	JZ    q6kx4done
+	VPMOVSXBW 192(SI), Y4
+	VMOVDQU Y4, 0(SP)
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+
+#define Q6KX4RUN(acts, g) \
+	VPBROADCASTW (2*(g))(SP), X6; \
+	VPBROADCASTW (2*(g)+2)(SP), X7; \
+	VINSERTI128 $1, X7, Y6, Y6; \
+	VPMADDUBSW (acts)(DI), Y4, Y5; \
+	VPMADDWD Y6, Y5, Y5; \
+	VPADDD Y5, Y8, Y8; \
+	VPMADDUBSW (acts)(DI)(R8*1), Y4, Y5; \
+	VPMADDWD Y6, Y5, Y5; \
+	VPADDD Y5, Y9, Y9; \
+	VPMADDUBSW (acts)(DI)(R8*2), Y4, Y5; \
+	VPMADDWD Y6, Y5, Y5; \
+	VPADDD Y5, Y10, Y10; \
+	VPMADDUBSW (acts)(DI)(R9*1), Y4, Y5; \
+	VPMADDWD Y6, Y5, Y5; \
+	VPADDD Y5, Y11, Y11
+
+#define Q6KX4HALF(h) \
+	VMOVDQU (64*h)(SI), Y12; \
+	VMOVDQU (64*h+32)(SI), Y13; \
+	VMOVDQU (128+32*h)(SI), Y14; \
+	VPAND Y15, Y12, Y4; \
+	VPSLLW $4, Y14, Y5; \
+	VPAND m30<>(SB), Y5, Y5; \
+	VPOR Y5, Y4, Y4; \
+	Q6KX4RUN(128*h, 8*h); \
+	VPAND Y15, Y13, Y4; \
+	VPSLLW $2, Y14, Y5; \
+	VPAND m30<>(SB), Y5, Y5; \
+	VPOR Y5, Y4, Y4; \
+	Q6KX4RUN(128*h+32, 8*h+2); \
+	VPSRLW $4, Y12, Y4; \
+	VPAND Y15, Y4, Y4; \
+	VPAND m30<>(SB), Y14, Y5; \
+	VPOR Y5, Y4, Y4; \
+	Q6KX4RUN(128*h+64, 8*h+4); \
+	VPSRLW $4, Y13, Y4; \
+	VPAND Y15, Y4, Y4; \
+	VPSRLW $2, Y14, Y5; \
+	VPAND m30<>(SB), Y5, Y5; \
+	VPOR Y5, Y4, Y4; \
+	Q6KX4RUN(128*h+96, 8*h+6)
+
+	Q6KX4HALF(0)
+	Q6KX4HALF(1)
+
+#define Q6KX4FIN(bsa, bsb, da, isum, acc) \
+	VPMOVSXBD 192(SI), Y4; \
+	VPMOVSXBD 200(SI), Y5; \
+	VPMULLD bsa, Y4, Y4; \
+	VPMULLD bsb, Y5, Y5; \
+	VPADDD Y5, Y4, Y4; \
+	VPSLLD $5, Y4, Y4; \
+	VPSUBD Y4, isum, isum; \
+	VCVTDQ2PS isum, isum; \
+	MOVWLZX 208(SI), AX; \
+	VMOVD AX, X5; \
+	VCVTPH2PS X5, X5; \
+	VMULSS da, X5, X5; \
+	VBROADCASTSS X5, Y5; \
+	VFMADD231PS Y5, isum, acc
+
+	Q6KX4FIN((BX), 32(BX), (DX), Y8, Y0)
+	Q6KX4FIN((BX)(R10*1), 32(BX)(R10*1), (DX)(R12*1), Y9, Y1)
+	Q6KX4FIN((BX)(R10*2), 32(BX)(R10*2), (DX)(R12*2), Y10, Y2)
+	Q6KX4FIN((BX)(R11*1), 32(BX)(R11*1), (DX)(R13*1), Y11, Y3)
+
+	ADDQ $210, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $64, BX
+	DECQ CX
+	JMP  q6kx4loop
+
+q6kx4done:
+	MOVQ out+64(FP), BX
+	HSUMTO(Y0, X0, 0)
+	HSUMTO(Y1, X1, 4)
+	HSUMTO(Y2, X2, 8)
+	HSUMTO(Y3, X3, 12)
+	VZEROUPPER
 	RET
 
 // func dotF16AVX2(w *uint16, x *float32, n int) float32 (n % 16 == 0)
