@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/thinkstream/thinkstream/engine/local/ggml"
@@ -33,6 +35,12 @@ type engineBench struct {
 	WeightBytes int64   `json:"weight_bytes"`
 	TGGBs       float64 `json:"tg_gb_per_second"`
 	LoadMS      float64 `json:"load_ms"`
+	// Resident memory after the runs (Linux only, else 0): file-backed
+	// pages are the mapped model, anonymous ones mostly the KV cache and
+	// scratch, whose planned size KVBytes is.
+	RSSFileBytes int64 `json:"rss_file_bytes"`
+	RSSAnonBytes int64 `json:"rss_anon_bytes"`
+	KVBytes      int64 `json:"kv_cache_bytes"`
 }
 
 // cmdBenchEngine measures the embedded engine as llama-bench does: pp is a
@@ -145,6 +153,9 @@ func cmdBenchEngine(ctx context.Context, e *env, args []string) error {
 		}
 		res.TGGBs = res.TGTokS * float64(res.WeightBytes) / 1e9
 	}
+	res.RSSFileBytes, res.RSSAnonBytes = procStatus("RssFile"), procStatus("RssAnon")
+	cfg := m.Config
+	res.KVBytes = int64(2*cfg.Layers*cfg.KVHeads*cfg.HeadDim*c.Cap()) * kvElemBytes(m.KV())
 	if *jsonOut {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -163,10 +174,35 @@ func cmdBenchEngine(ctx context.Context, e *env, args []string) error {
 	if *nGen > 0 {
 		fmt.Fprintf(w, "| %s | %s | %d | %s | tg%d | %.2f (%.1f GB/s) |\n", *model, size, res.Threads, kernels, *nGen, res.TGTokS, res.TGGBs)
 	}
-	fmt.Fprintf(w, "(%s/%s, %d cores, load %.0f ms)\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), res.LoadMS)
+	fmt.Fprintf(w, "(%s/%s, %d cores, load %.0f ms; RSS %.0f MB file-backed + %.0f MB anonymous, KV cache %.1f MB)\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), res.LoadMS, float64(res.RSSFileBytes)/1e6, float64(res.RSSAnonBytes)/1e6, float64(res.KVBytes)/1e6)
 	return nil
 }
 
 func argmaxF32(v []float32) int {
 	return slices.Index(v, slices.Max(v))
+}
+
+// procStatus returns a /proc/self/status field in bytes (0 where there is
+// no such file or field).
+func procStatus(field string) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == field+":" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func kvElemBytes(t qwen2.KVType) int64 {
+	if t == qwen2.KVF32 {
+		return 4
+	}
+	return 2
 }
