@@ -150,12 +150,14 @@ q4kprep: \
 	SHLL $4, R12; \
 	ORL  R12, R10; \
 	ANDL $0x3f3f3f3f, R8; \
-	MOVL R8, 16(AX); \
-	MOVL R10, 20(AX); \
-	VPMOVZXBW 16(AX), X2; \
+	SHLQ $32, R10; \
+	ORQ  R10, R8; \
+	MOVQ R8, X2; \
+	VPMOVZXBW X2, X2; \
 	VMOVDQU X2, 0(AX); \
-	MOVL R13, 16(AX); \
-	MOVL R11, 20(AX); \
+	SHLQ $32, R11; \
+	ORQ  R11, R13; \
+	MOVQ R13, 16(AX); \
 	MOVL (SI), R12; \
 	VMOVD R12, X2; \
 	VCVTPH2PS X2, X2; \
