@@ -94,7 +94,7 @@ func asmDot4(m *Matrix, r int, a *Acts, t int, out *[4]float32) bool {
 		if c < 16 {
 			return false
 		}
-		w, x := m.u16[r*c : (r+1)*c], a.f[t*c:(t+4)*c]
+		w, x := m.u16[r*c:(r+1)*c], a.f[t*c:(t+4)*c]
 		n := c &^ 15
 		dotF16AVX2x4(&w[0], &x[0], n, 4*c, out)
 		for k := n; k < c; k++ { // the tail, as asmDotF16 adds it
