@@ -18,8 +18,13 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 && args[0] == "soak" {
 		return cmdBenchSoak(ctx, e, args[1:])
 	}
+	if len(args) > 0 && args[0] == "engine" {
+		return cmdBenchEngine(ctx, e, args[1:])
+	}
 	if len(args) == 0 || args[0] != "fanout" {
 		fmt.Fprintln(e.stderr, "Usage: thinkstream bench fanout --viewers N --rate R [--events E | --duration D] [--json]")
+		fmt.Fprintln(e.stderr, "       thinkstream bench engine --model FILE [--prompt N] [--gen N] [--threads T] [--reps R] [--json]")
+		fmt.Fprintln(e.stderr, "       thinkstream bench soak [--scenario all|long,storm,kill,annotate,lock,damage] [--short] [--json]")
 		return errUsage
 	}
 	return cmdBenchFanout(ctx, e, args[1:])

@@ -107,3 +107,45 @@ func TestGenerateUsage(t *testing.T) {
 		}
 	}
 }
+
+// cancelAfterLines cancels a context once n lines have been written: it
+// plays the SIGINT that main turns into a cancelled context.
+type cancelAfterLines struct {
+	buf    bytes.Buffer
+	n      int
+	cancel context.CancelFunc
+}
+
+func (w *cancelAfterLines) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	if bytes.Count(w.buf.Bytes(), []byte("\n")) >= w.n {
+		w.cancel()
+	}
+	return len(p), nil
+}
+
+// TestGenerateStopsWithinOneToken: once the context is cancelled (SIGINT or
+// SIGTERM in main), generate emits at most one more token and still prints
+// its summary, with finish_reason "cancelled".
+func TestGenerateStopsWithinOneToken(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &cancelAfterLines{n: 3, cancel: cancel}
+	var stderr bytes.Buffer
+	err := cmdGenerate(ctx, []string{"--model", tinyModel, "--raw", "--temperature", "0",
+		"--max-tokens", "400", "--threads", "1", "--json", "Hello"}, noEnv, out, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.buf.String()), "\n")
+	var summary map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &summary); err != nil {
+		t.Fatal(err)
+	}
+	if tokens := len(lines) - 1; tokens > 4 {
+		t.Errorf("%d tokens after a cancel at the 3rd, want at most one more", tokens)
+	}
+	if summary["finish_reason"] != "cancelled" {
+		t.Errorf("finish_reason %v, want cancelled", summary["finish_reason"])
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+
+	"github.com/thinkstream/thinkstream/engine/local/ggml"
 )
 
 // errUsage reports a usage error whose message was already printed.
@@ -39,7 +41,7 @@ func commands() map[string]command {
 		"ask":      {"ask a question and stream the reasoning", cmdAsk},
 		"watch":    {"follow a run's reasoning live", cmdWatch},
 		"runs":     {"list recent runs", cmdRuns},
-		"bench":    {"benchmarks: bench fanout", cmdBench},
+		"bench":    {"benchmarks: bench fanout, bench engine, bench soak", cmdBench},
 		"token":    {"make, list or revoke API tokens (token access mode)", cmdToken},
 		"doctor":   {"check the event log of a data dir and repair it", cmdDoctor},
 	}
@@ -55,6 +57,11 @@ func plain(f func(ctx context.Context, args []string, getenv func(string) string
 // run is the whole program; main only supplies the process's environment.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	// The engine's assembly kernels can be switched off to compare them
+	// with the portable Go ones; read once, before any model loads.
+	if getenv("THINKSTREAM_NOASM") == "1" {
+		ggml.SetAssembly(false)
+	}
 	cmds := commands()
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr, cmds)

@@ -23,8 +23,12 @@ import (
 const DefaultContextSize = 32768
 
 // promptBatch is how many prompt tokens go through one forward call; the
-// run can be cancelled or paused between batches.
-const promptBatch = 512
+// run can be cancelled or paused between batches. The matrix kernels reuse
+// each weight block for four tokens and keep 16 rows in cache while the
+// batch passes over them, so batches beyond a few dozen tokens gain little,
+// while a smaller batch bounds how long SIGINT or a cancel waits during a
+// long prompt (64 tokens: a few seconds at worst on two slow cores).
+const promptBatch = 64
 
 // Config configures New.
 type Config struct {

@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -10,10 +11,18 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/engine/local/ggml"
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain checks for leaked goroutines and, with THINKSTREAM_NOASM=1 (a
+// second CI pass), runs everything on the portable Go kernels.
+func TestMain(m *testing.M) {
+	if os.Getenv("THINKSTREAM_NOASM") == "1" {
+		ggml.SetAssembly(false)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func ptr[T any](v T) *T { return &v }
 

@@ -7,6 +7,9 @@ import "math"
 // only then scale in float32, so their results do not depend on loop order.
 
 func dotF32(w []float32, x []float32) float32 {
+	if v, ok := asmDotF32(w, x); ok {
+		return v
+	}
 	if v, ok := simdDotF32(w, x); ok {
 		return v
 	}

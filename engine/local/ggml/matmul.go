@@ -65,11 +65,17 @@ func (m *Matrix) dotRow(r int, a *Acts, t int) float32 {
 	case F32:
 		return dotF32(m.f32[r*c:(r+1)*c], a.f[t*c:(t+1)*c])
 	case F16:
+		if v, ok := asmDotF16(m.u16[r*c:(r+1)*c], a.f[t*c:(t+1)*c]); ok {
+			return v
+		}
 		return dotF16(m.u16[r*c:(r+1)*c], a.f[t*c:(t+1)*c])
 	case BF16:
 		return dotBF16(m.u16[r*c:(r+1)*c], a.f[t*c:(t+1)*c])
 	}
 	row := m.Data[r*m.rowBytes : (r+1)*m.rowBytes]
+	if v, ok := asmDot(m, row, a, t); ok {
+		return v
+	}
 	if v, ok := simdDot(m, row, a, t); ok {
 		return v
 	}
@@ -124,6 +130,16 @@ func (mm *MatMul) Run(worker, lo, hi int) {
 		r1 := min(r0+block, hi)
 		t := 0
 		for ; t+4 <= a.N; t += 4 {
+			if !asmDot4(m, r0, a, t, &four) {
+				break
+			}
+			y[t*m.Rows+r0], y[(t+1)*m.Rows+r0], y[(t+2)*m.Rows+r0], y[(t+3)*m.Rows+r0] = four[0], four[1], four[2], four[3]
+			for r := r0 + 1; r < r1; r++ {
+				asmDot4(m, r, a, t, &four)
+				y[t*m.Rows+r], y[(t+1)*m.Rows+r], y[(t+2)*m.Rows+r], y[(t+3)*m.Rows+r] = four[0], four[1], four[2], four[3]
+			}
+		}
+		for ; t+4 <= a.N && !asmHas(m.Type); t += 4 {
 			if !simdDot4(m, m.Data[r0*m.rowBytes:(r0+1)*m.rowBytes], a, t, &four) {
 				break
 			}
@@ -208,7 +224,7 @@ func (mm *MatMul) runUnpacked(worker, lo, hi int) {
 // per-worker scratch (growing only, so steady state allocates nothing).
 func (mm *MatMul) reserve(threads int, m *Matrix, n int) {
 	nl, ns, ok := unpackedSize(m.Type, m.Cols)
-	mm.unpack = ok && n > 1 && !simdHas(m.Type)
+	mm.unpack = ok && n > 1 && !simdHas(m.Type) && !asmHas(m.Type)
 	if !mm.unpack {
 		return
 	}

@@ -24,15 +24,15 @@ func simdDot(m *Matrix, row []byte, a *Acts, t int) (float32, bool) {
 	q := a.q[t*c : (t+1)*c]
 	switch m.Type {
 	case Q8_0:
-		return dotQ8_0AVX2(row, q, a.d[t*c/32:(t+1)*c/32]), true
+		return simdDotQ8_0AVX2(row, q, a.d[t*c/32:(t+1)*c/32]), true
 	case Q4_K:
-		return dotQ4KAVX2(row, q, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16]), true
+		return simdDotQ4KAVX2(row, q, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16]), true
 	case Q6_K:
-		return dotQ6KAVX2(row, q, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16]), true
+		return simdDotQ6KAVX2(row, q, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16]), true
 	case Q5_K:
-		return dotQ5KAVX2(row, q, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16]), true
+		return simdDotQ5KAVX2(row, q, a.d[t*c/QK_K:(t+1)*c/QK_K], a.bs[t*c/16:(t+1)*c/16]), true
 	case Q4_0:
-		return dotQ4_0AVX2(row, q, a.d[t*c/32:(t+1)*c/32], a.bs[t*c/32:(t+1)*c/32]), true
+		return simdDotQ4_0AVX2(row, q, a.d[t*c/32:(t+1)*c/32], a.bs[t*c/32:(t+1)*c/32]), true
 	}
 	return 0, false
 }
@@ -46,9 +46,9 @@ func simdDot4(m *Matrix, row []byte, a *Acts, t int, out *[4]float32) bool {
 	c := m.Cols
 	nb := c / QK_K
 	if m.Type == Q4_K {
-		dotQ4KAVX2x4(row, a.q[t*c:(t+4)*c], c, a.d[t*nb:(t+4)*nb], a.bs[t*c/16:(t+4)*c/16], out)
+		simdDotQ4KAVX2x4(row, a.q[t*c:(t+4)*c], c, a.d[t*nb:(t+4)*nb], a.bs[t*c/16:(t+4)*c/16], out)
 	} else {
-		dotQ6KAVX2x4(row, a.q[t*c:(t+4)*c], c, a.d[t*nb:(t+4)*nb], a.bs[t*c/16:(t+4)*c/16], out)
+		simdDotQ6KAVX2x4(row, a.q[t*c:(t+4)*c], c, a.d[t*nb:(t+4)*nb], a.bs[t*c/16:(t+4)*c/16], out)
 	}
 	return true
 }
@@ -72,7 +72,7 @@ func hsum(v archsimd.Int32x8) int32 {
 	return s.GetElem(0)
 }
 
-func dotQ8_0AVX2(w []byte, q []int8, d []float32) float32 {
+func simdDotQ8_0AVX2(w []byte, q []int8, d []float32) float32 {
 	nb := len(d)
 	w, q = w[:nb*q8_0Bytes], q[:nb*32]
 	ones := archsimd.BroadcastInt16x16(1)
@@ -87,7 +87,7 @@ func dotQ8_0AVX2(w []byte, q []int8, d []float32) float32 {
 	return sum
 }
 
-func dotQ4KAVX2(w []byte, q []int8, d []float32, bsums []int32) float32 {
+func simdDotQ4KAVX2(w []byte, q []int8, d []float32, bsums []int32) float32 {
 	nb := len(d)
 	w, q, bsums = w[:nb*q4KBytes], q[:nb*QK_K], bsums[:nb*16]
 	mask := archsimd.BroadcastUint8x32(0x0f)
@@ -118,7 +118,7 @@ func dotQ4KAVX2(w []byte, q []int8, d []float32, bsums []int32) float32 {
 	return sum
 }
 
-func dotQ6KAVX2(w []byte, q []int8, d []float32, bsums []int32) float32 {
+func simdDotQ6KAVX2(w []byte, q []int8, d []float32, bsums []int32) float32 {
 	nb := len(d)
 	w, q, bsums = w[:nb*q6KBytes], q[:nb*QK_K], bsums[:nb*16]
 	m4 := archsimd.BroadcastUint8x32(0x0f)
@@ -169,8 +169,8 @@ func shiftBytes(v archsimd.Uint8x32, n int) archsimd.Uint8x32 {
 	return v
 }
 
-// dotQ5KAVX2 is dotQ4KAVX2 with the fifth bit of each value moved to bit 4.
-func dotQ5KAVX2(w []byte, q []int8, d []float32, bsums []int32) float32 {
+// simdDotQ5KAVX2 is simdDotQ4KAVX2 with the fifth bit of each value moved to bit 4.
+func simdDotQ5KAVX2(w []byte, q []int8, d []float32, bsums []int32) float32 {
 	nb := len(d)
 	w, q, bsums = w[:nb*q5KBytes], q[:nb*QK_K], bsums[:nb*16]
 	m4 := archsimd.BroadcastUint8x32(0x0f)
@@ -203,9 +203,9 @@ func dotQ5KAVX2(w []byte, q []int8, d []float32, bsums []int32) float32 {
 	return sum
 }
 
-// dotQ4_0AVX2 multiplies the unsigned nibbles and takes 8·Σa off, as the
+// simdDotQ4_0AVX2 multiplies the unsigned nibbles and takes 8·Σa off, as the
 // SWAR kernel does.
-func dotQ4_0AVX2(w []byte, q []int8, d []float32, bs []int32) float32 {
+func simdDotQ4_0AVX2(w []byte, q []int8, d []float32, bs []int32) float32 {
 	nb := len(d)
 	w, q, bs = w[:nb*q4_0Bytes], q[:nb*32], bs[:nb]
 	m4 := archsimd.BroadcastUint8x16(0x0f)
@@ -224,9 +224,9 @@ func dotQ4_0AVX2(w []byte, q []int8, d []float32, bs []int32) float32 {
 	return sum
 }
 
-// dotQ4KAVX2x4 is dotQ4KAVX2 for four activation vectors (q holds them one
+// simdDotQ4KAVX2x4 is simdDotQ4KAVX2 for four activation vectors (q holds them one
 // after another, cols values each), unpacking each weight block once.
-func dotQ4KAVX2x4(w []byte, q []int8, cols int, d []float32, bsums []int32, out *[4]float32) {
+func simdDotQ4KAVX2x4(w []byte, q []int8, cols int, d []float32, bsums []int32, out *[4]float32) {
 	nb := cols / QK_K
 	w, q, d, bsums = w[:nb*q4KBytes], q[:4*cols], d[:4*nb], bsums[:4*cols/16]
 	mask := archsimd.BroadcastUint8x32(0x0f)
@@ -273,9 +273,9 @@ func dotQ4KAVX2x4(w []byte, q []int8, cols int, d []float32, bsums []int32, out 
 	*out = sum
 }
 
-// dotQ6KAVX2x4 is dotQ6KAVX2 for four activation vectors, unpacking each
+// simdDotQ6KAVX2x4 is simdDotQ6KAVX2 for four activation vectors, unpacking each
 // weight block once.
-func dotQ6KAVX2x4(w []byte, q []int8, cols int, d []float32, bsums []int32, out *[4]float32) {
+func simdDotQ6KAVX2x4(w []byte, q []int8, cols int, d []float32, bsums []int32, out *[4]float32) {
 	nb := cols / QK_K
 	w, q, d, bsums = w[:nb*q6KBytes], q[:4*cols], d[:4*nb], bsums[:4*cols/16]
 	m4 := archsimd.BroadcastUint8x32(0x0f)

@@ -4,13 +4,16 @@
 // their stored (quantized) form; kernels read the blocks directly so that a
 // model file can be memory-mapped and used without conversion.
 //
-// The integer kernels are pure Go "SWAR" code that runs everywhere. Built
-// with GOEXPERIMENT=simd on amd64 (Go's experimental simd/archsimd), on a
-// CPU with AVX2, Q4_0, Q8_0, Q4_K, Q5_K and Q6_K use vector kernels
-// instead, 3-10x faster and bit-identical; float32 dot products (F32
-// weights, attention scores) are vectorised too and sum in another order,
-// so logits differ between the two builds in the last bits. Within a build,
-// results never depend on thread count or batching.
+// On amd64 CPUs with AVX2, FMA and F16C, F16, Q8_0, Q4_K and Q6_K (and F32
+// dot products) run Go-assembly kernels (kernels_amd64.s), chosen at
+// start-up; SetAssembly(false) falls back to the portable pure-Go "SWAR"
+// kernels that run everywhere. The two sum block results in different
+// orders, so logits differ between them in the last bits, within the
+// logit tolerances. Built with GOEXPERIMENT=simd, the archsimd kernels
+// remain an alternative for the types the assembly does not cover (Q4_0,
+// Q5_K). Within one kernel set, results never depend on thread count or
+// batching: the four-token prompt kernels equal the one-token ones bit for
+// bit.
 package ggml
 
 import (

@@ -291,7 +291,7 @@ func TestDecodeNoAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector's instrumentation allocates")
 	}
-	for _, typ := range []ggml.Type{ggml.F16, ggml.Q4_K} {
+	for _, typ := range []ggml.Type{ggml.F16, ggml.Q8_0, ggml.Q4_K} {
 		m, err := Load(writeSmall(t, smallSpec(typ)), Options{Threads: 2})
 		if err != nil {
 			t.Fatal(err)

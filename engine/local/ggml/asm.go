@@ -1,0 +1,19 @@
+package ggml
+
+// asmOn says whether the assembly kernels run. It starts as "the CPU has
+// them" and only ever changes at start-up, through SetAssembly, before any
+// matrix product: the kernels are chosen per call by reading it, so a
+// change while products run would mix kernels within one run.
+var asmOn = asmSupported()
+
+// SetAssembly switches the assembly kernels on (where the CPU has the
+// instructions they need) or off, so that the portable Go kernels can be
+// checked and compared. Call it once at start-up, before any Pool runs;
+// it returns whether assembly is in use afterwards.
+func SetAssembly(on bool) bool {
+	asmOn = on && asmSupported()
+	return asmOn
+}
+
+// Assembly reports whether the assembly kernels are in use.
+func Assembly() bool { return asmOn }

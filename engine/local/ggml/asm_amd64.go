@@ -1,0 +1,158 @@
+//go:build amd64
+
+package ggml
+
+import "golang.org/x/sys/cpu"
+
+// The kernels in kernels_amd64.s need AVX2 (integer lanes, VPMADDUBSW),
+// FMA and F16C (VCVTPH2PS). They sum each block's integer products
+// exactly, like the Go kernels, but accumulate the scaled block sums in
+// eight float lanes with FMA, as llama.cpp does, so their results differ
+// from the Go kernels' in the last bits (well within the logit tolerances).
+// For a given row and vector they always give the same result, so batches
+// still equal token-by-token runs bit for bit.
+
+//go:noescape
+func dotQ8_0AVX2(w *byte, q *int8, d *float32, nb int) float32
+
+//go:noescape
+func dotQ8_0AVX2x4(w *byte, q *int8, d *float32, nb, qstride, dstride int, out *[4]float32)
+
+//go:noescape
+func dotQ4KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32
+
+//go:noescape
+func dotQ4KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32)
+
+//go:noescape
+func dotQ6KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32
+
+//go:noescape
+func dotQ6KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32)
+
+//go:noescape
+func dotF16AVX2(w *uint16, x *float32, n int) float32
+
+//go:noescape
+func dotF16AVX2x4(w *uint16, x *float32, n, xstride int, out *[4]float32)
+
+//go:noescape
+func dotF32AVX2(a, b *float32, n int) float32
+
+// maxQ4KBlocks is the most Q4_K blocks per row the kernels unpack scales
+// for in their 2 KB frame (rows of up to 16,384 columns); longer rows take
+// the Go kernel.
+const maxQ4KBlocks = 64
+
+func asmSupported() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C }
+
+// asmHas reports whether asmDot handles matrices of type t (so the batched
+// Go kernels and their unpacking are not needed).
+func asmHas(t Type) bool {
+	return asmOn && (t == Q8_0 || t == Q4_K || t == Q6_K || t == F16)
+}
+
+// asmDot computes row r (bytes row) · vector t of a.
+func asmDot(m *Matrix, row []byte, a *Acts, t int) (float32, bool) {
+	if !asmOn {
+		return 0, false
+	}
+	c := m.Cols
+	switch m.Type {
+	case Q8_0:
+		nb := c / 32
+		q, d := a.q[t*c:(t+1)*c], a.d[t*nb:(t+1)*nb]
+		_ = row[nb*q8_0Bytes-1]
+		return dotQ8_0AVX2(&row[0], &q[0], &d[0], nb), true
+	case Q4_K:
+		nb := c / QK_K
+		if nb > maxQ4KBlocks {
+			return 0, false
+		}
+		q, d, bs := a.q[t*c:(t+1)*c], a.d[t*nb:(t+1)*nb], a.bs[t*c/16:(t+1)*c/16]
+		_ = row[nb*q4KBytes-1]
+		return dotQ4KAVX2(&row[0], &q[0], &d[0], &bs[0], nb), true
+	case Q6_K:
+		nb := c / QK_K
+		q, d, bs := a.q[t*c:(t+1)*c], a.d[t*nb:(t+1)*nb], a.bs[t*c/16:(t+1)*c/16]
+		_ = row[nb*q6KBytes-1]
+		return dotQ6KAVX2(&row[0], &q[0], &d[0], &bs[0], nb), true
+	}
+	return 0, false
+}
+
+// asmDot4 is asmDot for the vectors t … t+3, where a kernel shares the
+// weight decoding between them; its results equal asmDot's bit for bit.
+func asmDot4(m *Matrix, r int, a *Acts, t int, out *[4]float32) bool {
+	if !asmOn || t+4 > a.N {
+		return false
+	}
+	c := m.Cols
+	row := m.Data[r*m.rowBytes : (r+1)*m.rowBytes]
+	switch m.Type {
+	case F16:
+		if c < 16 {
+			return false
+		}
+		w, x := m.u16[r*c:(r+1)*c], a.f[t*c:(t+4)*c]
+		n := c &^ 15
+		dotF16AVX2x4(&w[0], &x[0], n, 4*c, out)
+		for k := n; k < c; k++ { // the tail, as asmDotF16 adds it
+			h := f16Table[w[k]]
+			out[0] += h * x[k]
+			out[1] += h * x[c+k]
+			out[2] += h * x[2*c+k]
+			out[3] += h * x[3*c+k]
+		}
+		return true
+	case Q8_0:
+		nb := c / 32
+		q, d := a.q[t*c:(t+4)*c], a.d[t*nb:(t+4)*nb]
+		_ = row[nb*q8_0Bytes-1]
+		dotQ8_0AVX2x4(&row[0], &q[0], &d[0], nb, c, 4*nb, out)
+		return true
+	case Q4_K:
+		nb := c / QK_K
+		if nb > maxQ4KBlocks {
+			return false
+		}
+		q, d, bs := a.q[t*c:(t+4)*c], a.d[t*nb:(t+4)*nb], a.bs[t*c/16:(t+4)*c/16]
+		_ = row[nb*q4KBytes-1]
+		dotQ4KAVX2x4(&row[0], &q[0], &d[0], &bs[0], nb, c, 4*nb, c/4, out)
+		return true
+	case Q6_K:
+		nb := c / QK_K
+		q, d, bs := a.q[t*c:(t+4)*c], a.d[t*nb:(t+4)*nb], a.bs[t*c/16:(t+4)*c/16]
+		_ = row[nb*q6KBytes-1]
+		dotQ6KAVX2x4(&row[0], &q[0], &d[0], &bs[0], nb, c, 4*nb, c/4, out)
+		return true
+	}
+	return false
+}
+
+// asmDotF16 is w · x for F16 weights; x holds f16-rounded values.
+func asmDotF16(w []uint16, x []float32) (float32, bool) {
+	if !asmOn || len(w) < 16 {
+		return 0, false
+	}
+	n := len(w) &^ 15
+	x = x[:len(w)]
+	s := dotF16AVX2(&w[0], &x[0], n)
+	for i := n; i < len(w); i++ {
+		s += f16Table[w[i]] * x[i]
+	}
+	return s, true
+}
+
+func asmDotF32(a, b []float32) (float32, bool) {
+	if !asmOn || len(a) < 32 {
+		return 0, false
+	}
+	n := len(a) &^ 31
+	b = b[:len(a)]
+	s := dotF32AVX2(&a[0], &b[0], n)
+	for i := n; i < len(a); i++ {
+		s += a[i] * b[i]
+	}
+	return s, true
+}

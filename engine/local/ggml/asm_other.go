@@ -1,0 +1,17 @@
+//go:build !amd64
+
+package ggml
+
+// Without assembly kernels the Go (SWAR) ones run everywhere.
+
+func asmSupported() bool { return false }
+
+func asmDot(*Matrix, []byte, *Acts, int) (float32, bool) { return 0, false }
+
+func asmHas(Type) bool { return false }
+
+func asmDotF32([]float32, []float32) (float32, bool) { return 0, false }
+
+func asmDotF16([]uint16, []float32) (float32, bool) { return 0, false }
+
+func asmDot4(*Matrix, int, *Acts, int, *[4]float32) bool { return false }

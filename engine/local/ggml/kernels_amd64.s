@@ -1,0 +1,330 @@
+//go:build amd64
+
+#include "textflag.h"
+#include "kernels_amd64.h"
+
+// AVX2+FMA+F16C row kernels (see asm_amd64.go). Integer block sums come
+// from VPMADDUBSW/VPMADDWD; each block's sum is converted to float and
+// accumulated with FMA in eight lanes, summed once at the end of the row.
+
+// func dotQ8_0AVX2(w *byte, q *int8, d *float32, nb int) float32
+TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-36
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ nb+24(FP), CX
+	VXORPS Y0, Y0, Y0
+	MOVL $0x00010001, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+
+q8loop:
+	TESTQ CX, CX
+	JZ    q8done
+	VMOVDQU 2(SI), Y1
+	VMOVDQU (DI), Y2
+	VPSIGNB Y1, Y1, Y3
+	VPSIGNB Y1, Y2, Y4
+	VPMADDUBSW Y4, Y3, Y5
+	VPMADDWD Y15, Y5, Y5
+	VCVTDQ2PS Y5, Y5
+	MOVWLZX (SI), AX
+	VMOVD AX, X6
+	VCVTPH2PS X6, X6
+	VMULSS (DX), X6, X6
+	VBROADCASTSS X6, Y6
+	VFMADD231PS Y6, Y5, Y0
+	ADDQ $34, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JMP  q8loop
+
+q8done:
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+32(FP)
+	RET
+
+// func dotQ8_0AVX2x4(w *byte, q *int8, d *float32, nb, qstride, dstride int, out *[4]float32)
+//
+// The same row against four activation vectors (q + t·qstride bytes,
+// d + t·dstride bytes): each weight block is loaded and made unsigned once.
+// Per vector the arithmetic is dotQ8_0AVX2's, so the results are equal.
+TEXT ·dotQ8_0AVX2x4(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ nb+24(FP), CX
+	MOVQ qstride+32(FP), R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ dstride+40(FP), R10
+	LEAQ (R10)(R10*2), R11
+	MOVQ out+48(FP), BX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVL $0x00010001, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+
+#define Q8X4(qa, da, acc) \
+	VMOVDQU qa, Y7; \
+	VPSIGNB Y4, Y7, Y7; \
+	VPMADDUBSW Y7, Y5, Y7; \
+	VPMADDWD Y15, Y7, Y7; \
+	VCVTDQ2PS Y7, Y7; \
+	VMULSS da, X6, X8; \
+	VBROADCASTSS X8, Y8; \
+	VFMADD231PS Y8, Y7, acc
+
+q8x4loop:
+	TESTQ CX, CX
+	JZ    q8x4done
+	VMOVDQU 2(SI), Y4
+	VPSIGNB Y4, Y4, Y5
+	MOVWLZX (SI), AX
+	VMOVD AX, X6
+	VCVTPH2PS X6, X6
+	Q8X4((DI), (DX), Y0)
+	Q8X4((DI)(R8*1), (DX)(R10*1), Y1)
+	Q8X4((DI)(R8*2), (DX)(R10*2), Y2)
+	Q8X4((DI)(R9*1), (DX)(R11*1), Y3)
+	ADDQ $34, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JMP  q8x4loop
+
+q8x4done:
+	HSUMTO(Y0, X0, 0)
+	HSUMTO(Y1, X1, 4)
+	HSUMTO(Y2, X2, 8)
+	HSUMTO(Y3, X3, 12)
+	VZEROUPPER
+	RET
+
+// Q4KSCALES unpacks the 6-bit scales and mins of nb (CX) Q4_K blocks at
+// SI (llama.cpp's kmask trick) into 32-byte records at AX: 8 scales as
+// int16 words, 8 mins as bytes, then d and dmin as float32.
+#define Q4KSCALES \
+q4kprep: \
+	TESTQ CX, CX; \
+	JZ    q4kprepdone; \
+	MOVL 4(SI), R8; \
+	MOVL 8(SI), R9; \
+	MOVL 12(SI), R10; \
+	MOVL R10, R11; \
+	SHRL $4, R11; \
+	ANDL $0x0f0f0f0f, R11; \
+	MOVL R9, R12; \
+	SHRL $6, R12; \
+	ANDL $0x03030303, R12; \
+	SHLL $4, R12; \
+	ORL  R12, R11; \
+	MOVL R9, R13; \
+	ANDL $0x3f3f3f3f, R13; \
+	ANDL $0x0f0f0f0f, R10; \
+	MOVL R8, R12; \
+	SHRL $6, R12; \
+	ANDL $0x03030303, R12; \
+	SHLL $4, R12; \
+	ORL  R12, R10; \
+	ANDL $0x3f3f3f3f, R8; \
+	SHLQ $32, R10; \
+	ORQ  R10, R8; \
+	MOVQ R8, X2; \
+	VPMOVZXBW X2, X2; \
+	VMOVDQU X2, 0(AX); \
+	SHLQ $32, R11; \
+	ORQ  R11, R13; \
+	MOVQ R13, 16(AX); \
+	MOVL (SI), R12; \
+	VMOVD R12, X2; \
+	VCVTPH2PS X2, X2; \
+	VMOVQ X2, 24(AX); \
+	ADDQ $144, SI; \
+	ADDQ $32, AX; \
+	DECQ CX; \
+	JMP  q4kprep; \
+q4kprepdone:
+
+// func dotQ4KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32 (nb <= 64)
+TEXT ·dotQ4KAVX2(SB), 0, $2048-44
+	MOVQ w+0(FP), SI
+	MOVQ nb+32(FP), CX
+	LEAQ 0(SP), AX
+	Q4KSCALES
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ bs+24(FP), BX
+	MOVQ nb+32(FP), CX
+	LEAQ 0(SP), AX
+	VXORPS Y0, Y0, Y0
+	MOVL $0x0f0f0f0f, R8
+	VMOVD R8, X15
+	VPBROADCASTD X15, Y15
+
+q4kloop:
+	TESTQ CX, CX
+	JZ    q4kdone
+	VPXOR Y9, Y9, Y9
+
+#define Q4KGROUP(p) \
+	VMOVDQU (16+32*p)(SI), Y10; \
+	VPAND Y15, Y10, Y11; \
+	VPSRLW $4, Y10, Y12; \
+	VPAND Y15, Y12, Y12; \
+	VPMADDUBSW (64*p)(DI), Y11, Y11; \
+	VPMADDUBSW (64*p+32)(DI), Y12, Y12; \
+	VPBROADCASTW (4*p)(AX), Y13; \
+	VPMADDWD Y13, Y11, Y11; \
+	VPBROADCASTW (4*p+2)(AX), Y14; \
+	VPMADDWD Y14, Y12, Y12; \
+	VPADDD Y11, Y9, Y9; \
+	VPADDD Y12, Y9, Y9
+
+	Q4KGROUP(0)
+	Q4KGROUP(1)
+	Q4KGROUP(2)
+	Q4KGROUP(3)
+
+	// acc += dd·isum, then acc -= dm·(mins · pairs of 16-value sums)
+	VPMOVZXBD 16(AX), Y2
+	VMOVDQU (BX), Y3
+	VPHADDD 32(BX), Y3, Y3
+	VPERMQ $0xD8, Y3, Y3
+	VPMULLD Y2, Y3, Y3
+	VCVTDQ2PS Y3, Y3
+	VCVTDQ2PS Y9, Y9
+	VMOVQ 24(AX), X5
+	VBROADCASTSS (DX), X6
+	VMULPS X6, X5, X5
+	VBROADCASTSS X5, Y7
+	VFMADD231PS Y7, Y9, Y0
+	VMOVSHDUP X5, X5
+	VBROADCASTSS X5, Y7
+	VFNMADD231PS Y7, Y3, Y0
+
+	ADDQ $144, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $64, BX
+	ADDQ $32, AX
+	DECQ CX
+	JMP  q4kloop
+
+q4kdone:
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+40(FP)
+	RET
+
+// func dotQ4KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32) (nb <= 64)
+//
+// dotQ4KAVX2 for four activation vectors: the scales are unpacked and the
+// nibbles split once for all four; per vector the arithmetic is the same.
+TEXT ·dotQ4KAVX2x4(SB), 0, $2048-72
+	MOVQ w+0(FP), SI
+	MOVQ nb+32(FP), CX
+	LEAQ 0(SP), AX
+	Q4KSCALES
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ bs+24(FP), BX
+	MOVQ nb+32(FP), CX
+	MOVQ qstride+40(FP), R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ dstride+48(FP), R12
+	LEAQ (R12)(R12*2), R13
+	MOVQ bstride+56(FP), R10
+	LEAQ (R10)(R10*2), R11
+	LEAQ 0(SP), AX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+q4kx4loop:
+	TESTQ CX, CX
+	JZ    q4kx4done
+	VPBROADCASTD nibmask<>(SB), Y15
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+
+#define Q4KX4TOK(qa, w, isum) \
+	VPMADDUBSW qa, w, Y4; \
+	VPMADDWD Y14, Y4, Y4; \
+	VPADDD Y4, isum, isum
+
+#define Q4KX4GROUP(p) \
+	VMOVDQU (16+32*p)(SI), Y12; \
+	VPAND Y15, Y12, Y13; \
+	VPSRLW $4, Y12, Y12; \
+	VPAND Y15, Y12, Y12; \
+	VPBROADCASTW (4*p)(AX), Y14; \
+	Q4KX4TOK((64*p)(DI), Y13, Y8); \
+	Q4KX4TOK((64*p)(DI)(R8*1), Y13, Y9); \
+	Q4KX4TOK((64*p)(DI)(R8*2), Y13, Y10); \
+	Q4KX4TOK((64*p)(DI)(R9*1), Y13, Y11); \
+	VPBROADCASTW (4*p+2)(AX), Y14; \
+	Q4KX4TOK((64*p+32)(DI), Y12, Y8); \
+	Q4KX4TOK((64*p+32)(DI)(R8*1), Y12, Y9); \
+	Q4KX4TOK((64*p+32)(DI)(R8*2), Y12, Y10); \
+	Q4KX4TOK((64*p+32)(DI)(R9*1), Y12, Y11)
+
+	Q4KX4GROUP(0)
+	Q4KX4GROUP(1)
+	Q4KX4GROUP(2)
+	Q4KX4GROUP(3)
+
+	VPMOVZXBD 16(AX), Y12
+
+#define Q4KX4FIN(bsa, bsb, da, isum, acc) \
+	VMOVDQU bsa, Y13; \
+	VPHADDD bsb, Y13, Y13; \
+	VPERMQ $0xD8, Y13, Y13; \
+	VPMULLD Y12, Y13, Y13; \
+	VCVTDQ2PS Y13, Y13; \
+	VCVTDQ2PS isum, isum; \
+	VMOVQ 24(AX), X5; \
+	VBROADCASTSS da, X6; \
+	VMULPS X6, X5, X5; \
+	VBROADCASTSS X5, Y7; \
+	VFMADD231PS Y7, isum, acc; \
+	VMOVSHDUP X5, X5; \
+	VBROADCASTSS X5, Y7; \
+	VFNMADD231PS Y7, Y13, acc
+
+	Q4KX4FIN((BX), 32(BX), (DX), Y8, Y0)
+	Q4KX4FIN((BX)(R10*1), 32(BX)(R10*1), (DX)(R12*1), Y9, Y1)
+	Q4KX4FIN((BX)(R10*2), 32(BX)(R10*2), (DX)(R12*2), Y10, Y2)
+	Q4KX4FIN((BX)(R11*1), 32(BX)(R11*1), (DX)(R13*1), Y11, Y3)
+
+	ADDQ $144, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $64, BX
+	ADDQ $32, AX
+	DECQ CX
+	JMP  q4kx4loop
+
+q4kx4done:
+	MOVQ out+64(FP), BX
+	HSUMTO(Y0, X0, 0)
+	HSUMTO(Y1, X1, 4)
+	HSUMTO(Y2, X2, 8)
+	HSUMTO(Y3, X3, 12)
+	VZEROUPPER
+	RET
