@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,54 +41,14 @@ func deployNginx(t *testing.T, nginx, upstream string, h2 bool) (string, *http.C
 	if err := os.WriteFile(sitePath, []byte(site), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  include %[2]s;
-}
-`, dir, sitePath)
-	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(nginx, "-c", confPath, "-p", dir, "-e", filepath.Join(dir, "error.log"))
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: h2}
 	if !h2 {
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	}
 	client := &http.Client{Transport: tr}
 	base := fmt.Sprintf("https://127.0.0.1:%d", httpsPort)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := client.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return base, client
-			}
-		}
-		if time.Now().After(deadline) {
-			el, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx with deploy/nginx.conf not serving: %v\n%s\n%s", err, out.String(), el)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	runNginx(t, nginx, dir, "include "+sitePath+";", client, base)
+	return base, client
 }
 
 // The documented nginx recipe carries streams that last several write

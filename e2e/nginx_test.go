@@ -107,7 +107,24 @@ func findNginx(t *testing.T) string {
 func startNginx(t *testing.T, nginx, upstream string) string {
 	t.Helper()
 	port := freePort(t)
-	dir := t.TempDir()
+	proxy := fmt.Sprintf("http://127.0.0.1:%d", port)
+	runNginx(t, nginx, t.TempDir(), fmt.Sprintf(`server {
+    listen 127.0.0.1:%d;
+    location / {
+      proxy_pass %s;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_read_timeout 1h;
+    }
+  }`, port, upstream), http.DefaultClient, proxy)
+	return proxy
+}
+
+// runNginx runs nginx in the foreground with the given http-block content
+// (its temp files and logs in dir) and waits until base/healthz answers 200
+// through client.
+func runNginx(t *testing.T, nginx, dir, httpBlock string, client *http.Client, base string) {
+	t.Helper()
 	conf := fmt.Sprintf(`daemon off;
 master_process off;
 worker_processes 1;
@@ -121,17 +138,9 @@ http {
   fastcgi_temp_path %[1]s/fastcgi;
   uwsgi_temp_path %[1]s/uwsgi;
   scgi_temp_path %[1]s/scgi;
-  server {
-    listen 127.0.0.1:%[2]d;
-    location / {
-      proxy_pass %[3]s;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_read_timeout 1h;
-    }
-  }
+  %[2]s
 }
-`, dir, port, upstream)
+`, dir, httpBlock)
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -143,23 +152,21 @@ http {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	proxy := fmt.Sprintf("http://127.0.0.1:%d", port)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(proxy + "/healthz")
+		resp, err := client.Get(base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				break
+				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not come up: %v\n%s", err, out.String())
+			el, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("nginx did not come up: %v\n%s\n%s", err, out.String(), el)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-
-	return proxy
 }
 
 // TestLongStreamThroughNginx: a run that lasts several write timeouts

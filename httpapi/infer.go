@@ -81,16 +81,10 @@ func (e *inferEndpoint) serve(w http.ResponseWriter, r *http.Request) {
 	var id string
 	if q.Has("problem") {
 		req := thinkstream.RunRequest{Problem: q.Get("problem"), Profile: q.Get("profile"), Source: "infer"}
-		if fe := a.validate(req); fe != nil {
-			a.problem(w, r, http.StatusUnprocessableEntity, "invalid-field", "Invalid field", fe.Error(), []FieldError{{fe.field, fe.msg}})
+		c, ok := a.create(w, r, req)
+		if !ok {
 			return
 		}
-		c, err := a.runs.Create(r.Context(), req)
-		if err != nil {
-			a.runError(w, r, err)
-			return
-		}
-		a.log.Info("run created", "run", c.ID, "source", "infer", "problem_bytes", len(c.Problem))
 		id = c.ID
 	} else {
 		var err error

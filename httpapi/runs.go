@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/runs"
 )
 
 type fieldErr struct{ field, msg string }
@@ -125,22 +126,32 @@ func (a *API) validate(req thinkstream.RunRequest) *fieldErr {
 	return nil
 }
 
+// create checks a run request by the shared rules and starts the run; on
+// failure it has written the problem.
+func (a *API) create(w http.ResponseWriter, r *http.Request, req thinkstream.RunRequest) (runs.Created, bool) {
+	if fe := a.validate(req); fe != nil {
+		a.problem(w, r, http.StatusUnprocessableEntity, "invalid-field", "Invalid field", fe.Error(), []FieldError{{fe.field, fe.msg}})
+		return runs.Created{}, false
+	}
+	c, err := a.runs.Create(r.Context(), req)
+	if err != nil {
+		a.runError(w, r, err)
+		return runs.Created{}, false
+	}
+	a.log.Info("run created", "run", c.ID, "source", req.Source, "profile", c.Profile, "problem_bytes", len(c.Problem))
+	return c, true
+}
+
 func (a *API) createRun(w http.ResponseWriter, r *http.Request) {
 	var body createRequest
 	if !a.decodeJSON(w, r, &body) {
 		return
 	}
 	req := thinkstream.RunRequest{Problem: body.Problem, System: body.System, Profile: body.Profile, Params: body.Params, Source: "api"}
-	if fe := a.validate(req); fe != nil {
-		a.problem(w, r, http.StatusUnprocessableEntity, "invalid-field", "Invalid field", fe.Error(), []FieldError{{fe.field, fe.msg}})
+	c, ok := a.create(w, r, req)
+	if !ok {
 		return
 	}
-	c, err := a.runs.Create(r.Context(), req)
-	if err != nil {
-		a.runError(w, r, err)
-		return
-	}
-	a.log.Info("run created", "run", c.ID, "profile", c.Profile, "problem_bytes", len(c.Problem))
 	w.Header().Set("Location", "/v1/runs/"+c.ID)
 	writeJSON(w, http.StatusCreated, c)
 }
