@@ -120,11 +120,6 @@ func (a api) get(ctx context.Context, id string) (runDetail, error) {
 	return d, err
 }
 
-func (a api) cancel(ctx context.Context, r runInfo) error {
-	h := http.Header{"X-Thinkstream-Owner": {r.OwnerToken}}
-	return a.do(ctx, http.MethodPost, "/v1/runs/"+r.ID+"/cancel", nil, h, http.StatusAccepted, nil)
-}
-
 // annotated is the logged annotation event the server answers with.
 type annotated struct {
 	Seq        int64      `json:"seq"`
