@@ -144,7 +144,7 @@ func (h *Hub) serveDirect(v *view, d *direct, joined *joinCache) int {
 	n := 0
 	if s.next <= v.last {
 		frames := v.frames[s.next-v.base:]
-		b := joined.chunks(s.next, frames)
+		b := joined.wire(s.next, frames)
 		w, err := d.w.TryWrite(b)
 		switch {
 		case err != nil:
@@ -176,7 +176,7 @@ func (h *Hub) handBack(d *direct) {
 	}
 }
 
-// joinCache holds, for one fan-out round, the chunks of the frames from one
+// joinCache holds, for one fan-out round, the wire bytes of the frames from one
 // seq to the view's last joined into one buffer: parked viewers are nearly
 // all at the same cursor, so the frames are copied once per round, not once
 // per viewer. A buffer is never reused, since a viewer whose socket filled
@@ -188,22 +188,22 @@ type joinCache struct {
 
 func (c *joinCache) reset() { *c = joinCache{} }
 
-// chunks returns the HTTP chunks of frames (which start at seq from and end
+// wire returns the wire bytes of frames (which start at seq from and end
 // at the round's view's last) as one buffer.
-func (c *joinCache) chunks(from int64, frames []Frame) []byte {
+func (c *joinCache) wire(from int64, frames []Frame) []byte {
 	if len(frames) == 1 {
-		return frames[0].Chunk
+		return frames[0].Wire
 	}
 	if c.buf != nil && c.from == from {
 		return c.buf
 	}
 	n := 0
 	for _, f := range frames {
-		n += len(f.Chunk)
+		n += len(f.Wire)
 	}
 	b := make([]byte, 0, n)
 	for _, f := range frames {
-		b = append(b, f.Chunk...)
+		b = append(b, f.Wire...)
 	}
 	c.from, c.buf = from, b
 	return b
