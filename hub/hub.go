@@ -64,9 +64,13 @@ type Config struct {
 	ViewersEvery time.Duration
 	// Tick wakes a topic's viewers this often so that quiet streams can
 	// send heartbeats (default 5s; keep it under a third of the heartbeat).
-	Tick    time.Duration
-	Metrics *Metrics
-	Logger  *slog.Logger
+	Tick time.Duration
+	// PaceAfter: a fan-out round over parked viewers that took longer than
+	// this is followed by a pause as long as the round (default 2ms;
+	// negative: never pause). See fanout.
+	PaceAfter time.Duration
+	Metrics   *Metrics
+	Logger    *slog.Logger
 }
 
 // Hub is the set of topics of this node.
@@ -91,6 +95,9 @@ func New(log Log, cfg Config) *Hub {
 	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = 5 * time.Second
+	}
+	if cfg.PaceAfter == 0 {
+		cfg.PaceAfter = 2 * time.Millisecond
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
