@@ -85,11 +85,13 @@ func (s *Subscription) parkable(v *view) bool {
 //
 // A round costs about one write(2) per viewer whatever it carries, so with
 // thousands of viewers and a round per event the fan-out alone would take
-// a core (5,000 viewers at 20 events/s: 100,000 writes a second). So a round
-// that took longer than PaceAfter is followed by a pause as long as itself:
-// the fan-out then uses at most about half of a core, leaving the rest to
-// the producer, the log and the viewers' own goroutines, each write carries
-// every event of the pause, and an event waits at most about two rounds.
+// a core (5,000 viewers at 20 events/s: 100,000 writes a second, measured
+// at 94% of a core). So a round that took longer than PaceAfter is followed
+// by a pause half as long: the fan-out then uses at most about two thirds of
+// a core (measured: 54-62%), leaving the rest to the producer, the log and
+// the viewers' own goroutines; each write carries every event of the pause,
+// and an event waits at most about one and a half rounds. (A pause as long
+// as the round took 44% of a core but lengthened p99; docs/benchmarks.md.)
 // Small audiences (rounds under PaceAfter) get no pause at all.
 func (h *Hub) fanout(t *topic) {
 	var batch []*direct // this goroutine's copy of the list, reused
@@ -133,12 +135,12 @@ func (h *Hub) fanout(t *topic) {
 		}
 		if d := time.Since(start); delivered > 0 && h.cfg.PaceAfter > 0 && d > h.cfg.PaceAfter {
 			if pause == nil {
-				pause = time.NewTimer(d)
+				pause = time.NewTimer(d / 2)
 			} else {
-				pause.Reset(d)
+				pause.Reset(d / 2)
 			}
 			<-pause.C
-			h.cfg.Metrics.Paused.Add(d.Seconds())
+			h.cfg.Metrics.Paused.Add((d / 2).Seconds())
 		}
 		select {
 		case <-v.notify:

@@ -66,7 +66,7 @@ type Config struct {
 	// send heartbeats (default 5s; keep it under a third of the heartbeat).
 	Tick time.Duration
 	// PaceAfter: a fan-out round over parked viewers that took longer than
-	// this is followed by a pause as long as the round (default 2ms;
+	// this is followed by a pause half as long (default 2ms;
 	// negative: never pause). See fanout.
 	PaceAfter time.Duration
 	Metrics   *Metrics

@@ -52,8 +52,9 @@ func TestFanoutPacesLongRounds(t *testing.T) {
 		maxWrites int
 	}{
 		// Unpaced, a 20ms round already carries the four events of its
-		// own duration; paced, the pause halves the rounds again.
-		{"paced", 2 * time.Millisecond, 1, 4},
+		// own duration; paced, the 10ms pause after each round makes
+		// rounds rarer still. (Deterministic: synctest's clock.)
+		{"paced", 2 * time.Millisecond, 1, 5},
 		{"unpaced", -1, 6, 21},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,8 +113,11 @@ func TestFanoutPacesLongRounds(t *testing.T) {
 					if len(c.writes) < tt.minWrites || len(c.writes) > tt.maxWrites {
 						t.Errorf("viewer %d: %d writes for %d events, want %d..%d", i, len(c.writes), events, tt.minWrites, tt.maxWrites)
 					}
-					if worst > 3*round {
-						t.Errorf("viewer %d: an event waited %v, more than three rounds (%v)", i, worst, 3*round)
+					// At worst an event just misses a round: the rest of
+					// it, the pause (half a round), then its place in the
+					// next one.
+					if bound := round * 5 / 2; worst > bound {
+						t.Errorf("viewer %d: an event waited %v, more than 2.5 rounds (%v)", i, worst, bound)
 					}
 				}
 			})
