@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"bufio"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/thinkstream/thinkstream/auth"
+	"github.com/thinkstream/thinkstream/httpapi"
 )
 
 // tokenStack is a server in token mode with one token per scope set.
@@ -35,7 +36,9 @@ func tokenStack(t *testing.T, acc Access) (*stack, map[string]string) {
 		toks[name] = tok
 	}
 	acc.Tokens = store
-	return newStack(t, &scripted{tokens: []string{"a", "b"}}, Config{Access: &acc}), toks
+	s := newStack(t, &scripted{tokens: []string{"a", "b"}}, Config{Access: &acc})
+	s.tokens = store
+	return s, toks
 }
 
 // call makes a request and returns the status and the body.
@@ -129,25 +132,25 @@ func TestLoginCookie(t *testing.T) {
 	if got != 200 {
 		t.Fatalf("login = %d: %s", got, body)
 	}
-	var who whoami
+	var who struct{ Mode, Name string }
 	if err := json.Unmarshal([]byte(body), &who); err != nil || who.Name != "watcher" || who.Mode != "token" {
 		t.Errorf("login answered %s (%v)", body, err)
 	}
 	cookie := hdr.Get("Set-Cookie")
-	for _, attr := range []string{loginCookie + "=", "HttpOnly", "SameSite=Strict", "Path=/"} {
+	for _, attr := range []string{httpapi.LoginCookie + "=", "HttpOnly", "SameSite=Strict", "Path=/"} {
 		if !strings.Contains(cookie, attr) {
 			t.Errorf("Set-Cookie %q lacks %s", cookie, attr)
 		}
 	}
-	value := strings.SplitN(strings.TrimPrefix(cookie, loginCookie+"="), ";", 2)[0]
-	hdrs := map[string]string{"Cookie": loginCookie + "=" + value}
+	value := strings.SplitN(strings.TrimPrefix(cookie, httpapi.LoginCookie+"="), ";", 2)[0]
+	hdrs := map[string]string{"Cookie": httpapi.LoginCookie + "=" + value}
 	if got, _, body := call(t, "GET", s.srv.URL+"/v1/runs/"+run.ID+"/events", "", "", "", hdrs); got != 200 || !strings.Contains(body, "run.completed") {
 		t.Errorf("stream with the login cookie = %d, %d bytes", got, len(body))
 	}
 	if got, _, body := call(t, "GET", s.srv.URL+"/v1/whoami", "", "", "", hdrs); got != 200 || !strings.Contains(body, `"watcher"`) {
 		t.Errorf("whoami with the cookie = %d %s", got, body)
 	}
-	if _, err := s.api.guard.tokens.Revoke("watcher"); err != nil {
+	if _, err := s.tokens.Revoke("watcher"); err != nil {
 		t.Fatal(err)
 	}
 	if got, _, _ := call(t, "GET", s.srv.URL+"/v1/runs", "", "", "", hdrs); got != 401 {

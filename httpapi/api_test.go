@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/thinkstream/thinkstream/engine/sim"
+	"github.com/thinkstream/thinkstream/httpapi"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -73,7 +74,7 @@ func TestCreateValidation(t *testing.T) {
 				Type   string `json:"type"`
 				Status int    `json:"status"`
 				Detail string `json:"detail"`
-				Errors []FieldError
+				Errors []httpapi.FieldError
 			}
 			if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
 				t.Fatal(err)

@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"context"
@@ -8,9 +8,19 @@ import (
 	"time"
 
 	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/auth"
 	"github.com/thinkstream/thinkstream/eventlog"
+	"github.com/thinkstream/thinkstream/httpapi"
 	"github.com/thinkstream/thinkstream/hub"
 	"github.com/thinkstream/thinkstream/runs"
+	"github.com/thinkstream/thinkstream/server"
+	"github.com/thinkstream/thinkstream/server/servertest"
+)
+
+// The tests configure the whole server, as serve does.
+type (
+	Config = server.Config
+	Access = httpapi.Access
 )
 
 // scripted is a test engine at the true external edge (the model): it
@@ -39,44 +49,31 @@ func (s *scripted) Generate(ctx context.Context, req thinkstream.Request, emit f
 
 type stack struct {
 	srv *httptest.Server
-	api *API
+	api *httpapi.API
 	mgr *runs.Manager
 	hub *hub.Hub
 	log *eventlog.Log
+	// tokens is the token store of a token-mode stack (tokenStack).
+	tokens *auth.Store
 }
 
-// newStack runs the real components (embedded JetStream, hub, run manager,
-// API) behind a real loopback HTTP server.
-// setup, if given, adjusts the server before it starts.
+// newStack runs the whole server as serve assembles it (server.New: embedded
+// JetStream, hub, run manager, API; without the web UI and the OpenAI API)
+// behind a real loopback HTTP server. Stats events are off unless asked for,
+// so that transcripts are exact. setup, if given, adjusts the HTTP server
+// before it starts.
 func newStack(t *testing.T, eng thinkstream.Engine, cfg Config, setup ...func(*httptest.Server)) *stack {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	l, err := eventlog.Open(ctx, eventlog.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
+	cfg.Engine = eng
+	cfg.NoUI = true
+	if cfg.StatsEvery == 0 {
+		cfg.StatsEvery = time.Hour
 	}
-	h := hub.New(l, hub.Config{Encode: EncodeWire, ViewersEvery: 20 * time.Millisecond})
-	m := runs.New(runs.Config{Engine: eng, Log: l, Hub: h, StatsEvery: time.Hour})
-	srv := httptest.NewUnstartedServer(nil)
-	ln := NewListener(srv.Listener)
-	srv.Listener = ln
-	cfg.Listener = ln
-	api := New(m, h, cfg)
-	srv.Config.Handler = api
-	for _, f := range setup {
-		f(srv)
+	if cfg.ViewersEvery == 0 {
+		cfg.ViewersEvery = 20 * time.Millisecond
 	}
-	srv.Start()
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = m.Shutdown(sctx)
-		l.Close()
-	})
-	return &stack{srv: srv, api: api, mgr: m, hub: h, log: l}
+	s := servertest.New(t, cfg, setup...)
+	return &stack{srv: s.HTTP, api: s.API, mgr: s.Runs, hub: s.Hub, log: s.Log}
 }
 
 func (s *stack) create(t *testing.T, problem string) runs.Created {

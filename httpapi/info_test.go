@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"encoding/json"
@@ -23,7 +23,7 @@ func TestInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newStack(t, sim.New(sim.Config{}), Config{Profiles: ps.Names(), ProfileSource: ps, MaxTokens: 4096})
+	s := newStack(t, sim.New(sim.Config{}), Config{Profiles: ps, MaxTokens: 4096})
 	resp := get(t, s.srv.URL+"/v1/info", nil)
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {

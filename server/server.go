@@ -61,6 +61,9 @@ type Config struct {
 	// Linger keeps finished runs' topics for late viewers (default 30s).
 	Linger      time.Duration
 	CORSOrigins []string
+	// DemoProblem is what a bare GET /infer runs when no run is live
+	// (default httpapi.DefaultDemoProblem).
+	DemoProblem string
 	// Access is the access mode and per-client limits (nil: open mode).
 	Access *httpapi.Access
 	// NoUI leaves out the web UI and the OpenAI-compatible API (tests of
@@ -163,7 +166,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.Recovered > 0 {
 		cfg.Logger.Warn("ended runs interrupted by a previous crash", "runs", s.Recovered)
 	}
-	s.MaxTokens = min(cfg.MaxTokens, cfg.Profiles.MaxTokensCap())
+	s.MaxTokens = cfg.MaxTokens
+	if c := cfg.Profiles.MaxTokensCap(); c > 0 { // 0: the file sets no cap
+		s.MaxTokens = min(s.MaxTokens, c)
+	}
 	if info := s.Runs.EngineInfo(); info.MaxTokens > 0 {
 		s.MaxTokens = min(s.MaxTokens, info.MaxTokens)
 	}
@@ -184,7 +190,7 @@ func (s *Server) Listen(tcp net.Listener) net.Listener {
 	s.API = httpapi.New(s.Runs, s.Hub, httpapi.Config{
 		Listener:        s.ln,
 		MaxProblemBytes: cfg.MaxProblemBytes, MaxTokens: s.MaxTokens, Heartbeat: cfg.Heartbeat,
-		WriteTimeout: cfg.WriteTimeout, Retry: cfg.Retry, CORSOrigins: cfg.CORSOrigins, Access: cfg.Access,
+		WriteTimeout: cfg.WriteTimeout, Retry: cfg.Retry, CORSOrigins: cfg.CORSOrigins, Access: cfg.Access, DemoProblem: cfg.DemoProblem,
 		Profiles: cfg.Profiles.Names(), ProfileSource: cfg.Profiles, Logger: cfg.Logger, Gatherer: s.Registry, Extra: extra,
 	})
 	return s.ln

@@ -20,8 +20,9 @@ type Server struct {
 }
 
 // New assembles a server from cfg (DataDir defaults to a temporary
-// directory) and serves it on 127.0.0.1 until the test ends.
-func New(t testing.TB, cfg server.Config) *Server {
+// directory) and serves it on 127.0.0.1 until the test ends. setup, if
+// given, adjusts the HTTP server before it starts (protocols, TLS).
+func New(t testing.TB, cfg server.Config, setup ...func(*httptest.Server)) *Server {
 	t.Helper()
 	if cfg.DataDir == "" && cfg.NATSURL == "" {
 		cfg.DataDir = t.TempDir()
@@ -35,6 +36,9 @@ func New(t testing.TB, cfg server.Config) *Server {
 	hs := httptest.NewUnstartedServer(nil)
 	hs.Listener = s.Listen(hs.Listener)
 	hs.Config = s.HTTPServer()
+	for _, f := range setup {
+		f(hs)
+	}
 	hs.Start()
 	t.Cleanup(func() {
 		hs.CloseClientConnections()

@@ -1,0 +1,4 @@
+package httpapi
+
+// LoginCookie is the login cookie's name, for the external tests.
+const LoginCookie = loginCookie
