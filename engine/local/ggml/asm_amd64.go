@@ -25,6 +25,9 @@ func dotQ4KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32
 func dotQ4KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32)
 
 //go:noescape
+func dotQ4KAVX512(w *byte, q *int8, d *float32, bs *int32, nb int) float32
+
+//go:noescape
 func dotQ5KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32
 
 //go:noescape
@@ -52,6 +55,12 @@ const maxQ4KBlocks = 64
 
 func asmSupported() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C }
 
+// asm512Supported says whether the AVX-512 single-vector kernels can run
+// (kernels_512_amd64.s: F and BW, on top of asmSupported's set).
+func asm512Supported() bool {
+	return asmSupported() && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+}
+
 // asmHas reports whether asmDot handles matrices of type t (so the batched
 // Go kernels and their unpacking are not needed).
 func asmHas(t Type) bool {
@@ -77,6 +86,9 @@ func asmDot(m *Matrix, row []byte, a *Acts, t int) (float32, bool) {
 		}
 		q, d, bs := a.q[t*c:(t+1)*c], a.d[t*nb:(t+1)*nb], a.bs[t*c/16:(t+1)*c/16]
 		_ = row[nb*q4KBytes-1]
+		if asm512On {
+			return dotQ4KAVX512(&row[0], &q[0], &d[0], &bs[0], nb), true
+		}
 		return dotQ4KAVX2(&row[0], &q[0], &d[0], &bs[0], nb), true
 	case Q5_K:
 		nb := c / QK_K

@@ -1,0 +1,128 @@
+//go:build amd64
+
+#include "textflag.h"
+#include "kernels_amd64.h"
+
+// AVX-512 (F+BW) single-vector kernel for Q4_K, used for decode where the
+// CPU has it. It works on 128 values per instruction, twice the AVX2
+// kernel's width, and ends each block with the same eight int32 lane sums
+// the AVX2 kernels form (integer sums are exact, whatever the order), so
+// the float arithmetic after them, and hence the result, is bit for bit
+// that of dotQ4KAVX2 and dotQ4KAVX2x4: batches still equal single tokens.
+
+// Word indices for VPERMW: scales 2k and 2k+1 spread over 16 words each.
+DATA permw01<>+0(SB)/8, $0x0000000000000000
+DATA permw01<>+8(SB)/8, $0x0000000000000000
+DATA permw01<>+16(SB)/8, $0x0000000000000000
+DATA permw01<>+24(SB)/8, $0x0000000000000000
+DATA permw01<>+32(SB)/8, $0x0001000100010001
+DATA permw01<>+40(SB)/8, $0x0001000100010001
+DATA permw01<>+48(SB)/8, $0x0001000100010001
+DATA permw01<>+56(SB)/8, $0x0001000100010001
+GLOBL permw01<>(SB), RODATA|NOPTR, $64
+
+// The words of the first index vector plus 2, 4 and 6 come from adding
+// this to it (built once per call).
+DATA two16<>+0(SB)/4, $0x00020002
+GLOBL two16<>(SB), RODATA|NOPTR, $4
+
+// func dotQ4KAVX512(w *byte, q *int8, d *float32, bs *int32, nb int) float32 (nb <= 64)
+TEXT ·dotQ4KAVX512(SB), 0, $2048-44
+	MOVQ w+0(FP), SI
+	MOVQ nb+32(FP), CX
+	LEAQ 0(SP), AX
+	KSCALES(144)
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ bs+24(FP), BX
+	MOVQ nb+32(FP), CX
+	LEAQ 0(SP), AX
+	VXORPS Y0, Y0, Y0
+	VPBROADCASTD nibmask<>(SB), Z15
+	VMOVDQU64 permw01<>(SB), Z20
+	VPBROADCASTD two16<>(SB), Z24
+	VPADDW Z24, Z20, Z21
+	VPADDW Z24, Z21, Z22
+	VPADDW Z24, Z22, Z23
+
+q4k5loop:
+	TESTQ CX, CX
+	JZ    q4k5done
+	// Decode streams each weight once from memory: ask for the bytes a
+	// few blocks ahead (into the next rows) while this block computes.
+	PREFETCHT0 768(SI)
+	PREFETCHT0 832(SI)
+	PREFETCHT0 896(SI)
+	VBROADCASTI32X4 0(AX), Z13
+	VPERMW Z13, Z20, Z16
+	VPERMW Z13, Z21, Z17
+	VPERMW Z13, Z22, Z18
+	VPERMW Z13, Z23, Z19
+
+// Half h: bytes 64h…64h+63 of qs hold sub-blocks 4h…4h+3 (low nibbles of
+// the first 32 bytes: 4h, high: 4h+1; of the next 32: 4h+2, 4h+3);
+// VSHUFI64X2 puts each pair in activation order.
+#define Q4K5HALF(h, sca, scb) \
+	VMOVDQU64 (16+64*h)(SI), Z10; \
+	VPANDD Z15, Z10, Z11; \
+	VPSRLW $4, Z10, Z12; \
+	VPANDD Z15, Z12, Z12; \
+	VSHUFI64X2 $0x44, Z12, Z11, Z10; \
+	VSHUFI64X2 $0xEE, Z12, Z11, Z11; \
+	VPMADDUBSW (128*h)(DI), Z10, Z10; \
+	VPMADDUBSW (128*h+64)(DI), Z11, Z11; \
+	VPMADDWD sca, Z10, Z10; \
+	VPMADDWD scb, Z11, Z11
+
+	Q4K5HALF(0, Z16, Z17)
+	VPADDD Z11, Z10, Z9
+	Q4K5HALF(1, Z18, Z19)
+	VPADDD Z10, Z9, Z9
+	VPADDD Z11, Z9, Z9
+	VEXTRACTI64X4 $1, Z9, Y1
+	VPADDD Y1, Y9, Y9
+
+	// The AVX2 kernels' block end, unchanged.
+	VPMOVZXBD 16(AX), Y2
+	VMOVDQU (BX), Y3
+	VPHADDD 32(BX), Y3, Y3
+	VPERMQ $0xD8, Y3, Y3
+	VPMULLD Y2, Y3, Y3
+	VCVTDQ2PS Y3, Y3
+	VCVTDQ2PS Y9, Y9
+	VMOVQ 24(AX), X5
+	VBROADCASTSS (DX), X6
+	VMULPS X6, X5, X5
+	VBROADCASTSS X5, Y7
+	VFMADD231PS Y7, Y9, Y0
+	VMOVSHDUP X5, X5
+	VBROADCASTSS X5, Y7
+	VFNMADD231PS Y7, Y3, Y0
+
+	ADDQ $144, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $64, BX
+	ADDQ $32, AX
+	DECQ CX
+	JMP  q4k5loop
+
+q4k5done:
+	// VZEROUPPER leaves Z16 and up alone: clear what was used.
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+40(FP)
+	RET
