@@ -26,18 +26,29 @@ GLOBL permw01<>(SB), RODATA|NOPTR, $64
 DATA two16<>+0(SB)/4, $0x00020002
 GLOBL two16<>(SB), RODATA|NOPTR, $4
 
-// func dotQ4KAVX512(w *byte, q *int8, d *float32, bs *int32, nb int) float32 (nb <= 64)
-TEXT ·dotQ4KAVX512(SB), 0, $2048-44
-	MOVQ w+0(FP), SI
-	MOVQ nb+32(FP), CX
-	LEAQ 0(SP), AX
-	KSCALES(144)
+// Q4_K's 12 scale bytes (at 4 in a block) to [sc0…sc7, m0…m7] with
+// vector ops, in the loop: kshufA/kshufB gather each group of four, the
+// masks keep the right bits (see KSCALES for the scalar form).
+DATA kshufA<>+0(SB)/8, $0x0b0a090803020100
+DATA kshufA<>+8(SB)/8, $0x0b0a090807060504
+GLOBL kshufA<>(SB), RODATA|NOPTR, $16
+DATA kshufB<>+0(SB)/8, $0x0302010080808080
+DATA kshufB<>+8(SB)/8, $0x0706050480808080
+GLOBL kshufB<>(SB), RODATA|NOPTR, $16
+DATA kmaskA<>+0(SB)/8, $0x0f0f0f0f3f3f3f3f
+DATA kmaskA<>+8(SB)/8, $0x0f0f0f0f3f3f3f3f
+GLOBL kmaskA<>(SB), RODATA|NOPTR, $16
+DATA kmaskB<>+0(SB)/8, $0x3030303000000000
+DATA kmaskB<>+8(SB)/8, $0x3030303000000000
+GLOBL kmaskB<>(SB), RODATA|NOPTR, $16
+
+// func dotQ4KAVX512(w *byte, q *int8, d *float32, bs *int32, nb int) float32
+TEXT ·dotQ4KAVX512(SB), NOSPLIT, $0-44
 	MOVQ w+0(FP), SI
 	MOVQ q+8(FP), DI
 	MOVQ d+16(FP), DX
 	MOVQ bs+24(FP), BX
 	MOVQ nb+32(FP), CX
-	LEAQ 0(SP), AX
 	VXORPS Y0, Y0, Y0
 	VPBROADCASTD nibmask<>(SB), Z15
 	VMOVDQU64 permw01<>(SB), Z20
@@ -54,11 +65,25 @@ q4k5loop:
 	PREFETCHT0 768(SI)
 	PREFETCHT0 832(SI)
 	PREFETCHT0 896(SI)
-	VBROADCASTI32X4 0(AX), Z13
+	VMOVDQU 4(SI), X1
+	VPSHUFB kshufA<>(SB), X1, X2
+	VPSHUFB kshufB<>(SB), X1, X3
+	VPSRLW $4, X2, X4
+	VPBLENDD $8, X4, X2, X2
+	VPAND kmaskA<>(SB), X2, X2
+	VPSRLW $2, X3, X3
+	VPAND kmaskB<>(SB), X3, X3
+	VPOR X3, X2, X2
+	VPMOVZXBW X2, X13
 	VPERMW Z13, Z20, Z16
 	VPERMW Z13, Z21, Z17
 	VPERMW Z13, Z22, Z18
 	VPERMW Z13, Z23, Z19
+	VPSRLDQ $8, X2, X3
+	VPMOVZXBD X3, Y2
+	MOVL (SI), R8
+	VMOVD R8, X5
+	VCVTPH2PS X5, X5
 
 // Half h: bytes 64h…64h+63 of qs hold sub-blocks 4h…4h+3 (low nibbles of
 // the first 32 bytes: 4h, high: 4h+1; of the next 32: 4h+2, 4h+3);
@@ -84,14 +109,12 @@ q4k5loop:
 	VPADDD Y1, Y9, Y9
 
 	// The AVX2 kernels' block end, unchanged.
-	VPMOVZXBD 16(AX), Y2
 	VMOVDQU (BX), Y3
 	VPHADDD 32(BX), Y3, Y3
 	VPERMQ $0xD8, Y3, Y3
 	VPMULLD Y2, Y3, Y3
 	VCVTDQ2PS Y3, Y3
 	VCVTDQ2PS Y9, Y9
-	VMOVQ 24(AX), X5
 	VBROADCASTSS (DX), X6
 	VMULPS X6, X5, X5
 	VBROADCASTSS X5, Y7
@@ -104,7 +127,6 @@ q4k5loop:
 	ADDQ $256, DI
 	ADDQ $4, DX
 	ADDQ $64, BX
-	ADDQ $32, AX
 	DECQ CX
 	JMP  q4k5loop
 
