@@ -28,6 +28,9 @@ func dotQ4KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride,
 func dotQ4KAVX512(w *byte, q *int8, d *float32, bs *int32, nb int) float32
 
 //go:noescape
+func dotQ6KAVX512(w *byte, q *int8, d *float32, bs *int32, nb int) float32
+
+//go:noescape
 func dotQ5KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32
 
 //go:noescape
@@ -102,6 +105,9 @@ func asmDot(m *Matrix, row []byte, a *Acts, t int) (float32, bool) {
 		nb := c / QK_K
 		q, d, bs := a.q[t*c:(t+1)*c], a.d[t*nb:(t+1)*nb], a.bs[t*c/16:(t+1)*c/16]
 		_ = row[nb*q6KBytes-1]
+		if asm512On {
+			return dotQ6KAVX512(&row[0], &q[0], &d[0], &bs[0], nb), true
+		}
 		return dotQ6KAVX2(&row[0], &q[0], &d[0], &bs[0], nb), true
 	}
 	return 0, false
