@@ -28,6 +28,9 @@ func dotQ4KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride,
 func dotQ4KAVX512(w *byte, q *int8, d *float32, bs *int32, nb int) float32
 
 //go:noescape
+func dotQ4KAVX512x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32)
+
+//go:noescape
 func dotQ6KAVX512(w *byte, q *int8, d *float32, bs *int32, nb int) float32
 
 //go:noescape
@@ -68,6 +71,15 @@ func asm512Supported() bool {
 // Go kernels and their unpacking are not needed).
 func asmHas(t Type) bool {
 	return asmOn && (t == Q8_0 || t == Q4_K || t == Q5_K || t == Q6_K || t == F16)
+}
+
+// asmCovers reports whether every row product of m runs in assembly, so
+// that the Go kernels' packed activations are not needed.
+func asmCovers(m *Matrix) bool {
+	if !asmHas(m.Type) {
+		return false
+	}
+	return (m.Type != Q4_K && m.Type != Q5_K) || m.Cols/QK_K <= maxQ4KBlocks
 }
 
 // asmDot computes row r (bytes row) · vector t of a.
@@ -150,6 +162,10 @@ func asmDot4(m *Matrix, r int, a *Acts, t int, out *[4]float32) bool {
 		}
 		q, d, bs := a.q[t*c:(t+4)*c], a.d[t*nb:(t+4)*nb], a.bs[t*c/16:(t+4)*c/16]
 		_ = row[nb*q4KBytes-1]
+		if asm512On {
+			dotQ4KAVX512x4(&row[0], &q[0], &d[0], &bs[0], nb, c, 4*nb, c/4, out)
+			return true
+		}
 		dotQ4KAVX2x4(&row[0], &q[0], &d[0], &bs[0], nb, c, 4*nb, c/4, out)
 		return true
 	case Q5_K:

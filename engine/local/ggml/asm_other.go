@@ -17,3 +17,5 @@ func asmDotF16([]uint16, []float32) (float32, bool) { return 0, false }
 func asmDot4(*Matrix, int, *Acts, int, *[4]float32) bool { return false }
 
 func asm512Supported() bool { return false }
+
+func asmCovers(*Matrix) bool { return false }

@@ -66,3 +66,22 @@ q4kprep: \
 	DECQ CX; \
 	JMP  q4kprep; \
 q4kprepdone:
+
+// Q4KX4FIN ends a Q4_K (or Q5_K) block for one of four vectors: isum
+// scaled by d·d8 into acc, less dmin·d8·(mins · pairs of 16-value sums).
+// Needs the block's mins as dwords in Y12 and its KSCALES record at AX.
+#define Q4KX4FIN(bsa, bsb, da, isum, acc) \
+	VMOVDQU bsa, Y13; \
+	VPHADDD bsb, Y13, Y13; \
+	VPERMQ $0xD8, Y13, Y13; \
+	VPMULLD Y12, Y13, Y13; \
+	VCVTDQ2PS Y13, Y13; \
+	VCVTDQ2PS isum, isum; \
+	VMOVQ 24(AX), X5; \
+	VBROADCASTSS da, X6; \
+	VMULPS X6, X5, X5; \
+	VBROADCASTSS X5, Y7; \
+	VFMADD231PS Y7, isum, acc; \
+	VMOVSHDUP X5, X5; \
+	VBROADCASTSS X5, Y7; \
+	VFNMADD231PS Y7, Y13, acc

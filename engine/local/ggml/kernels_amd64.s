@@ -247,22 +247,6 @@ q4kx4loop:
 
 	VPMOVZXBD 16(AX), Y12
 
-#define Q4KX4FIN(bsa, bsb, da, isum, acc) \
-	VMOVDQU bsa, Y13; \
-	VPHADDD bsb, Y13, Y13; \
-	VPERMQ $0xD8, Y13, Y13; \
-	VPMULLD Y12, Y13, Y13; \
-	VCVTDQ2PS Y13, Y13; \
-	VCVTDQ2PS isum, isum; \
-	VMOVQ 24(AX), X5; \
-	VBROADCASTSS da, X6; \
-	VMULPS X6, X5, X5; \
-	VBROADCASTSS X5, Y7; \
-	VFMADD231PS Y7, isum, acc; \
-	VMOVSHDUP X5, X5; \
-	VBROADCASTSS X5, Y7; \
-	VFNMADD231PS Y7, Y13, acc
-
 	Q4KX4FIN((BX), 32(BX), (DX), Y8, Y0)
 	Q4KX4FIN((BX)(R10*1), 32(BX)(R10*1), (DX)(R12*1), Y9, Y1)
 	Q4KX4FIN((BX)(R10*2), 32(BX)(R10*2), (DX)(R12*2), Y10, Y2)
