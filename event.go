@@ -114,7 +114,8 @@ type Annotation struct {
 // markers, and code blocks whose channel is "thinking". A code block with no
 // or an unknown channel counts as answer, so that text a viewer is shown as
 // final is never hidden among the reasoning. This is the one place the rule
-// lives; the web client mirrors it (web/src).
+// lives on the server; the web client has the same rule (web/src/reasoning.ts),
+// and both are tested against testdata/reasoning.json.
 func IsReasoning(typ, channel string) bool {
 	switch typ {
 	case EventThinking, EventStep:

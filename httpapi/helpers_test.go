@@ -56,7 +56,7 @@ func newStack(t *testing.T, eng thinkstream.Engine, cfg Config, setup ...func(*h
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := hub.New(l, hub.Config{ViewersEvery: 20 * time.Millisecond})
+	h := hub.New(l, hub.Config{Encode: EncodeWire, ViewersEvery: 20 * time.Millisecond})
 	m := runs.New(runs.Config{Engine: eng, Log: l, Hub: h, StatsEvery: time.Hour})
 	srv := httptest.NewUnstartedServer(nil)
 	ln := NewListener(srv.Listener)

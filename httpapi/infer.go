@@ -226,16 +226,12 @@ func (c *compat) step(ev thinkstream.Event) {
 	switch ev.Type {
 	case thinkstream.EventStep:
 		c.flush()
-	case thinkstream.EventThinking:
-		c.hold(compatThinking, ev.Text)
-	case thinkstream.EventCode:
-		if ev.Channel == "thinking" {
+	case thinkstream.EventThinking, thinkstream.EventCode, thinkstream.EventAnswer:
+		if thinkstream.IsReasoning(ev.Type, ev.Channel) {
 			c.hold(compatThinking, ev.Text)
 		} else {
 			c.hold(compatAnswer, ev.Text)
 		}
-	case thinkstream.EventAnswer:
-		c.hold(compatAnswer, ev.Text)
 	case thinkstream.EventResult:
 		c.flush()
 		c.emit(compatResult, ev.Answer)

@@ -24,7 +24,7 @@ type streamOptions struct {
 	resumed  bool
 	coalesce bool
 	speed    float64 // > 0: replay at the original pace divided by speed
-	// encode turns a frame into the bytes to send; nil sends f.SSE.
+	// encode turns a frame into the bytes to send; nil sends its SSE frame.
 	encode func(dst []byte, f hub.Frame) []byte
 }
 
@@ -205,7 +205,7 @@ func (a *API) pump(ctx context.Context, st *stream) bool {
 		if err != nil {
 			return a.streamEnd(ctx, st, err)
 		}
-		if viewers != nil && !st.out.put(viewers) {
+		if viewers != nil && !st.out.putFrame(*viewers) {
 			return false
 		}
 		if !a.send(ctx, st, frames) {
@@ -291,7 +291,7 @@ func (a *API) encode(dst []byte, f hub.Frame, opts streamOptions) []byte {
 	if opts.encode != nil {
 		return opts.encode(dst, f)
 	}
-	return append(dst, f.SSE...)
+	return append(dst, sseOf(f.Wire)...)
 }
 
 // writer sends bytes and flushes them, each write bounded by the write
@@ -365,12 +365,12 @@ func (w *writer) put(b []byte) bool {
 // putFrame buffers a frame, using its ready-made chunk when this writer
 // frames chunks itself.
 func (w *writer) putFrame(f hub.Frame) bool {
-	if w.bw != nil && f.Chunk != nil {
+	if w.bw != nil {
 		w.arm()
-		_, err := w.bw.Write(f.Chunk)
+		_, err := w.bw.Write(f.Wire)
 		return err == nil
 	}
-	return w.put(f.SSE)
+	return w.put(sseOf(f.Wire))
 }
 
 func (w *writer) flush() bool {
@@ -494,17 +494,11 @@ type pacer struct {
 }
 
 func (p *pacer) wait(ctx context.Context, f hub.Frame) bool {
-	var ev struct {
-		T int64 `json:"t"`
-	}
-	if json.Unmarshal(f.Data, &ev) != nil {
-		return true
-	}
 	if p.started.IsZero() {
-		p.started, p.t0 = time.Now(), ev.T
+		p.started, p.t0 = time.Now(), f.T
 		return true
 	}
-	due := p.started.Add(time.Duration(float64(ev.T-p.t0) / p.speed * float64(time.Millisecond)))
+	due := p.started.Add(time.Duration(float64(f.T-p.t0) / p.speed * float64(time.Millisecond)))
 	d := time.Until(due)
 	if d <= 0 {
 		return true

@@ -8,15 +8,18 @@ import (
 	"github.com/thinkstream/thinkstream"
 )
 
-// eventType reads the type of an event JSON without decoding the rest.
-func eventType(data []byte) (string, error) {
+// typeAndTime reads the type and time of an event JSON without decoding
+// the rest: only for records logged before the log carried them beside the
+// JSON.
+func typeAndTime(data []byte) (string, int64, error) {
 	var v struct {
 		Type string `json:"type"`
+		T    int64  `json:"t"`
 	}
 	if err := json.Unmarshal(data, &v); err != nil {
-		return "", fmt.Errorf("decode event: %w", err)
+		return "", 0, fmt.Errorf("decode event: %w", err)
 	}
-	return v.Type, nil
+	return v.Type, v.T, nil
 }
 
 // Coalesce merges runs of consecutive delta frames that continue the same
@@ -43,11 +46,8 @@ func Coalesce(in []Frame) ([]Frame, error) {
 			if err != nil {
 				return err
 			}
-			f, err := EncodeFrame(cur.Seq, cur.Type, data)
-			if err != nil {
-				return err
-			}
-			out = append(out, f)
+			// Wire is left empty: the hub encodes the merged frame.
+			out = append(out, Frame{Seq: cur.Seq, Type: cur.Type, T: cur.T, Data: data})
 		}
 		n = 0
 		text.Reset()

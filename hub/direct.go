@@ -82,11 +82,24 @@ func (s *Subscription) parkable(v *view) bool {
 }
 
 // fanout serves a topic's parked viewers until none is left.
+//
+// A round costs about one write(2) per viewer whatever it carries, so with
+// thousands of viewers and a round per event the fan-out alone would take
+// a core (5,000 viewers at 20 events/s: 100,000 writes a second, measured
+// at 94% of a core). So a round that took longer than PaceAfter is followed
+// by a pause half as long: the fan-out then uses at most about two thirds of
+// a core (measured: 54-62%), leaving the rest to the producer, the log and
+// the viewers' own goroutines; each write carries every event of the pause,
+// and an event waits at most about one and a half rounds. (A pause as long
+// as the round took 44% of a core but lengthened p99; docs/benchmarks.md.)
+// Small audiences (rounds under PaceAfter) get no pause at all.
 func (h *Hub) fanout(t *topic) {
 	var batch []*direct // this goroutine's copy of the list, reused
 	var joined joinCache
+	var pause *time.Timer
 	for {
 		v := t.cur.Load()
+		start := time.Now()
 		t.mu.Lock()
 		list := t.direct[:0]
 		for _, d := range t.direct {
@@ -120,6 +133,15 @@ func (h *Hub) fanout(t *topic) {
 		if left == 0 {
 			continue // all handed back (e.g. the run ended): prune and end
 		}
+		if d := time.Since(start); delivered > 0 && h.cfg.PaceAfter > 0 && d > h.cfg.PaceAfter {
+			if pause == nil {
+				pause = time.NewTimer(d / 2)
+			} else {
+				pause.Reset(d / 2)
+			}
+			<-pause.C
+			h.cfg.Metrics.Paused.Add((d / 2).Seconds())
+		}
 		select {
 		case <-v.notify:
 		case <-t.kick:
@@ -144,7 +166,7 @@ func (h *Hub) serveDirect(v *view, d *direct, joined *joinCache) int {
 	n := 0
 	if s.next <= v.last {
 		frames := v.frames[s.next-v.base:]
-		b := joined.chunks(s.next, frames)
+		b := joined.wire(s.next, frames)
 		w, err := d.w.TryWrite(b)
 		switch {
 		case err != nil:
@@ -176,7 +198,7 @@ func (h *Hub) handBack(d *direct) {
 	}
 }
 
-// joinCache holds, for one fan-out round, the chunks of the frames from one
+// joinCache holds, for one fan-out round, the wire bytes of the frames from one
 // seq to the view's last joined into one buffer: parked viewers are nearly
 // all at the same cursor, so the frames are copied once per round, not once
 // per viewer. A buffer is never reused, since a viewer whose socket filled
@@ -188,22 +210,22 @@ type joinCache struct {
 
 func (c *joinCache) reset() { *c = joinCache{} }
 
-// chunks returns the HTTP chunks of frames (which start at seq from and end
+// wire returns the wire bytes of frames (which start at seq from and end
 // at the round's view's last) as one buffer.
-func (c *joinCache) chunks(from int64, frames []Frame) []byte {
+func (c *joinCache) wire(from int64, frames []Frame) []byte {
 	if len(frames) == 1 {
-		return frames[0].Chunk
+		return frames[0].Wire
 	}
 	if c.buf != nil && c.from == from {
 		return c.buf
 	}
 	n := 0
 	for _, f := range frames {
-		n += len(f.Chunk)
+		n += len(f.Wire)
 	}
 	b := make([]byte, 0, n)
 	for _, f := range frames {
-		b = append(b, f.Chunk...)
+		b = append(b, f.Wire...)
 	}
 	c.from, c.buf = from, b
 	return b

@@ -41,7 +41,7 @@ func (c *fakeConn) text() string {
 
 func publishOne(t *testing.T, h *Hub, run string, seq int64, typ string) Frame {
 	t.Helper()
-	f, err := EncodeFrame(seq, typ, []byte(`{"text":"x"}`))
+	f, err := testFrame(seq, typ, []byte(`{"text":"x"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,9 +102,9 @@ func TestParkedViewer(t *testing.T) {
 	waitParked(t, h, "p", 1)
 	f2 := publishOne(t, h, "p", 2, thinkstream.EventThinking)
 	deadline := time.Now().Add(5 * time.Second)
-	for conn.text() != string(f2.Chunk) {
+	for conn.text() != string(f2.Wire) {
 		if time.Now().After(deadline) {
-			t.Fatalf("fan-out wrote %q, want %q", conn.text(), f2.Chunk)
+			t.Fatalf("fan-out wrote %q, want %q", conn.text(), f2.Wire)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -113,10 +113,10 @@ func TestParkedViewer(t *testing.T) {
 	conn.mu.Unlock()
 	f3 := publishOne(t, h, "p", 3, thinkstream.EventThinking)
 	r := <-res
-	if r.err != nil || string(r.pending) != string(f3.Chunk[5:]) {
+	if r.err != nil || string(r.pending) != string(f3.Wire[5:]) {
 		t.Fatalf("handed back with %q, %v; want the rest of frame 3", r.pending, r.err)
 	}
-	if got := conn.text(); got != string(f2.Chunk)+string(f3.Chunk[:5]) {
+	if got := conn.text(); got != string(f2.Wire)+string(f3.Wire[:5]) {
 		t.Fatalf("socket got %q", got)
 	}
 
@@ -143,7 +143,7 @@ func TestParkedViewer(t *testing.T) {
 	if r := <-res; r.err != nil || r.pending != nil {
 		t.Fatalf("at the end: %q, %v", r.pending, r.err)
 	}
-	if conn.text() != string(end.Chunk) {
+	if conn.text() != string(end.Wire) {
 		t.Fatalf("terminal frame not written: %q", conn.text())
 	}
 	if _, _, err := s.Next(ctx); !errors.Is(err, ErrEnded) {
@@ -177,12 +177,12 @@ func TestParkedViewersGetBacklogInOneWrite(t *testing.T) {
 		if seq == 6 {
 			typ = thinkstream.EventRunCompleted
 		}
-		f, err := EncodeFrame(seq, typ, []byte(`{"text":"x"}`))
+		f, err := testFrame(seq, typ, []byte(`{"text":"x"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
 		frames = append(frames, f)
-		want.Write(f.Chunk)
+		want.Write(f.Wire)
 	}
 	// One publish of five frames: one view for the fan-out to serve.
 	if err := h.Publish("b", frames); err != nil {

@@ -1,7 +1,8 @@
 // Package hub fans a run's events out to the viewers on this node.
 //
-// Each active run is a topic holding a window of recent frames, each encoded
-// once as SSE bytes that every viewer writes as they are. A viewer is a
+// Each active run is a topic holding a window of recent frames: an event's
+// seq, type, time and JSON, plus its bytes on the wire, made once by the
+// transport's Encoder so that every viewer writes the same bytes. A viewer is a
 // cursor into that window: it takes every frame after its cursor in one
 // batch, so a viewer that fell behind catches up with one write, and one that
 // fell out of the window reads the missing part from the durable log and then
@@ -16,13 +17,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/thinkstream/thinkstream"
-	"github.com/thinkstream/thinkstream/sse"
 )
 
 // Log is the part of the event log the hub reads from.
@@ -35,19 +34,27 @@ type Log interface {
 type Frame struct {
 	Seq  int64
 	Type string
+	T    int64  // the event's time, ms since the run was created
 	Data []byte // the event's JSON
-	SSE  []byte // the whole SSE frame: id, event and data lines
-	// Chunk is SSE framed as one HTTP/1.1 chunk (size line, SSE, CRLF),
-	// so writers that frame chunks themselves do it once per event, not
-	// once per viewer. SSE is a subslice of it.
-	Chunk []byte
+	// Wire is the event as the transport writes it (Config.Encode), made
+	// once per event rather than once per viewer. The hub never looks
+	// inside: the direct fan-out writes it to parked viewers as it is.
+	Wire []byte
 	// Created is when the frame was published (zero for frames read from
 	// the log), for delivery-lag measurement.
 	Created time.Time
 }
 
+// An Encoder turns an event into its bytes on the wire. seq 0 marks a
+// frame that is not part of the run's log (the viewer count): it must not
+// carry an id that a client would resume from.
+type Encoder func(seq int64, typ string, data []byte) ([]byte, error)
+
 // Config configures a Hub.
 type Config struct {
+	// Encode frames events for the transport (required for viewers that
+	// park on the direct fan-out; default: the JSON itself).
+	Encode Encoder
 	// Window is how many recent frames a topic keeps in memory (default 4096).
 	Window int
 	// Linger keeps a finished run's topic this long for late viewers
@@ -57,9 +64,13 @@ type Config struct {
 	ViewersEvery time.Duration
 	// Tick wakes a topic's viewers this often so that quiet streams can
 	// send heartbeats (default 5s; keep it under a third of the heartbeat).
-	Tick    time.Duration
-	Metrics *Metrics
-	Logger  *slog.Logger
+	Tick time.Duration
+	// PaceAfter: a fan-out round over parked viewers that took longer than
+	// this is followed by a pause half as long (default 2ms;
+	// negative: never pause). See fanout.
+	PaceAfter time.Duration
+	Metrics   *Metrics
+	Logger    *slog.Logger
 }
 
 // Hub is the set of topics of this node.
@@ -85,11 +96,17 @@ func New(log Log, cfg Config) *Hub {
 	if cfg.Tick <= 0 {
 		cfg.Tick = 5 * time.Second
 	}
+	if cfg.PaceAfter == 0 {
+		cfg.PaceAfter = 2 * time.Millisecond
+	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Encode == nil {
+		cfg.Encode = func(_ int64, _ string, data []byte) ([]byte, error) { return data, nil }
 	}
 	return &Hub{cfg: cfg, log: log, topics: make(map[string]*topic)}
 }
@@ -112,7 +129,7 @@ type topic struct {
 	viewers int
 	// viewer-count frames are throttled: the count is published as a
 	// frame at most every ViewersEvery.
-	viewersFrame []byte
+	viewersFrame *Frame
 	viewersVer   int
 	viewersTimer *time.Timer
 	lingerTimer  *time.Timer
@@ -137,7 +154,7 @@ type view struct {
 	live         bool
 	ticks        int64         // how often the topic's tick has fired
 	notify       chan struct{} // closed when a newer view exists
-	viewersFrame []byte
+	viewersFrame *Frame
 	viewersVer   int
 }
 
@@ -155,23 +172,20 @@ func (t *topic) update() {
 	}
 }
 
-// EncodeFrame builds a frame for an event JSON.
-func EncodeFrame(seq int64, typ string, data []byte) (Frame, error) {
-	// The chunk size line is at most 8 hex digits + CRLF: reserve it, then
-	// move the frame up against the real one.
-	const reserve = 10
-	b, err := sse.AppendEvent(make([]byte, reserve, reserve+len(data)+len(typ)+40), strconv.FormatInt(seq, 10), typ, data)
-	if err != nil {
-		return Frame{}, err
+// encode fills in frames' wire bytes where the producer left them empty.
+func (h *Hub) encode(frames []Frame) error {
+	for i := range frames {
+		f := &frames[i]
+		if f.Wire != nil {
+			continue
+		}
+		b, err := h.cfg.Encode(f.Seq, f.Type, f.Data)
+		if err != nil {
+			return fmt.Errorf("hub: encode seq %d: %w", f.Seq, err)
+		}
+		f.Wire = b
 	}
-	n := len(b) - reserve
-	var hdr [reserve]byte
-	h := append(strconv.AppendInt(hdr[:0], int64(n), 16), '\r', '\n')
-	start := reserve - len(h)
-	copy(b[start:], h)
-	b = append(b, '\r', '\n')
-	chunk := b[start:]
-	return Frame{Seq: seq, Type: typ, Data: data, SSE: chunk[len(h) : len(h)+n], Chunk: chunk}, nil
+	return nil
 }
 
 // Open makes a run live on this node: its producer will Publish to it.
@@ -223,6 +237,9 @@ var ErrOutOfOrder = errors.New("hub: out-of-order publish")
 func (h *Hub) Publish(runID string, frames []Frame) error {
 	if len(frames) == 0 {
 		return nil
+	}
+	if err := h.encode(frames); err != nil {
+		return err
 	}
 	t := h.topic(runID, true)
 	now := time.Now()
@@ -362,8 +379,12 @@ func (h *Hub) announceViewers(t *topic) {
 		Type    string `json:"type"`
 		Viewers int    `json:"viewers"`
 	}{thinkstream.EventViewers, t.viewers})
-	b, _ := sse.AppendEvent(nil, "", thinkstream.EventViewers, data)
-	t.viewersFrame = b
+	f := []Frame{{Type: thinkstream.EventViewers, Data: data}}
+	if err := h.encode(f); err != nil {
+		h.cfg.Logger.Error("hub: viewer count not sent", "run", t.id, "err", err)
+		return
+	}
+	t.viewersFrame = &f[0]
 	t.viewersVer++
 	t.update()
 }

@@ -9,6 +9,9 @@ type Metrics struct {
 	CatchUps  prometheus.Counter
 	Viewers   prometheus.Gauge
 	Lag       prometheus.Histogram
+	// Paused is the time fan-outs spent pausing between long rounds: when
+	// it grows, rounds carry several events per write (see fanout).
+	Paused prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -32,9 +35,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from an event's publication to its write to a viewer.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
+		Paused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "thinkstream_fanout_paused_seconds_total", Help: "Time fan-outs paused after long rounds so that each write carries several events.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Published, m.Delivered, m.CatchUps, m.Viewers, m.Lag)
+		reg.MustRegister(m.Published, m.Delivered, m.CatchUps, m.Viewers, m.Lag, m.Paused)
 	}
 	return m
 }

@@ -78,7 +78,7 @@ func (s *Subscription) Close() {
 // viewer is behind), and possibly a viewer-count frame. It blocks until
 // something is available or ctx ends. After the terminal frame it returns
 // ErrEnded.
-func (s *Subscription) Next(ctx context.Context) (frames []Frame, viewers []byte, err error) {
+func (s *Subscription) Next(ctx context.Context) (frames []Frame, viewers *Frame, err error) {
 	for {
 		if s.ended {
 			return nil, nil, ErrEnded
@@ -93,6 +93,9 @@ func (s *Subscription) Next(ctx context.Context) (frames []Frame, viewers []byte
 			frames = v.frames[s.next-v.base:]
 			if s.opts.Coalesce && len(frames) > 1 {
 				frames, err = Coalesce(frames)
+				if err == nil {
+					err = s.h.encode(frames)
+				}
 				if err != nil {
 					return nil, nil, err
 				}
@@ -143,7 +146,7 @@ func (s *Subscription) endedBefore(ctx context.Context) error {
 		typ := r.Type
 		if typ == "" {
 			var err error
-			if typ, err = eventType(r.Data); err != nil {
+			if typ, _, err = typeAndTime(r.Data); err != nil {
 				return err
 			}
 		}
@@ -189,15 +192,14 @@ func (s *Subscription) fromLog(ctx context.Context, liveLast int64) ([]Frame, er
 	until = min(until, s.next+catchUpBatch-1)
 	frames := make([]Frame, 0, until-s.next+1)
 	err := s.h.log.Read(ctx, s.runID, s.next-1, until, func(r thinkstream.Record) error {
-		typ, err := eventType(r.Data)
-		if err != nil {
-			return fmt.Errorf("hub: run %s seq %d: %w", s.runID, r.Seq, err)
+		typ, t := r.Type, r.T
+		if typ == "" {
+			var err error
+			if typ, t, err = typeAndTime(r.Data); err != nil {
+				return fmt.Errorf("hub: run %s seq %d: %w", s.runID, r.Seq, err)
+			}
 		}
-		f, err := EncodeFrame(r.Seq, typ, r.Data)
-		if err != nil {
-			return err
-		}
-		frames = append(frames, f)
+		frames = append(frames, Frame{Seq: r.Seq, Type: typ, T: t, Data: r.Data})
 		return nil
 	})
 	if err != nil {
@@ -209,6 +211,9 @@ func (s *Subscription) fromLog(ctx context.Context, liveLast int64) ([]Frame, er
 		if frames, err = Coalesce(frames); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.h.encode(frames); err != nil {
+		return nil, err
 	}
 	s.advance(frames)
 	return frames, nil

@@ -24,7 +24,7 @@ func frame(t *testing.T, seq int64, typ string) Frame {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := EncodeFrame(seq, typ, data)
+	f, err := testFrame(seq, typ, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestHeartbeatTiming(t *testing.T) {
 		start := time.Now()
 		// The first Next hands out the viewer count (after ViewersEvery).
 		if _, v, err := s.Next(ctx); err != nil || v == nil {
-			t.Fatalf("first next: viewers %q, err %v", v, err)
+			t.Fatalf("first next: viewers %v, err %v", v, err)
 		}
 		for i := 1; i <= 3; i++ {
 			if _, _, err := s.Next(ctx); !errors.Is(err, ErrIdle) {
@@ -88,8 +88,8 @@ func TestViewerCountThrottle(t *testing.T) {
 			t.Errorf("count frame after %v, want 500ms", got)
 		}
 		var got struct{ Viewers int }
-		if err := json.Unmarshal(v[len("event: viewers\ndata: "):], &got); err != nil {
-			t.Fatalf("viewers frame %q: %v", v, err)
+		if err := json.Unmarshal(v.Data, &got); err != nil {
+			t.Fatalf("viewers frame %q: %v", v.Data, err)
 		}
 		if got.Viewers != 3 {
 			t.Errorf("viewers = %d, want 3 (joins within one period are one frame)", got.Viewers)
@@ -105,8 +105,8 @@ func TestViewerCountThrottle(t *testing.T) {
 		if d := time.Since(left); d != 500*time.Millisecond {
 			t.Errorf("second count frame after %v, want 500ms", d)
 		}
-		if err := json.Unmarshal(v[len("event: viewers\ndata: "):], &got); err != nil || got.Viewers != 1 {
-			t.Errorf("viewers frame %q (%v), want 1", v, err)
+		if err := json.Unmarshal(v.Data, &got); err != nil || got.Viewers != 1 {
+			t.Errorf("viewers frame %v (%v), want 1", v, err)
 		}
 		subs[0].Close()
 	})

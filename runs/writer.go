@@ -162,21 +162,13 @@ func (w *writer) emitFunc(ctx context.Context, after bool, build func() []thinks
 func (w *writer) publish(recs []thinkstream.Record) {
 	frames := make([]hub.Frame, 0, len(recs))
 	for _, r := range recs {
-		f, err := hub.EncodeFrame(r.Seq, r.Type, r.Data)
-		if err != nil {
-			// Logged but not publishable: viewers would wait for a seq
-			// that never comes, so stop feeding the topic and let them
-			// read the log instead.
-			w.m.cfg.Logger.Error("run: encode frame", "run", w.id, "seq", r.Seq, "err", err)
-			w.live = false
-			w.m.cfg.Hub.Close(w.id)
-			return
-		}
-		frames = append(frames, f)
+		frames = append(frames, hub.Frame{Seq: r.Seq, Type: r.Type, T: r.T, Data: r.Data})
 	}
 	if err := w.m.cfg.Hub.Publish(w.id, frames); err != nil {
-		// The single writer numbers densely, so this is a bug; the window
-		// is left as it was and viewers read the rest from the log.
+		// Out of order (the single writer numbers densely, so a bug) or
+		// not encodable: the window is left as it was, and rather than
+		// wait for a seq that never comes live, viewers read the rest
+		// from the log.
 		w.m.cfg.Logger.Error("run: publish to hub", "run", w.id, "err", err)
 		w.live = false
 		w.m.cfg.Hub.Close(w.id)

@@ -136,6 +136,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{Log: log, Registry: reg, cfg: cfg, logger: cfg.Logger, closeLog: closeLog}
 	s.Hub = hub.New(log, hub.Config{
+		Encode: httpapi.EncodeWire,
 		Window: cfg.Window, Tick: max(cfg.Heartbeat/3, 10*time.Millisecond), ViewersEvery: cfg.ViewersEvery,
 		Linger: cfg.Linger, Metrics: hub.NewMetrics(reg), Logger: cfg.Logger,
 	})

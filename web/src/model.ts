@@ -4,6 +4,7 @@
 
 import type { Annotation, Run, RunError, RunState, Stats, TSEvent, Timings, Usage } from "./types.js";
 import { isTerminal } from "./types.js";
+import { isReasoning } from "./reasoning.js";
 
 export interface Step {
   index: number;
@@ -95,8 +96,8 @@ export class RunModel {
         this.appendThinking(ev.text || "", ev.step, ev.t);
         break;
       case "code":
-        if (ev.channel === "answer") this.appendAnswer(ev.text || "", ev.t);
-        else this.appendThinking(ev.text || "", ev.step, ev.t);
+        if (isReasoning(ev.type, ev.channel)) this.appendThinking(ev.text || "", ev.step, ev.t);
+        else this.appendAnswer(ev.text || "", ev.t);
         break;
       case "answer":
         this.appendAnswer(ev.text || "", ev.t);
