@@ -36,6 +36,9 @@ type Acts struct {
 	d  []float32 // Q8_0: per-32 scales (f16-rounded); Q8_K: per-256 scales
 	bs []int32   // Q8_K: sums of each 16 quantized values; Q8_0: of each 32
 	pk []uint64  // Q8_0/Q8_K: values packed for the SWAR kernels (see packQ8)
+	// packed says pk holds q: only the Go kernels read it, so it is
+	// filled on the first product that needs it (see ensurePacked).
+	packed bool
 }
 
 func grow[T any](s []T, n int) []T {
@@ -55,7 +58,7 @@ func (a *Acts) Prepare(wt Type, x []float32, n, cols int) error {
 	if bs := vt.BlockSize(); cols%bs != 0 {
 		return fmt.Errorf("ggml: row length %d is not a multiple of the %s block size %d", cols, vt, bs)
 	}
-	a.Type, a.N, a.Cols = vt, n, cols
+	a.Type, a.N, a.Cols, a.packed = vt, n, cols, false
 	x = x[:n*cols]
 	switch vt {
 	case F32:
@@ -75,7 +78,6 @@ func (a *Acts) Prepare(wt Type, x []float32, n, cols int) error {
 		a.q = grow(a.q, n*cols)
 		a.d = grow(a.d, n*cols/32)
 		a.bs = grow(a.bs, n*cols/32)
-		a.pk = grow(a.pk, n*cols/4)
 		for b := range a.d {
 			q := a.q[32*b : 32*b+32]
 			a.d[b] = quantActQ8_0(x[32*b:32*b+32], q)
@@ -85,18 +87,27 @@ func (a *Acts) Prepare(wt Type, x []float32, n, cols int) error {
 			}
 			a.bs[b] = s
 		}
-		packQ8(a.q, a.pk)
 	case Q8_K:
 		a.q = grow(a.q, n*cols)
 		a.d = grow(a.d, n*cols/QK_K)
 		a.bs = grow(a.bs, n*cols/16)
-		a.pk = grow(a.pk, n*cols/4)
 		for b := range a.d {
 			a.d[b] = quantActQ8K(x[QK_K*b:QK_K*(b+1)], a.q[QK_K*b:QK_K*(b+1)], a.bs[16*b:16*b+16])
 		}
-		packQ8(a.q, a.pk)
 	}
 	return nil
+}
+
+// ensurePacked fills pk for the Go kernels (the assembly ones read q):
+// packing costs as much as quantizing, so a product that runs entirely in
+// assembly skips it.
+func (a *Acts) ensurePacked() {
+	if a.packed || (a.Type != Q8_0 && a.Type != Q8_K) {
+		return
+	}
+	a.pk = grow(a.pk, a.N*a.Cols/4)
+	packQ8(a.q[:a.N*a.Cols], a.pk)
+	a.packed = true
 }
 
 // quantActQ8_0 quantizes one block of 32 like ggml's AVX2 path: scale

@@ -6,12 +6,17 @@ package ggml
 // change while products run would mix kernels within one run.
 var asmOn = asmSupported()
 
+// asm512On adds the AVX-512 kernels where the CPU has them; they give the
+// AVX2 kernels' results bit for bit, so it only changes speed.
+var asm512On = asm512Supported()
+
 // SetAssembly switches the assembly kernels on (where the CPU has the
 // instructions they need) or off, so that the portable Go kernels can be
 // checked and compared. Call it once at start-up, before any Pool runs;
 // it returns whether assembly is in use afterwards.
 func SetAssembly(on bool) bool {
 	asmOn = on && asmSupported()
+	asm512On = asmOn && asm512Supported()
 	return asmOn
 }
 

@@ -25,6 +25,21 @@ func dotQ4KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32
 func dotQ4KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32)
 
 //go:noescape
+func dotQ4KAVX512(w *byte, q *int8, d *float32, bs *int32, nb int) float32
+
+//go:noescape
+func dotQ4KAVX512x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32)
+
+//go:noescape
+func dotQ6KAVX512(w *byte, q *int8, d *float32, bs *int32, nb int) float32
+
+//go:noescape
+func dotQ5KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32
+
+//go:noescape
+func dotQ5KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32)
+
+//go:noescape
 func dotQ6KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32
 
 //go:noescape
@@ -39,17 +54,32 @@ func dotF16AVX2x4(w *uint16, x *float32, n, xstride int, out *[4]float32)
 //go:noescape
 func dotF32AVX2(a, b *float32, n int) float32
 
-// maxQ4KBlocks is the most Q4_K blocks per row the kernels unpack scales
+// maxQ4KBlocks is the most Q4_K (or Q5_K) blocks per row the kernels unpack scales
 // for in their 2 KB frame (rows of up to 16,384 columns); longer rows take
 // the Go kernel.
 const maxQ4KBlocks = 64
 
 func asmSupported() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C }
 
+// asm512Supported says whether the AVX-512 single-vector kernels can run
+// (kernels_512_amd64.s: F and BW, on top of asmSupported's set).
+func asm512Supported() bool {
+	return asmSupported() && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+}
+
 // asmHas reports whether asmDot handles matrices of type t (so the batched
 // Go kernels and their unpacking are not needed).
 func asmHas(t Type) bool {
-	return asmOn && (t == Q8_0 || t == Q4_K || t == Q6_K || t == F16)
+	return asmOn && (t == Q8_0 || t == Q4_K || t == Q5_K || t == Q6_K || t == F16)
+}
+
+// asmCovers reports whether every row product of m runs in assembly, so
+// that the Go kernels' packed activations are not needed.
+func asmCovers(m *Matrix) bool {
+	if !asmHas(m.Type) {
+		return false
+	}
+	return (m.Type != Q4_K && m.Type != Q5_K) || m.Cols/QK_K <= maxQ4KBlocks
 }
 
 // asmDot computes row r (bytes row) · vector t of a.
@@ -71,11 +101,25 @@ func asmDot(m *Matrix, row []byte, a *Acts, t int) (float32, bool) {
 		}
 		q, d, bs := a.q[t*c:(t+1)*c], a.d[t*nb:(t+1)*nb], a.bs[t*c/16:(t+1)*c/16]
 		_ = row[nb*q4KBytes-1]
+		if asm512On {
+			return dotQ4KAVX512(&row[0], &q[0], &d[0], &bs[0], nb), true
+		}
 		return dotQ4KAVX2(&row[0], &q[0], &d[0], &bs[0], nb), true
+	case Q5_K:
+		nb := c / QK_K
+		if nb > maxQ4KBlocks {
+			return 0, false
+		}
+		q, d, bs := a.q[t*c:(t+1)*c], a.d[t*nb:(t+1)*nb], a.bs[t*c/16:(t+1)*c/16]
+		_ = row[nb*q5KBytes-1]
+		return dotQ5KAVX2(&row[0], &q[0], &d[0], &bs[0], nb), true
 	case Q6_K:
 		nb := c / QK_K
 		q, d, bs := a.q[t*c:(t+1)*c], a.d[t*nb:(t+1)*nb], a.bs[t*c/16:(t+1)*c/16]
 		_ = row[nb*q6KBytes-1]
+		if asm512On {
+			return dotQ6KAVX512(&row[0], &q[0], &d[0], &bs[0], nb), true
+		}
 		return dotQ6KAVX2(&row[0], &q[0], &d[0], &bs[0], nb), true
 	}
 	return 0, false
@@ -118,7 +162,20 @@ func asmDot4(m *Matrix, r int, a *Acts, t int, out *[4]float32) bool {
 		}
 		q, d, bs := a.q[t*c:(t+4)*c], a.d[t*nb:(t+4)*nb], a.bs[t*c/16:(t+4)*c/16]
 		_ = row[nb*q4KBytes-1]
+		if asm512On {
+			dotQ4KAVX512x4(&row[0], &q[0], &d[0], &bs[0], nb, c, 4*nb, c/4, out)
+			return true
+		}
 		dotQ4KAVX2x4(&row[0], &q[0], &d[0], &bs[0], nb, c, 4*nb, c/4, out)
+		return true
+	case Q5_K:
+		nb := c / QK_K
+		if nb > maxQ4KBlocks {
+			return false
+		}
+		q, d, bs := a.q[t*c:(t+4)*c], a.d[t*nb:(t+4)*nb], a.bs[t*c/16:(t+4)*c/16]
+		_ = row[nb*q5KBytes-1]
+		dotQ5KAVX2x4(&row[0], &q[0], &d[0], &bs[0], nb, c, 4*nb, c/4, out)
 		return true
 	case Q6_K:
 		nb := c / QK_K

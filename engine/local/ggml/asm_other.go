@@ -15,3 +15,7 @@ func asmDotF32([]float32, []float32) (float32, bool) { return 0, false }
 func asmDotF16([]uint16, []float32) (float32, bool) { return 0, false }
 
 func asmDot4(*Matrix, int, *Acts, int, *[4]float32) bool { return false }
+
+func asm512Supported() bool { return false }
+
+func asmCovers(*Matrix) bool { return false }

@@ -8,6 +8,11 @@ DATA m30<>+8(SB)/8, $0x3030303030303030
 DATA m30<>+16(SB)/8, $0x3030303030303030
 DATA m30<>+24(SB)/8, $0x3030303030303030
 GLOBL m30<>(SB), RODATA|NOPTR, $32
+DATA m10<>+0(SB)/8, $0x1010101010101010
+DATA m10<>+8(SB)/8, $0x1010101010101010
+DATA m10<>+16(SB)/8, $0x1010101010101010
+DATA m10<>+24(SB)/8, $0x1010101010101010
+GLOBL m10<>(SB), RODATA|NOPTR, $32
 
 #define HSUMTO(acc, xacc, off) \
 	VEXTRACTF128 $1, acc, X9; \
@@ -16,3 +21,67 @@ GLOBL m30<>(SB), RODATA|NOPTR, $32
 	VHADDPS xacc, xacc, xacc; \
 	MOVSS xacc, off(BX)
 
+
+// KSCALES unpacks the 6-bit scales and mins of nb (CX) Q4_K or Q5_K blocks
+// (stride bytes apart) at SI (llama.cpp's kmask trick) into 32-byte records at AX: 8 scales as
+// int16 words, 8 mins as bytes, then d and dmin as float32.
+#define KSCALES(stride) \
+q4kprep: \
+	TESTQ CX, CX; \
+	JZ    q4kprepdone; \
+	MOVL 4(SI), R8; \
+	MOVL 8(SI), R9; \
+	MOVL 12(SI), R10; \
+	MOVL R10, R11; \
+	SHRL $4, R11; \
+	ANDL $0x0f0f0f0f, R11; \
+	MOVL R9, R12; \
+	SHRL $6, R12; \
+	ANDL $0x03030303, R12; \
+	SHLL $4, R12; \
+	ORL  R12, R11; \
+	MOVL R9, R13; \
+	ANDL $0x3f3f3f3f, R13; \
+	ANDL $0x0f0f0f0f, R10; \
+	MOVL R8, R12; \
+	SHRL $6, R12; \
+	ANDL $0x03030303, R12; \
+	SHLL $4, R12; \
+	ORL  R12, R10; \
+	ANDL $0x3f3f3f3f, R8; \
+	SHLQ $32, R10; \
+	ORQ  R10, R8; \
+	MOVQ R8, X2; \
+	VPMOVZXBW X2, X2; \
+	VMOVDQU X2, 0(AX); \
+	SHLQ $32, R11; \
+	ORQ  R11, R13; \
+	MOVQ R13, 16(AX); \
+	MOVL (SI), R12; \
+	VMOVD R12, X2; \
+	VCVTPH2PS X2, X2; \
+	VMOVQ X2, 24(AX); \
+	ADDQ $stride, SI; \
+	ADDQ $32, AX; \
+	DECQ CX; \
+	JMP  q4kprep; \
+q4kprepdone:
+
+// Q4KX4FIN ends a Q4_K (or Q5_K) block for one of four vectors: isum
+// scaled by d·d8 into acc, less dmin·d8·(mins · pairs of 16-value sums).
+// Needs the block's mins as dwords in Y12 and its KSCALES record at AX.
+#define Q4KX4FIN(bsa, bsb, da, isum, acc) \
+	VMOVDQU bsa, Y13; \
+	VPHADDD bsb, Y13, Y13; \
+	VPERMQ $0xD8, Y13, Y13; \
+	VPMULLD Y12, Y13, Y13; \
+	VCVTDQ2PS Y13, Y13; \
+	VCVTDQ2PS isum, isum; \
+	VMOVQ 24(AX), X5; \
+	VBROADCASTSS da, X6; \
+	VMULPS X6, X5, X5; \
+	VBROADCASTSS X5, Y7; \
+	VFMADD231PS Y7, isum, acc; \
+	VMOVSHDUP X5, X5; \
+	VBROADCASTSS X5, Y7; \
+	VFNMADD231PS Y7, Y13, acc

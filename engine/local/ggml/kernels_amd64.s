@@ -108,57 +108,13 @@ q8x4done:
 	VZEROUPPER
 	RET
 
-// Q4KSCALES unpacks the 6-bit scales and mins of nb (CX) Q4_K blocks at
-// SI (llama.cpp's kmask trick) into 32-byte records at AX: 8 scales as
-// int16 words, 8 mins as bytes, then d and dmin as float32.
-#define Q4KSCALES \
-q4kprep: \
-	TESTQ CX, CX; \
-	JZ    q4kprepdone; \
-	MOVL 4(SI), R8; \
-	MOVL 8(SI), R9; \
-	MOVL 12(SI), R10; \
-	MOVL R10, R11; \
-	SHRL $4, R11; \
-	ANDL $0x0f0f0f0f, R11; \
-	MOVL R9, R12; \
-	SHRL $6, R12; \
-	ANDL $0x03030303, R12; \
-	SHLL $4, R12; \
-	ORL  R12, R11; \
-	MOVL R9, R13; \
-	ANDL $0x3f3f3f3f, R13; \
-	ANDL $0x0f0f0f0f, R10; \
-	MOVL R8, R12; \
-	SHRL $6, R12; \
-	ANDL $0x03030303, R12; \
-	SHLL $4, R12; \
-	ORL  R12, R10; \
-	ANDL $0x3f3f3f3f, R8; \
-	SHLQ $32, R10; \
-	ORQ  R10, R8; \
-	MOVQ R8, X2; \
-	VPMOVZXBW X2, X2; \
-	VMOVDQU X2, 0(AX); \
-	SHLQ $32, R11; \
-	ORQ  R11, R13; \
-	MOVQ R13, 16(AX); \
-	MOVL (SI), R12; \
-	VMOVD R12, X2; \
-	VCVTPH2PS X2, X2; \
-	VMOVQ X2, 24(AX); \
-	ADDQ $144, SI; \
-	ADDQ $32, AX; \
-	DECQ CX; \
-	JMP  q4kprep; \
-q4kprepdone:
 
 // func dotQ4KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32 (nb <= 64)
 TEXT ·dotQ4KAVX2(SB), 0, $2048-44
 	MOVQ w+0(FP), SI
 	MOVQ nb+32(FP), CX
 	LEAQ 0(SP), AX
-	Q4KSCALES
+	KSCALES(144)
 	MOVQ w+0(FP), SI
 	MOVQ q+8(FP), DI
 	MOVQ d+16(FP), DX
@@ -236,7 +192,7 @@ TEXT ·dotQ4KAVX2x4(SB), 0, $2048-72
 	MOVQ w+0(FP), SI
 	MOVQ nb+32(FP), CX
 	LEAQ 0(SP), AX
-	Q4KSCALES
+	KSCALES(144)
 	MOVQ w+0(FP), SI
 	MOVQ q+8(FP), DI
 	MOVQ d+16(FP), DX
@@ -290,22 +246,6 @@ q4kx4loop:
 	Q4KX4GROUP(3)
 
 	VPMOVZXBD 16(AX), Y12
-
-#define Q4KX4FIN(bsa, bsb, da, isum, acc) \
-	VMOVDQU bsa, Y13; \
-	VPHADDD bsb, Y13, Y13; \
-	VPERMQ $0xD8, Y13, Y13; \
-	VPMULLD Y12, Y13, Y13; \
-	VCVTDQ2PS Y13, Y13; \
-	VCVTDQ2PS isum, isum; \
-	VMOVQ 24(AX), X5; \
-	VBROADCASTSS da, X6; \
-	VMULPS X6, X5, X5; \
-	VBROADCASTSS X5, Y7; \
-	VFMADD231PS Y7, isum, acc; \
-	VMOVSHDUP X5, X5; \
-	VBROADCASTSS X5, Y7; \
-	VFNMADD231PS Y7, Y13, acc
 
 	Q4KX4FIN((BX), 32(BX), (DX), Y8, Y0)
 	Q4KX4FIN((BX)(R10*1), 32(BX)(R10*1), (DX)(R12*1), Y9, Y1)

@@ -26,6 +26,11 @@ TEXT ·dotQ6KAVX2(SB), NOSPLIT, $32-44
 q6kloop:
 	TESTQ CX, CX
 	JZ    q6kdone
+	// See dotQ4KAVX512: fetch a few blocks ahead.
+	PREFETCHT0 1024(SI)
+	PREFETCHT0 1088(SI)
+	PREFETCHT0 1152(SI)
+	PREFETCHT0 1216(SI)
 
 	// int16 scales for the pair broadcasts; 32·Σ scale·bsum corrects
 	// for the stored values being offset by +32.

@@ -256,6 +256,9 @@ func (p *Pool) Mul(mm *MatMul, m *Matrix, a *Acts, y []float32) error {
 	if len(y) < a.N*m.Rows {
 		return fmt.Errorf("ggml: output has %d floats, need %d", len(y), a.N*m.Rows)
 	}
+	if !asmCovers(m) {
+		a.ensurePacked()
+	}
 	mm.m, mm.a, mm.y = m, a, y
 	mm.reserve(p.threads, m, a.N)
 	// Rows of big matrices are a few hundred bytes to a few kilobytes;

@@ -309,6 +309,7 @@ func TestKernelExtremes(t *testing.T) {
 			for i := range w {
 				want += float64(w[i]) * float64(xa[i])
 			}
+			a.ensurePacked()
 			got := float64(m.dotRow(0, &a, 0))
 			if math.Abs(got-want) > 1e-4*math.Abs(want)+1e-3 {
 				t.Errorf("%s, activations %g: got %g, want %g", typ, act, got, want)

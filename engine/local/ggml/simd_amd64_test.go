@@ -47,6 +47,7 @@ func TestSimdMatchesSwar(t *testing.T) {
 			if err := a.Prepare(typ, x, 1, cols); err != nil {
 				t.Fatal(err)
 			}
+			a.ensurePacked()
 			got, ok := simdDot(m, m.Data, &a, 0)
 			if !ok {
 				t.Fatalf("%s: no AVX2 kernel", typ)

@@ -1,0 +1,64 @@
+package ggml
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestAVX512EqualsAVX2 holds the AVX-512 kernels (one and four vectors) to the
+// AVX2 ones bit for bit (the promise that lets decode use one and prompt
+// batches the other), on random rows of every length the kernels take and
+// on all-ones bytes, the largest values a block can hold.
+func TestAVX512EqualsAVX2(t *testing.T) {
+	if !asm512Supported() {
+		t.Skip("this CPU (or GOARCH) has no AVX-512 kernels")
+	}
+	defer SetAssembly(true)
+	for _, typ := range []Type{Q4_K, Q6_K} {
+		for nb := 1; nb <= maxQ4KBlocks; nb += 1 + nb/4 {
+			cols := nb * QK_K
+			rng := rand.New(rand.NewPCG(uint64(nb), uint64(typ)))
+			m, _ := randomMatrix(t, typ, 3, cols, rng)
+			for i := range m.Data[:m.rowBytes] { // row 0: extremes
+				m.Data[i] = 0xff
+			}
+			for b := 0; b < nb; b++ {
+				blk := m.Data[b*typ.BlockBytes():]
+				switch typ {
+				case Q6_K:
+					blk[208], blk[209] = 0x00, 0x38
+				default:
+					blk[0], blk[1], blk[2], blk[3] = 0x00, 0x38, 0x00, 0x34
+				}
+			}
+			x := make([]float32, 4*cols)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			var a Acts
+			if err := a.Prepare(typ, x, 4, cols); err != nil {
+				t.Fatal(err)
+			}
+			for r := 0; r < m.Rows; r++ {
+				SetAssembly(true)
+				wide := m.dotRow(r, &a, 0)
+				asm512On = false
+				narrow := m.dotRow(r, &a, 0)
+				if math.Float32bits(wide) != math.Float32bits(narrow) {
+					t.Errorf("%s %d blocks row %d: AVX-512 %g, AVX2 %g", typ, nb, r, wide, narrow)
+				}
+				var wide4, narrow4 [4]float32
+				SetAssembly(true)
+				asmDot4(m, r, &a, 0, &wide4)
+				asm512On = false
+				asmDot4(m, r, &a, 0, &narrow4)
+				for k := range wide4 {
+					if math.Float32bits(wide4[k]) != math.Float32bits(narrow4[k]) {
+						t.Errorf("%s %d blocks row %d, four vectors, #%d: AVX-512 %g, AVX2 %g", typ, nb, r, k, wide4[k], narrow4[k])
+					}
+				}
+			}
+		}
+	}
+}
