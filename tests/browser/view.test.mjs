@@ -155,11 +155,13 @@ test("unknown run says so and offers a new run; j/k move between steps", async (
   await page.keyboard.press("j");
   const first = await page.evaluate(() => document.activeElement?.dataset.step);
   assert.ok(first, "a step has focus");
+  // Focus moves when the view handles the key, not necessarily before
+  // press() returns: wait for it (a lost key still fails at the deadline).
+  const focusIs = (step) => page.waitForFunction((s) => document.activeElement?.dataset.step === s, step, { timeout: 5000 });
   await page.keyboard.press("j");
-  const second = await page.evaluate(() => document.activeElement?.dataset.step);
-  assert.equal(Number(second), Number(first) + 1);
+  await focusIs(String(Number(first) + 1));
   await page.keyboard.press("k");
-  assert.equal(await page.evaluate(() => document.activeElement?.dataset.step), first);
+  await focusIs(first);
   await assertClean(page, assert);
   await page.context().close();
 });
