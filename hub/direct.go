@@ -134,13 +134,14 @@ func (h *Hub) fanout(t *topic) {
 			continue // all handed back (e.g. the run ended): prune and end
 		}
 		if d := time.Since(start); delivered > 0 && h.cfg.PaceAfter > 0 && d > h.cfg.PaceAfter {
+			p := d / 2
 			if pause == nil {
-				pause = time.NewTimer(d / 2)
+				pause = time.NewTimer(p)
 			} else {
-				pause.Reset(d / 2)
+				pause.Reset(p)
 			}
 			<-pause.C
-			h.cfg.Metrics.Paused.Add((d / 2).Seconds())
+			h.cfg.Metrics.Paused.Add(p.Seconds())
 		}
 		select {
 		case <-v.notify:

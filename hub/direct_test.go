@@ -41,10 +41,7 @@ func (c *fakeConn) text() string {
 
 func publishOne(t *testing.T, h *Hub, run string, seq int64, typ string) Frame {
 	t.Helper()
-	f, err := testFrame(seq, typ, []byte(`{"text":"x"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := testFrame(seq, typ, []byte(`{"text":"x"}`))
 	h.Publish(run, []Frame{f})
 	return f
 }
@@ -177,10 +174,7 @@ func TestParkedViewersGetBacklogInOneWrite(t *testing.T) {
 		if seq == 6 {
 			typ = thinkstream.EventRunCompleted
 		}
-		f, err := testFrame(seq, typ, []byte(`{"text":"x"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := testFrame(seq, typ, []byte(`{"text":"x"}`))
 		frames = append(frames, f)
 		want.Write(f.Wire)
 	}

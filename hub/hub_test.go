@@ -38,10 +38,7 @@ func produce(t *testing.T, l *eventlog.Log, h *Hub, run string, evs []thinkstrea
 			t.Fatal(err)
 		}
 		recs = append(recs, thinkstream.Record{Seq: ev.Seq, Data: data})
-		f, err := testFrame(ev.Seq, ev.Type, data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := testFrame(ev.Seq, ev.Type, data)
 		frames = append(frames, f)
 	}
 	if err := l.Append(context.Background(), run, recs); err != nil {
@@ -169,10 +166,7 @@ func TestStalledViewerDoesNotHoldPublisher(t *testing.T) {
 	// Publishing far more than the window completes without any reader,
 	// and the topic keeps only the window.
 	for s := int64(1); s <= 10000; s++ {
-		f, err := testFrame(s, thinkstream.EventThinking, []byte(`{"text":"x"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := testFrame(s, thinkstream.EventThinking, []byte(`{"text":"x"}`))
 		h.Publish("r4", []Frame{f})
 	}
 	tp := h.topic("r4", false)
@@ -199,7 +193,7 @@ func TestIdleHeartbeat(t *testing.T) {
 			t.Fatalf("quiet stream: err %v, want ErrIdle", err)
 		}
 	}
-	f, _ := testFrame(1, thinkstream.EventThinking, []byte(`{"text":"x"}`))
+	f := testFrame(1, thinkstream.EventThinking, []byte(`{"text":"x"}`))
 	h.Publish("r5", []Frame{f})
 	frames, _, err := s.Next(ctx)
 	if err != nil || len(frames) != 1 {
@@ -209,6 +203,6 @@ func TestIdleHeartbeat(t *testing.T) {
 
 // testFrame builds a frame as a producer would, with wire bytes that name
 // the frame, so that a test can tell which frames reached a connection.
-func testFrame(seq int64, typ string, data []byte) (Frame, error) {
-	return Frame{Seq: seq, Type: typ, Data: data, Wire: fmt.Appendf(nil, "%d %s %s\n", seq, typ, data)}, nil
+func testFrame(seq int64, typ string, data []byte) Frame {
+	return Frame{Seq: seq, Type: typ, Data: data, Wire: fmt.Appendf(nil, "%d %s %s\n", seq, typ, data)}
 }

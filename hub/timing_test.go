@@ -24,10 +24,7 @@ func frame(t *testing.T, seq int64, typ string) Frame {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := testFrame(seq, typ, data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := testFrame(seq, typ, data)
 	return f
 }
 
