@@ -922,6 +922,15 @@ export class RunView {
   stepBy(dir: 1 | -1): void {
     const items = [...this.stepViews.values()].map((s) => s.li);
     if (!items.length) return;
+    // From the step that has focus (the last j/k's), not from what is in
+    // view: the smooth scroll to it may still be under way, and reading
+    // the position then would land on the same step again.
+    const focused = items.findIndex((li) => li.contains(document.activeElement));
+    if (focused >= 0) {
+      const next = Math.max(0, Math.min(items.length - 1, focused + dir));
+      this.jumpToStep(parseInt(items[next].dataset.step || "1", 10));
+      return;
+    }
     const top = 80;
     let cur = items.findIndex((li) => li.getBoundingClientRect().bottom > top);
     if (cur < 0) cur = items.length - 1;
