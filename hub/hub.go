@@ -62,6 +62,11 @@ type Config struct {
 	Linger time.Duration
 	// ViewersEvery limits how often viewer-count frames are sent (default 500ms).
 	ViewersEvery time.Duration
+	// Follower, when set, feeds topics of runs that another process
+	// generates: a viewer of a run that no producer here publishes gets
+	// it live from the log (nil: such viewers read the log and stop at
+	// its end, as on a single node where nobody else writes).
+	Follower Follower
 	// Tick wakes a topic's viewers this often so that quiet streams can
 	// send heartbeats (default 5s; keep it under a third of the heartbeat).
 	Tick time.Duration
@@ -139,6 +144,9 @@ type topic struct {
 	tick    *time.Timer
 	ticks   int64
 	dropped bool
+	// follow is the log follower feeding the topic when no producer on
+	// this node does (follow.go); nil otherwise.
+	follow *following
 	// parked viewers served by the fan-out goroutine (direct.go)
 	direct  []*direct
 	fanning bool
@@ -199,6 +207,14 @@ func (h *Hub) Open(runID string, lastSeq int64) {
 		t.lingerTimer.Stop()
 		t.lingerTimer = nil
 	}
+	if t.follow != nil {
+		// A follower's frames are the same logged events, but it may lag
+		// behind the log: start the window where the producer is.
+		t.stopFollowing()
+		if t.last != lastSeq {
+			t.frames = nil
+		}
+	}
 	if len(t.frames) == 0 {
 		t.base = lastSeq + 1
 		t.last = lastSeq
@@ -241,9 +257,28 @@ func (h *Hub) Publish(runID string, frames []Frame) error {
 	if err := h.encode(frames); err != nil {
 		return err
 	}
-	t := h.topic(runID, true)
+	return h.publish(h.topic(runID, true), frames, nil)
+}
+
+// publish appends encoded frames to t. by is the follower that read them
+// from the log, nil for this node's own producer, which takes a followed
+// topic over: both hand on the same logged events, and the producer is
+// the one that has them first.
+func (h *Hub) publish(t *topic, frames []Frame, by *following) error {
 	now := time.Now()
 	t.mu.Lock()
+	switch {
+	case by == nil && t.follow != nil:
+		t.stopFollowing()
+	case by != nil && t.follow != by:
+		t.mu.Unlock()
+		return errNotFollowing
+	case by != nil:
+		if frames = t.fresh(frames); len(frames) == 0 {
+			t.mu.Unlock()
+			return nil
+		}
+	}
 	next := t.last + 1
 	if !t.opened && len(t.frames) == 0 {
 		next = frames[0].Seq
@@ -251,7 +286,7 @@ func (h *Hub) Publish(runID string, frames []Frame) error {
 	for i := range frames {
 		if frames[i].Seq != next+int64(i) {
 			t.mu.Unlock()
-			return fmt.Errorf("%w: run %s: seq %d, want %d", ErrOutOfOrder, runID, frames[i].Seq, next+int64(i))
+			return fmt.Errorf("%w: run %s: seq %d, want %d", ErrOutOfOrder, t.id, frames[i].Seq, next+int64(i))
 		}
 	}
 	t.opened = true
@@ -276,6 +311,9 @@ func (h *Hub) Publish(runID string, frames []Frame) error {
 	}
 	if t.ended {
 		t.live = false
+		if t.follow != nil {
+			t.stopFollowing()
+		}
 	}
 	t.update()
 	ended := t.ended
@@ -360,6 +398,13 @@ func (h *Hub) Viewers(runID string) int {
 func (h *Hub) addViewer(t *topic, delta int) {
 	t.mu.Lock()
 	t.viewers += delta
+	if t.viewers == 0 && t.follow != nil {
+		// Nobody here watches: a follower would only cost the log a
+		// consumer. The next viewer starts a new one.
+		t.stopFollowing()
+		t.live = false
+		t.update()
+	}
 	if t.viewersTimer == nil {
 		t.viewersTimer = time.AfterFunc(h.cfg.ViewersEvery, func() { h.announceViewers(t) })
 	}

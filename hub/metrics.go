@@ -12,6 +12,9 @@ type Metrics struct {
 	// Paused is the time fan-outs spent pausing between long rounds: when
 	// it grows, rounds carry several events per write (see fanout).
 	Paused prometheus.Counter
+	// Followed is how many runs this node follows from the log (one
+	// consumer each, however many viewers).
+	Followed prometheus.Gauge
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -38,9 +41,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Paused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "thinkstream_fanout_paused_seconds_total", Help: "Time fan-outs paused after long rounds so that each write carries several events.",
 		}),
+		Followed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "thinkstream_followed_runs", Help: "Runs that another process generates, followed from the log for this node's viewers.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Published, m.Delivered, m.CatchUps, m.Viewers, m.Lag, m.Paused)
+		reg.MustRegister(m.Published, m.Delivered, m.CatchUps, m.Viewers, m.Lag, m.Paused, m.Followed)
 	}
 	return m
 }

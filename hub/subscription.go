@@ -57,6 +57,7 @@ type Subscription struct {
 func (h *Hub) Subscribe(runID string, after int64, opts Options) *Subscription {
 	t := h.topic(runID, true)
 	h.addViewer(t, 1)
+	h.follow(t)
 	vver := t.cur.Load().viewersVer
 	sub := &Subscription{h: h, t: t, runID: runID, next: after + 1, opts: opts, vver: vver - 1, lastTick: t.cur.Load().ticks}
 	if opts.Idle > 0 {

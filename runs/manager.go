@@ -325,6 +325,11 @@ func (m *Manager) Get(ctx context.Context, id string) (thinkstream.Run, error) {
 	if errors.Is(err, thinkstream.ErrRunNotFound) {
 		return run, ErrNotFound
 	}
+	if err == nil && !run.State.Terminal() {
+		// Another process writes it (a gateway of a cluster shows runs of
+		// every node): the stored metadata lags, the log does not.
+		run.LastSeq, err = m.cfg.Log.LastSeq(ctx, id)
+	}
 	return run, err
 }
 

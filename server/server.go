@@ -138,8 +138,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Log: log, Registry: reg, cfg: cfg, logger: cfg.Logger, closeLog: closeLog}
+	var follower hub.Follower
+	if cfg.NATSURL != "" {
+		// An external NATS may be shared: runs that other processes
+		// generate are followed from the log for this node's viewers.
+		follower = log
+	}
 	s.Hub = hub.New(log, hub.Config{
-		Encode: httpapi.EncodeWire,
+		Encode: httpapi.EncodeWire, Follower: follower,
 		Window: cfg.Window, Tick: max(cfg.Heartbeat/3, 10*time.Millisecond), ViewersEvery: cfg.ViewersEvery,
 		Linger: cfg.Linger, Metrics: hub.NewMetrics(reg), Logger: cfg.Logger,
 	})
