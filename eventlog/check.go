@@ -131,6 +131,9 @@ type runFacts struct {
 	listed      bool  // the bucket lists the key
 	created     *thinkstream.Run
 	lastType    string // type of the last event
+	// moving: another process was appending to the run while it was
+	// checked (a shared NATS), so its count and last never matched.
+	moving bool
 }
 
 // Check compares the run bucket with the event stream and reports every run
@@ -247,7 +250,49 @@ func (l *Log) gather(ctx context.Context, f *runFacts) error {
 		return nil
 	}
 	f.lastType = msg.Header.Get(typeHeader)
+	if f.first > 0 && uint64(f.last-f.first+1) != f.count {
+		return l.settle(ctx, f)
+	}
 	return nil
+}
+
+// settle reads a run's count and last again when they disagree: the count
+// came from the stream's info before the last event was read, and on a
+// shared NATS another process may be appending meanwhile. A count that is
+// the same before and after reading the last event is exact for it.
+func (l *Log) settle(ctx context.Context, f *runFacts) error {
+	for range 3 {
+		c1, err := l.subjectCount(ctx, f.id)
+		if err != nil {
+			return err
+		}
+		msg, err := l.stream.GetLastMsgForSubject(ctx, subject(f.id))
+		if err != nil {
+			return fmt.Errorf("eventlog: check %s: %w", f.id, err)
+		}
+		last, err := seqOf(f.id, "last", msg, nil)
+		if err != nil {
+			return nil // judged unreadable by what gather found
+		}
+		c2, err := l.subjectCount(ctx, f.id)
+		if err != nil {
+			return err
+		}
+		if c1 == c2 {
+			f.count, f.last, f.lastType = c2, last, msg.Header.Get(typeHeader)
+			return nil
+		}
+	}
+	f.moving = true
+	return nil
+}
+
+func (l *Log) subjectCount(ctx context.Context, id string) (uint64, error) {
+	info, err := l.stream.Info(ctx, jetstream.WithSubjectFilter(subject(id)))
+	if err != nil {
+		return 0, fmt.Errorf("eventlog: check %s: stream info: %w", id, err)
+	}
+	return info.State.Subjects[subject(id)], nil
 }
 
 // judge decides what is wrong with a run. marked: an earlier repair
@@ -270,6 +315,11 @@ func judge(f *runFacts, ev StoreState) (probs []Problem, marked bool) {
 	var cut bool
 	if f.metaErr == nil {
 		cut = ev.FirstSeq > 1 && !f.meta.CreatedAt.After(ev.FirstTime)
+	}
+	if f.moving {
+		// Written by a live process while checked: what a crash of ours
+		// did is not what it shows.
+		return nil, false
 	}
 	if f.count > 0 && !dense {
 		add(ProblemHole, false, "%d of its events between seq %d and %d are missing", uint64(span)-min(f.count, uint64(span)), f.first, f.last)

@@ -186,6 +186,10 @@ func (l *Log) Close() error {
 	return nil
 }
 
+// Conn is the log's NATS connection, for the other uses a cluster makes
+// of the same NATS (commands between processes).
+func (l *Log) Conn() *nats.Conn { return l.nc }
+
 func subject(runID string) string { return "runs." + runID }
 
 // Append logs records of one run in order and returns once JetStream has

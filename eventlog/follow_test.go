@@ -80,3 +80,50 @@ func TestFollowNothingLive(t *testing.T) {
 		t.Errorf("unknown run: err %v, fn called %v", err, called)
 	}
 }
+
+// TestCheckBesideAWriter: on a shared NATS another process appends to a
+// run while a starting server checks the log; the check must not take
+// the events arriving meanwhile for a hole.
+func TestCheckBesideAWriter(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := l.PutRun(ctx, thinkstream.Run{ID: "busy", State: thinkstream.StateRunning, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	created := recs(1, 1, "c")
+	created[0].Type = thinkstream.EventRunCreated
+	if err := l.Append(ctx, "busy", created); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	wrote := make(chan error, 1)
+	go func() {
+		for s := int64(2); ; s++ {
+			select {
+			case <-stop:
+				wrote <- nil
+				return
+			default:
+			}
+			if err := l.Append(ctx, "busy", recs(s, s, "x")); err != nil {
+				wrote <- err
+				return
+			}
+		}
+	}()
+	for range 20 {
+		rep, err := l.Check(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.OK() {
+			t.Fatalf("check beside a writer found %+v", rep.Problems)
+		}
+	}
+	close(stop)
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+}

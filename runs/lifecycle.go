@@ -28,8 +28,8 @@ func (m *Manager) Recover(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		if meta.State.Terminal() {
-			continue
+		if meta.State.Terminal() || m.alive(ctx, id) {
+			continue // over, or another process of the cluster writes it
 		}
 		last, err := m.cfg.Log.LastSeq(ctx, id)
 		if err != nil {

@@ -66,6 +66,9 @@ type Config struct {
 	ShutdownGrace time.Duration
 	Metrics       *Metrics
 	Logger        *slog.Logger
+	// Remote reaches the writers of runs that other processes generate
+	// on a shared log (nil: a single server; see Remote).
+	Remote Remote
 }
 
 // Manager owns the lifecycle of runs.
@@ -189,6 +192,7 @@ func (m *Manager) announce(ctx context.Context, r *run) (stored bool, err error)
 	if err := m.cfg.Log.PutRun(ctx, r.meta); err != nil {
 		return false, err
 	}
+	m.serve(r)
 	r.w.open()
 	meta := r.meta
 	if err := r.emit(ctx, thinkstream.Event{Type: thinkstream.EventRunCreated, Run: &meta}); err != nil {
@@ -287,6 +291,13 @@ func (m *Manager) retire(r *run) {
 	if !unstored {
 		m.keepSnapshot(r.meta.ID, r.w.fold.snapshot())
 	}
+	r.mu.Lock()
+	unserve := r.unserve
+	r.unserve = nil
+	r.mu.Unlock()
+	if unserve != nil {
+		unserve()
+	}
 	m.mu.Lock()
 	delete(m.active, r.meta.ID)
 	m.mu.Unlock()
@@ -358,140 +369,6 @@ func (m *Manager) List(ctx context.Context, limit int, before string) ([]thinkst
 		out = append(out, run)
 	}
 	return out, "", nil
-}
-
-// Cancel stops a queued or running run. token must be its owner token
-// unless empty tokens are allowed by the caller (pass the run's own token).
-func (m *Manager) Cancel(ctx context.Context, id, token string) error {
-	r, err := m.activeRun(ctx, id, token)
-	if err != nil {
-		return err
-	}
-	m.mu.Lock()
-	queued := m.removeQueued(r)
-	m.mu.Unlock()
-	if queued {
-		go r.endQueued(thinkstream.StateCancelled)
-		return nil
-	}
-	r.stop(thinkstream.StateCancelled)
-	return nil
-}
-
-// CancelAny cancels a run without an owner check (the server's own front
-// doors, e.g. an OpenAI client that disconnected).
-func (m *Manager) CancelAny(ctx context.Context, id string) error {
-	m.mu.Lock()
-	r := m.active[id]
-	m.mu.Unlock()
-	if r == nil {
-		return m.notActive(ctx, id)
-	}
-	return m.Cancel(ctx, id, r.owner)
-}
-
-func (m *Manager) activeRun(ctx context.Context, id, token string) (*run, error) {
-	m.mu.Lock()
-	r := m.active[id]
-	m.mu.Unlock()
-	if r == nil {
-		return nil, m.notActive(ctx, id)
-	}
-	if !r.ownedBy(token) {
-		return nil, ErrForbidden
-	}
-	return r, nil
-}
-
-func (m *Manager) notActive(ctx context.Context, id string) error {
-	if _, err := m.Get(ctx, id); err != nil {
-		return err
-	}
-	return ErrNotActive
-}
-
-// Pause pauses a running generation when the engine supports it.
-func (m *Manager) Pause(ctx context.Context, id, token string) error {
-	return m.pauseResume(ctx, id, token, true)
-}
-
-// Resume resumes a paused generation.
-func (m *Manager) Resume(ctx context.Context, id, token string) error {
-	return m.pauseResume(ctx, id, token, false)
-}
-
-func (m *Manager) pauseResume(ctx context.Context, id, token string, pause bool) error {
-	p, ok := m.cfg.Engine.(thinkstream.Pauser)
-	if !ok {
-		return thinkstream.ErrUnsupported
-	}
-	r, err := m.activeRun(ctx, id, token)
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	ended := r.ended
-	r.mu.Unlock()
-	if ended { // finishing: still active for a moment, but not generating
-		return ErrNotActive
-	}
-	typ := thinkstream.EventRunResumed
-	if pause {
-		err, typ = p.Pause(id), thinkstream.EventRunPaused
-	} else {
-		err = p.Resume(id)
-	}
-	if err != nil {
-		return err
-	}
-	err = r.emit(ctx, thinkstream.Event{Type: typ})
-	if errors.Is(err, errStopped) {
-		return ErrNotActive
-	}
-	return err
-}
-
-// Annotate logs an annotation of a run's step that every viewer sees. On
-// a finished run it follows the terminal event and reaches viewers through
-// snapshots.
-func (m *Manager) Annotate(ctx context.Context, id string, a thinkstream.Annotation) (thinkstream.Event, error) {
-	m.mu.Lock()
-	r := m.active[id]
-	m.mu.Unlock()
-	var created time.Time
-	var finished *thinkstream.Run
-	if r != nil {
-		created = r.created
-	} else {
-		run, err := m.Get(ctx, id)
-		if err != nil {
-			return thinkstream.Event{}, err
-		}
-		created, finished = run.CreatedAt, &run
-	}
-	// A live run's writer when it still has one; else a new one whose seq
-	// is read from the log at the first write, under its lock, once for
-	// all concurrent annotators (the live writer is done by then: runs
-	// drop it only after their terminal event).
-	w := m.acquireWriter(id, created, 0, false)
-	defer m.releaseWriter(w)
-	evs := []thinkstream.Event{{Type: thinkstream.EventAnnotation, Annotation: &a}}
-	var then func()
-	if finished != nil {
-		// A finished run's stored last_seq follows its annotations; under
-		// the writer's lock, so concurrent annotators store it in order.
-		then = func() {
-			finished.LastSeq = w.last.Load()
-			if err := m.cfg.Log.PutRun(context.WithoutCancel(ctx), *finished); err != nil {
-				m.cfg.Logger.Error("run: store last_seq after an annotation", "run", id, "err", err)
-			}
-		}
-	}
-	if err := w.emitFunc(ctx, true, func() []thinkstream.Event { return evs }, then); err != nil {
-		return thinkstream.Event{}, err
-	}
-	m.dropSnapshot(id)
-	return evs[0], nil
 }
 
 // Viewers returns the number of viewers of a run on this node.

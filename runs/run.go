@@ -32,6 +32,7 @@ type run struct {
 	stopWith thinkstream.RunState // why cancel was called
 	failure  error                // why announce failed, with stopWith
 	unstored bool                 // announce could not even store it: log nothing
+	unserve  func()               // stops answering other processes' commands
 
 	tokens, thinking int
 	firstToken       time.Time

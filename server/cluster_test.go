@@ -40,7 +40,7 @@ func startNATS(t *testing.T) string {
 }
 
 // gateways starts n servers that share one NATS.
-func gateways(t *testing.T, n int, rate float64) []*servertest.Server {
+func gateways(t *testing.T, n int, rate float64) ([]*servertest.Server, string) {
 	t.Helper()
 	url := startNATS(t)
 	var out []*servertest.Server
@@ -49,7 +49,7 @@ func gateways(t *testing.T, n int, rate float64) []*servertest.Server {
 			Engine: sim.New(sim.Config{Rate: rate, TTFT: -1, Jitter: -1}), NATSURL: url, NoUI: true,
 		}))
 	}
-	return out
+	return out, url
 }
 
 func createRun(t *testing.T, base, problem string) runs.Created {
@@ -155,7 +155,7 @@ func frameID(f string) string {
 // exactly A's frames, byte for byte, with one log consumer on B for all
 // of them.
 func TestGatewayFollowsForeignRun(t *testing.T) {
-	gw := gateways(t, 2, 400)
+	gw, _ := gateways(t, 2, 400)
 	a, b := gw[0], gw[1]
 	c := createRun(t, a.URL, "How many ways to choose 3 of 5?")
 	events := "/v1/runs/" + c.ID + "/events"
@@ -217,5 +217,105 @@ poll:
 			t.Fatal("gateway B still follows the finished run")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// post sends a JSON body (nil: none) with an optional owner token and
+// returns the status and body.
+func post(t *testing.T, url, token string, body any) (int, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(http.MethodPost, url, rd)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("X-Thinkstream-Owner", token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestCommandsFromAnotherGateway: listing, annotations, pause and cancel
+// of a run that gateway A generates work from gateway B, with A's owner
+// check and A's answers; a gateway starting meanwhile leaves the run
+// alone.
+func TestCommandsFromAnotherGateway(t *testing.T) {
+	gw, url := gateways(t, 2, 40)
+	a, b := gw[0], gw[1]
+	c := createRun(t, a.URL, "How many ways to choose 3 of 5?")
+	base := "/v1/runs/" + c.ID
+	waitLastSeq(t, b.URL, c.ID, 3)
+
+	resp, err := http.Get(b.URL + "/v1/runs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Runs []struct {
+			ID    string `json:"id"`
+			State string `json:"state"`
+		} `json:"runs"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil || len(list.Runs) != 1 || list.Runs[0].ID != c.ID || list.Runs[0].State != "running" {
+		t.Fatalf("B lists %+v (%v), want A's running run", list.Runs, err)
+	}
+
+	// A third gateway starting now must not take the live run for one
+	// that a crash cut short.
+	late := servertest.New(t, server.Config{Engine: sim.New(sim.Config{}), NATSURL: url, NoUI: true})
+	if late.Recovered != 0 {
+		t.Errorf("a gateway starting beside a live run ended %d runs", late.Recovered)
+	}
+
+	var wg sync.WaitGroup
+	var onA, onB []string
+	wg.Go(func() { onA = transcript(t, a.URL+base+"/events", "", 0) })
+	wg.Go(func() { onB = transcript(t, b.URL+base+"/events", "", 0) })
+
+	code, body := post(t, b.URL+base+"/annotations", "", map[string]any{"step": 1, "note": "from B", "by": "ta"})
+	if code != http.StatusCreated {
+		t.Fatalf("annotate from B: %d %s", code, body)
+	}
+	var ann struct {
+		Seq int64 `json:"seq"`
+	}
+	if err := json.Unmarshal([]byte(body), &ann); err != nil || ann.Seq == 0 {
+		t.Fatalf("annotation reply %s: %v", body, err)
+	}
+	if code, body := post(t, b.URL+base+"/pause", c.OwnerToken, nil); code != http.StatusNotImplemented {
+		t.Errorf("pause from B (A's simulator cannot pause): %d %s, want 501", code, body)
+	}
+	if code, body := post(t, b.URL+base+"/cancel", "wrong", nil); code != http.StatusForbidden {
+		t.Errorf("cancel from B with a wrong token: %d %s, want 403", code, body)
+	}
+	if code, body := post(t, b.URL+base+"/cancel", c.OwnerToken, nil); code != http.StatusAccepted {
+		t.Fatalf("cancel from B: %d %s", code, body)
+	}
+	wg.Wait()
+	if len(onA) == 0 || !strings.Contains(onA[len(onA)-1], "event: run.cancelled") {
+		t.Fatalf("A's stream does not end cancelled: %q", onA[len(onA)-1:])
+	}
+	if diff := cmp.Diff(onA, onB); diff != "" {
+		t.Errorf("B's stream differs from A's (-A +B):\n%s", diff)
+	}
+	found := false
+	for _, f := range onA {
+		found = found || strings.HasPrefix(f, fmt.Sprintf("id: %d\nevent: annotation\n", ann.Seq)) && strings.Contains(f, "from B")
+	}
+	if !found {
+		t.Errorf("the annotation made on B (seq %d) is not in A's stream", ann.Seq)
+	}
+	if code, body := post(t, b.URL+base+"/cancel", c.OwnerToken, nil); code != http.StatusConflict {
+		t.Errorf("cancel of the ended run from B: %d %s, want 409", code, body)
 	}
 }

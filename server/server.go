@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/cluster"
 	"github.com/thinkstream/thinkstream/eventlog"
 	"github.com/thinkstream/thinkstream/httpapi"
 	"github.com/thinkstream/thinkstream/hub"
@@ -139,10 +140,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{Log: log, Registry: reg, cfg: cfg, logger: cfg.Logger, closeLog: closeLog}
 	var follower hub.Follower
+	var remote runs.Remote
 	if cfg.NATSURL != "" {
 		// An external NATS may be shared: runs that other processes
-		// generate are followed from the log for this node's viewers.
+		// generate are followed from the log for this node's viewers, and
+		// commands for them go to their writers.
 		follower = log
+		remote = cluster.NewRemote(log.Conn(), cfg.Logger)
 	}
 	s.Hub = hub.New(log, hub.Config{
 		Encode: httpapi.EncodeWire, Follower: follower,
@@ -152,7 +156,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.Runs = runs.New(runs.Config{
 		Engine: cfg.Engine, Log: log, Hub: s.Hub, Profiles: cfg.Profiles,
 		MaxConcurrent: cfg.MaxConcurrent, MaxQueue: cfg.MaxQueue, ShutdownGrace: cfg.ShutdownGrace,
-		StatsEvery: cfg.StatsEvery, Metrics: runs.NewMetrics(reg), Logger: cfg.Logger,
+		StatsEvery: cfg.StatsEvery, Metrics: runs.NewMetrics(reg), Logger: cfg.Logger, Remote: remote,
 	})
 	for _, state := range []string{"queued", "running"} {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
