@@ -18,6 +18,11 @@ import (
 // so that every run in the log has exactly one terminal event. It returns
 // how many runs it ended.
 func (m *Manager) Recover(ctx context.Context) (int, error) {
+	if m.cfg.Queue != nil {
+		// A gateway's runs belong to the work queue: it gives every run
+		// that has not ended to a worker, which continues it.
+		return 0, nil
+	}
 	ids, err := m.cfg.Log.RunIDs(ctx)
 	if err != nil {
 		return 0, err

@@ -66,6 +66,12 @@ type Config struct {
 	ShutdownGrace time.Duration
 	Metrics       *Metrics
 	Logger        *slog.Logger
+	// Queue, when set, makes this manager a gateway's: runs are admitted
+	// and queued for workers, never generated here (see Queue).
+	Queue Queue
+	// MaxAttempts bounds how often a run is taken by a worker (Take)
+	// before it ends failed (default 3).
+	MaxAttempts int
 	// Remote reaches the writers of runs that other processes generate
 	// on a shared log (nil: a single server; see Remote).
 	Remote Remote
@@ -131,6 +137,9 @@ type Created struct {
 
 // Create admits a new run. A rejected request creates nothing.
 func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Created, error) {
+	if m.cfg.Queue != nil {
+		return m.createQueued(ctx, req)
+	}
 	msgs, params, err := m.apply(req)
 	if err != nil {
 		return Created{}, err

@@ -33,6 +33,8 @@ type run struct {
 	failure  error                // why announce failed, with stopWith
 	unstored bool                 // announce could not even store it: log nothing
 	unserve  func()               // stops answering other processes' commands
+	attempt  int                  // times a worker took the run (Take); 0: admitted here
+	left     bool                 // its worker stopped: no terminal event, another continues
 
 	tokens, thinking int
 	firstToken       time.Time
@@ -112,6 +114,11 @@ func (r *run) work() {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	r.mu.Lock()
+	if r.left {
+		r.mu.Unlock()
+		r.w.close()
+		return
+	}
 	if r.stopWith != "" { // cancelled, shut down or failed while being admitted
 		state, cause := r.stopWith, r.failure
 		r.mu.Unlock()
@@ -150,6 +157,15 @@ func (r *run) work() {
 		return r.emit(ctx, buf...)
 	})
 	close(statsDone)
+	r.mu.Lock()
+	left := r.left
+	r.mu.Unlock()
+	if left {
+		// Handed on: what is logged stays as it is, the next worker
+		// continues from there.
+		r.w.close()
+		return
+	}
 	if tail := parser.Finish(); len(tail) > 0 {
 		r.noteResult(tail)
 		if e := r.emit(context.WithoutCancel(ctx), tail...); e != nil && err == nil {

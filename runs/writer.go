@@ -64,6 +64,23 @@ func (m *Manager) releaseWriter(w *writer) {
 	}
 }
 
+// sync reads where the run's log ends, for a writer that takes over a run
+// another process wrote.
+func (w *writer) sync(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.synced {
+		return nil
+	}
+	last, err := w.m.cfg.Log.LastSeq(ctx, w.id)
+	if err != nil {
+		return err
+	}
+	w.seq, w.synced = last, true
+	w.last.Store(last)
+	return nil
+}
+
 // open makes the run live on the hub; events appended from now on are
 // published.
 func (w *writer) open() {

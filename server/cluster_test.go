@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
+	"github.com/thinkstream/thinkstream/cluster"
 	"github.com/thinkstream/thinkstream/engine/sim"
 	"github.com/thinkstream/thinkstream/runs"
 	"github.com/thinkstream/thinkstream/server"
@@ -317,5 +319,93 @@ func TestCommandsFromAnotherGateway(t *testing.T) {
 	}
 	if code, body := post(t, b.URL+base+"/cancel", c.OwnerToken, nil); code != http.StatusConflict {
 		t.Errorf("cancel of the ended run from B: %d %s, want 409", code, body)
+	}
+}
+
+// startWorker runs a worker on the cluster's NATS until the test ends or
+// stop is called; stop hands its runs back.
+func startWorker(t *testing.T, url string, rate float64, lease time.Duration) (w *server.Worker, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w, err := server.NewWorker(ctx, server.WorkerConfig{
+		Engine: sim.New(sim.Config{Rate: rate, TTFT: -1, Jitter: -1}), NATSURL: url, Slots: 1,
+		Work: cluster.WorkConfig{Lease: lease},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(rctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			rcancel()
+			<-done
+			w.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return w, stop
+}
+
+func gateway(t *testing.T, url string) *servertest.Server {
+	t.Helper()
+	return servertest.New(t, server.Config{
+		Engine: sim.New(sim.Config{}), NATSURL: url, Gateway: true, NoUI: true,
+		Work: cluster.WorkConfig{Lease: 2 * time.Second},
+	})
+}
+
+// TestWorkersGenerateGatewayRuns: a gateway only admits and queues; two
+// workers take one run each (one slot apiece) and generate them; viewers
+// on the gateway get every run complete and dense, and a cancel from the
+// gateway reaches the worker that writes the run.
+func TestWorkersGenerateGatewayRuns(t *testing.T) {
+	url := startNATS(t)
+	g := gateway(t, url)
+	w1, _ := startWorker(t, url, 200, 2*time.Second)
+	w2, _ := startWorker(t, url, 200, 2*time.Second)
+	r1 := createRun(t, g.URL, "How many ways to choose 3 of 5?")
+	r2 := createRun(t, g.URL, "How many ways to choose 3 of 5?")
+	var wg sync.WaitGroup
+	var t1, t2 []string
+	wg.Go(func() { t1 = transcript(t, g.URL+"/v1/runs/"+r1.ID+"/events", "", 0) })
+	wg.Go(func() { t2 = transcript(t, g.URL+"/v1/runs/"+r2.ID+"/events", "", 0) })
+	// Both run at once, one on each worker.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		q1, n1 := w1.Runs.Active()
+		q2, n2 := w2.Runs.Active()
+		if q1+q2 == 0 && n1 == 1 && n2 == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workers generate %d and %d runs, want 1 each", n1, n2)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if code, body := post(t, g.URL+"/v1/runs/"+r2.ID+"/cancel", r2.OwnerToken, nil); code != http.StatusAccepted {
+		t.Fatalf("cancel from the gateway: %d %s", code, body)
+	}
+	wg.Wait()
+	for name, tr := range map[string][]string{"r1": t1, "r2": t2} {
+		for i, f := range tr {
+			if frameID(f) != fmt.Sprint(i+1) {
+				t.Fatalf("%s: frame %d has id %s", name, i, frameID(f))
+			}
+		}
+	}
+	if len(t1) < 100 || !strings.Contains(t1[len(t1)-1], "event: run.completed") {
+		t.Errorf("r1: %d frames, last %q", len(t1), t1[len(t1)-1:])
+	}
+	if !strings.Contains(t2[len(t2)-1], "event: run.cancelled") {
+		t.Errorf("r2 ends %q, want run.cancelled", t2[len(t2)-1:])
+	}
+	for _, f := range append(t1, t2...) {
+		if strings.Contains(f, "event: run.started") && !strings.HasPrefix(f, "id: 2\n") {
+			t.Errorf("run.started at %q: the gateway should log run.created only", frameID(f))
+		}
 	}
 }

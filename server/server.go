@@ -36,7 +36,13 @@ type Config struct {
 	DataDir string
 	// NATSURL uses an external NATS with JetStream instead of the
 	// embedded one.
-	NATSURL        string
+	NATSURL string
+	// Gateway (with NATSURL) only admits runs and queues them for the
+	// workers of the cluster (thinkstream worker); without it the server
+	// generates its runs itself.
+	Gateway bool
+	// Work configures the cluster's work queue (Gateway only).
+	Work           cluster.WorkConfig
 	RetentionAge   time.Duration // 0 keeps runs forever
 	RetentionBytes int64         // 0: no cap
 	// Repair fixes a damaged event log at start-up (what the log proves is
@@ -141,6 +147,19 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{Log: log, Registry: reg, cfg: cfg, logger: cfg.Logger, closeLog: closeLog}
 	var follower hub.Follower
 	var remote runs.Remote
+	var queue runs.Queue
+	if cfg.Gateway && cfg.NATSURL == "" {
+		closeLog()
+		return nil, errors.New("server: a gateway needs the cluster's NATS (NATSURL)")
+	}
+	if cfg.Gateway {
+		q, err := cluster.NewQueue(ctx, log.Conn(), cfg.Work)
+		if err != nil {
+			closeLog()
+			return nil, err
+		}
+		queue = q
+	}
 	if cfg.NATSURL != "" {
 		// An external NATS may be shared: runs that other processes
 		// generate are followed from the log for this node's viewers, and
@@ -156,7 +175,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.Runs = runs.New(runs.Config{
 		Engine: cfg.Engine, Log: log, Hub: s.Hub, Profiles: cfg.Profiles,
 		MaxConcurrent: cfg.MaxConcurrent, MaxQueue: cfg.MaxQueue, ShutdownGrace: cfg.ShutdownGrace,
-		StatsEvery: cfg.StatsEvery, Metrics: runs.NewMetrics(reg), Logger: cfg.Logger, Remote: remote,
+		StatsEvery: cfg.StatsEvery, Metrics: runs.NewMetrics(reg), Logger: cfg.Logger, Remote: remote, Queue: queue,
 	})
 	for _, state := range []string{"queued", "running"} {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -33,6 +33,7 @@ type env struct {
 func commands() map[string]command {
 	return map[string]command{
 		"serve":    {"run the server with the web UI", cmdServe},
+		"worker":   {"generate runs that cluster gateways queued (needs --nats-url)", cmdWorker},
 		"version":  {"print the version", cmdVersion},
 		"generate": {"run the embedded engine on a prompt, without a server", plain(cmdGenerate)},
 		"tokenize": {"print the token ids of a text", plain(cmdTokenize)},

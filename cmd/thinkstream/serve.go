@@ -16,6 +16,7 @@ import (
 
 	"github.com/thinkstream/thinkstream"
 	"github.com/thinkstream/thinkstream/auth"
+	"github.com/thinkstream/thinkstream/cluster"
 	"github.com/thinkstream/thinkstream/engine/openai"
 	"github.com/thinkstream/thinkstream/engine/sim"
 	"github.com/thinkstream/thinkstream/httpapi"
@@ -32,6 +33,9 @@ type serveConfig struct {
 	DataDir        string
 	Engine         string
 	NATSURL        string
+	Role           string
+	Lease          time.Duration
+	WorkReplicas   int
 	RetentionAge   time.Duration
 	RetentionBytes int64
 	MaxConcurrent  int
@@ -82,6 +86,9 @@ func serveFlags(c *serveConfig, home string) *flag.FlagSet {
 	fs.StringVar(&c.DataDir, "data-dir", filepath.Join(home, ".local", "share", "thinkstream"), "directory of the event log")
 	fs.StringVar(&c.Engine, "engine", "", "sim | upstream | local (default: local with --model, upstream with --upstream, else sim)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "use this external NATS (JetStream) instead of the embedded one")
+	fs.StringVar(&c.Role, "role", "all", "all (generate runs here) | gateway (with --nats-url: admit runs and queue them for `thinkstream worker`)")
+	fs.DurationVar(&c.Lease, "lease", 30*time.Second, "cluster: how long a worker holds a run without a heartbeat before another takes it over")
+	fs.IntVar(&c.WorkReplicas, "work-replicas", 1, "cluster: replicas of the work-queue stream (3 on a 3-node NATS cluster)")
 	fs.DurationVar(&c.RetentionAge, "retention-age", 30*24*time.Hour, "drop runs older than this (0 keeps them forever)")
 	fs.Int64Var(&c.RetentionBytes, "retention-bytes", 10<<30, "cap the event log's size in bytes; oldest events go first (0: no cap)")
 	fs.IntVar(&c.MaxConcurrent, "max-concurrent", 0, "generations at once (0: what the engine can run)")
@@ -270,9 +277,21 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 	if err != nil {
 		return err
 	}
+	gateway := false
+	switch c.Role {
+	case "all", "":
+	case "gateway":
+		if c.NATSURL == "" {
+			return errors.New("--role gateway needs --nats-url (the cluster's NATS, where workers take the runs)")
+		}
+		gateway = true
+	default:
+		return fmt.Errorf("unknown role %q: want all or gateway", c.Role)
+	}
 	defer watchdog(ctx, c.ShutdownGrace+shutdownMargin+watchdogMargin, logger, os.Exit)()
 	srv, err := server.New(ctx, server.Config{
 		Engine: eng, DataDir: c.DataDir, NATSURL: c.NATSURL, Repair: c.Repair,
+		Gateway: gateway, Work: cluster.WorkConfig{Lease: c.Lease, Replicas: c.WorkReplicas},
 		RetentionAge: c.RetentionAge, RetentionBytes: c.RetentionBytes, Profiles: profiles,
 		MaxConcurrent: c.MaxConcurrent, MaxQueue: c.MaxQueue, MaxTokens: c.MaxTokens, MaxProblemBytes: c.MaxProblem,
 		Heartbeat: c.Heartbeat, WriteTimeout: c.WriteTimeout, ShutdownGrace: c.ShutdownGrace, Window: c.Window,
