@@ -70,6 +70,11 @@ type Event struct {
 	// run.queued
 	Position int `json:"position,omitempty"`
 
+	// run.resumed when a worker continues a run whose worker stopped:
+	// the how-manieth time the run was taken (a resume after a pause has
+	// none)
+	Attempt int `json:"attempt,omitempty"`
+
 	// viewers (not logged, no id)
 	Viewers int `json:"viewers,omitempty"`
 

@@ -222,4 +222,8 @@ type Record struct {
 	Type string
 	T    int64 // ms since the run was created
 	Data []byte
+	// Raw is the model output (token texts) that the run consumed since
+	// the previous record with Raw, logged with the last event it made:
+	// a run resumed elsewhere feeds it back to its engine and parser.
+	Raw []string
 }

@@ -33,6 +33,7 @@ const (
 	seqHeader  = "Ts-Seq"
 	typeHeader = "Ts-Type"
 	timeHeader = "Ts-T"
+	rawHeader  = "Ts-Raw" // Record.Raw as a JSON array (no CR or LF in it)
 	// indexEvery is the spacing of the sparse per-run index of stream
 	// sequences: a read positions within indexEvery messages of its start
 	// without scanning the run from the beginning.
@@ -74,13 +75,18 @@ type Log struct {
 	log    *slog.Logger
 	dir    string // embedded server's data dir; "" with an external NATS
 
+	// closed is closed with the connection: appends waiting for acks
+	// that can no longer come fail then, not at their timeout.
+	closed chan struct{}
+
 	mu    sync.Mutex
 	index map[string][]uint64 // run id → stream seq of per-run seq 1, 1+indexEvery, …
 }
 
 // Open starts (or connects to) NATS and makes sure the stream and bucket exist.
 func Open(ctx context.Context, cfg Config) (*Log, error) {
-	l := &Log{log: cfg.Logger, index: make(map[string][]uint64)}
+	l := &Log{log: cfg.Logger, index: make(map[string][]uint64), closed: make(chan struct{})}
+	onClose := nats.ClosedHandler(func(*nats.Conn) { close(l.closed) })
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
@@ -106,14 +112,14 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 			return nil, errors.New("eventlog: embedded nats did not become ready")
 		}
 		l.ns, l.dir = ns, cfg.DataDir
-		nc, err := nats.Connect(ns.ClientURL(), nats.InProcessServer(ns), nats.Name("thinkstream"))
+		nc, err := nats.Connect(ns.ClientURL(), nats.InProcessServer(ns), nats.Name("thinkstream"), onClose)
 		if err != nil {
 			ns.Shutdown()
 			return nil, fmt.Errorf("eventlog: connect embedded nats: %w", err)
 		}
 		l.nc = nc
 	} else {
-		nc, err := nats.Connect(cfg.URL, nats.Name("thinkstream"), nats.MaxReconnects(-1))
+		nc, err := nats.Connect(cfg.URL, nats.Name("thinkstream"), nats.MaxReconnects(-1), onClose)
 		if err != nil {
 			return nil, fmt.Errorf("eventlog: connect %s: %w", cfg.URL, err)
 		}
@@ -208,6 +214,13 @@ func (l *Log) Append(ctx context.Context, runID string, recs []Record) error {
 			m.Header.Set(typeHeader, r.Type)
 			m.Header.Set(timeHeader, strconv.FormatInt(r.T, 10))
 		}
+		if len(r.Raw) > 0 {
+			raw, err := json.Marshal(r.Raw)
+			if err != nil {
+				return fmt.Errorf("eventlog: encode raw of %s seq %d: %w", runID, r.Seq, err)
+			}
+			m.Header.Set(rawHeader, string(raw))
+		}
 		f, err := l.js.PublishMsgAsync(m, jetstream.WithMsgID(runID+":"+strconv.FormatInt(r.Seq, 10)))
 		if err != nil {
 			return fmt.Errorf("eventlog: publish %s seq %d: %w", runID, r.Seq, err)
@@ -220,6 +233,8 @@ func (l *Log) Append(ctx context.Context, runID string, recs []Record) error {
 			l.noteIndex(runID, recs[i].Seq, ack.Sequence)
 		case err := <-f.Err():
 			return fmt.Errorf("eventlog: publish %s seq %d: %w", runID, recs[i].Seq, err)
+		case <-l.closed:
+			return fmt.Errorf("eventlog: publish %s seq %d: %w", runID, recs[i].Seq, nats.ErrConnectionClosed)
 		case <-ctx.Done():
 			return fmt.Errorf("eventlog: publish %s: %w", runID, ctx.Err())
 		}
@@ -370,6 +385,11 @@ func (l *Log) readFrom(ctx context.Context, runID string, start uint64, pos, aft
 			}
 			rec := Record{Seq: seq, Type: m.Headers().Get(typeHeader), Data: m.Data()}
 			rec.T, _ = strconv.ParseInt(m.Headers().Get(timeHeader), 10, 64)
+			if raw := m.Headers().Get(rawHeader); raw != "" {
+				if err := json.Unmarshal([]byte(raw), &rec.Raw); err != nil {
+					return last, fmt.Errorf("eventlog: run %s seq %d: bad raw header: %w", runID, seq, err)
+				}
+			}
 			if err := fn(rec); err != nil {
 				return last, err
 			}

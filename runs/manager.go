@@ -113,6 +113,9 @@ func New(cfg Config) *Manager {
 	if m.cfg.MaxQueue <= 0 {
 		m.cfg.MaxQueue = 64
 	}
+	if m.cfg.MaxAttempts <= 0 {
+		m.cfg.MaxAttempts = 3
+	}
 	if m.cfg.StatsEvery <= 0 {
 		m.cfg.StatsEvery = time.Second
 	}

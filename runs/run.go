@@ -129,11 +129,29 @@ func (r *run) work() {
 	r.startedAt = time.Now()
 	started := r.startedAt.UTC()
 	r.mu.Unlock()
+	if r.attempt > r.m.cfg.MaxAttempts {
+		r.finish(thinkstream.StateFailed, attemptsExhausted(r.attempt-1), thinkstream.Result{})
+		return
+	}
+	from, err := r.resumePoint(ctx)
+	if err != nil {
+		r.finish(thinkstream.StateFailed, err, thinkstream.Result{})
+		return
+	}
+	first := thinkstream.Event{Type: thinkstream.EventRunStarted}
+	if from != nil {
+		// The seam: viewers see one transcript, with this between the
+		// last event of the previous worker and the first of this one.
+		first = thinkstream.Event{Type: thinkstream.EventRunResumed, Attempt: r.attempt}
+		if r.meta.StartedAt != nil {
+			started = *r.meta.StartedAt
+		}
+	}
 	// The run shows as running only once run.started is logged, so that
 	// nothing a client does on seeing it (pause, annotate) precedes it.
 	var meta thinkstream.Run
-	err := r.w.emitFunc(ctx, false, func() []thinkstream.Event {
-		return []thinkstream.Event{{Type: thinkstream.EventRunStarted}}
+	err = r.w.emitFunc(ctx, false, func() []thinkstream.Event {
+		return []thinkstream.Event{first}
 	}, func() {
 		r.mu.Lock()
 		r.meta.State, r.meta.StartedAt = thinkstream.StateRunning, &started
@@ -150,11 +168,37 @@ func (r *run) work() {
 	statsDone := make(chan struct{})
 	go r.statsLoop(ctx, statsDone)
 	parser := reasoning.NewParser(reasoning.DefaultOptions())
+	skip := 0 // events the new generation makes again that are logged already
+	if from != nil {
+		if skip, err = r.continueFrom(from, parser); err != nil {
+			close(statsDone)
+			r.finish(thinkstream.StateFailed, err, thinkstream.Result{})
+			return
+		}
+	}
 	var buf []thinkstream.Event
+	var pending []string // model output not yet logged with an event
+	rawLost := false
 	res, err := r.m.cfg.Engine.Generate(ctx, r.req, func(tok thinkstream.Token) error {
+		// Output an engine split into channels has no raw text that a
+		// resumed run could feed back: such runs are not resumed.
+		rawLost = rawLost || tok.Channel != thinkstream.ChannelRaw
+		pending = append(pending, tok.Text)
 		buf = parser.AppendAdd(buf[:0], tok)
+		if skip > 0 {
+			n := min(skip, len(buf))
+			buf, skip = append(buf[:0], buf[n:]...), skip-n
+		}
 		r.countToken(buf)
-		return r.emit(ctx, buf...)
+		if len(buf) == 0 {
+			return nil
+		}
+		raw := pending
+		pending = nil
+		if rawLost {
+			raw = nil
+		}
+		return r.w.emitTokens(ctx, raw, buf)
 	})
 	close(statsDone)
 	r.mu.Lock()

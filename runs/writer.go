@@ -115,6 +115,16 @@ func (w *writer) emit(ctx context.Context, evs ...thinkstream.Event) error {
 // before anyone is shown them, so state that readers see beside the events
 // (the run's metadata) is never behind what they saw.
 func (w *writer) emitFunc(ctx context.Context, after bool, build func() []thinkstream.Event, then func()) error {
+	return w.append(ctx, after, build, then, nil)
+}
+
+// emitTokens logs the events that model output raw made, with raw on the
+// last of them (thinkstream.Record.Raw).
+func (w *writer) emitTokens(ctx context.Context, raw []string, evs []thinkstream.Event) error {
+	return w.append(ctx, false, func() []thinkstream.Event { return evs }, nil, raw)
+}
+
+func (w *writer) append(ctx context.Context, after bool, build func() []thinkstream.Event, then func(), raw []string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.ended && !after {
@@ -149,6 +159,7 @@ func (w *writer) emitFunc(ctx context.Context, after bool, build func() []thinks
 		recs[i] = thinkstream.Record{Seq: evs[i].Seq, Type: evs[i].Type, T: t, Data: data}
 		terminal = terminal || thinkstream.IsTerminal(evs[i].Type)
 	}
+	recs[len(recs)-1].Raw = raw
 	if err := w.m.cfg.Log.Append(lctx, w.id, recs); err != nil {
 		// Part of the batch may be stored: learn where the log really
 		// ends before numbering anything else, or the next batch would

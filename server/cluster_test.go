@@ -324,13 +324,17 @@ func TestCommandsFromAnotherGateway(t *testing.T) {
 
 // startWorker runs a worker on the cluster's NATS until the test ends or
 // stop is called; stop hands its runs back.
-func startWorker(t *testing.T, url string, rate float64, lease time.Duration) (w *server.Worker, stop func()) {
+func startWorker(t *testing.T, url string, rate float64, lease time.Duration, maxAttempts ...int) (w *server.Worker, stop func()) {
 	t.Helper()
+	attempts := 0
+	if len(maxAttempts) > 0 {
+		attempts = maxAttempts[0]
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	w, err := server.NewWorker(ctx, server.WorkerConfig{
 		Engine: sim.New(sim.Config{Rate: rate, TTFT: -1, Jitter: -1}), NATSURL: url, Slots: 1,
-		Work: cluster.WorkConfig{Lease: lease},
+		Work: cluster.WorkConfig{Lease: lease}, MaxAttempts: attempts,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -350,11 +354,11 @@ func startWorker(t *testing.T, url string, rate float64, lease time.Duration) (w
 	return w, stop
 }
 
-func gateway(t *testing.T, url string) *servertest.Server {
+func gateway(t *testing.T, url string, lease time.Duration) *servertest.Server {
 	t.Helper()
 	return servertest.New(t, server.Config{
 		Engine: sim.New(sim.Config{}), NATSURL: url, Gateway: true, NoUI: true,
-		Work: cluster.WorkConfig{Lease: 2 * time.Second},
+		Work: cluster.WorkConfig{Lease: lease},
 	})
 }
 
@@ -364,7 +368,7 @@ func gateway(t *testing.T, url string) *servertest.Server {
 // gateway reaches the worker that writes the run.
 func TestWorkersGenerateGatewayRuns(t *testing.T) {
 	url := startNATS(t)
-	g := gateway(t, url)
+	g := gateway(t, url, 2*time.Second)
 	w1, _ := startWorker(t, url, 200, 2*time.Second)
 	w2, _ := startWorker(t, url, 200, 2*time.Second)
 	r1 := createRun(t, g.URL, "How many ways to choose 3 of 5?")
@@ -407,5 +411,121 @@ func TestWorkersGenerateGatewayRuns(t *testing.T) {
 		if strings.Contains(f, "event: run.started") && !strings.HasPrefix(f, "id: 2\n") {
 			t.Errorf("run.started at %q: the gateway should log run.created only", frameID(f))
 		}
+	}
+}
+
+func createSeeded(t *testing.T, base, problem string, seed int64) runs.Created {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"problem": problem, "params": map[string]any{"seed": seed}})
+	resp, err := http.Post(base+"/v1/runs", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("create: %d %s", resp.StatusCode, b)
+	}
+	var c runs.Created
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// generated returns the model's part of a transcript: the parser's events
+// as they were logged, without their seq and time (which differ between
+// two runs of one script).
+func generated(t *testing.T, tr []string) []string {
+	t.Helper()
+	var out []string
+	for _, f := range tr {
+		_, data, ok := strings.Cut(f, "\ndata: ")
+		if !ok {
+			continue
+		}
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(strings.TrimSpace(data)), &ev); err != nil {
+			t.Fatalf("frame %q: %v", f, err)
+		}
+		switch ev["type"] {
+		case "step", "thinking", "code", "answer", "result":
+			delete(ev, "seq")
+			delete(ev, "t")
+			b, _ := json.Marshal(ev)
+			out = append(out, string(b))
+		}
+	}
+	return out
+}
+
+// TestRunSurvivesItsWorker: a worker dies mid-run (its NATS connection is
+// gone at once: no ack, no heartbeat, no event more); after the lease the
+// run goes to the other worker, which continues it from the logged output:
+// the gateway's viewer sees one dense transcript with run.resumed at the
+// seam and exactly the model output of an uninterrupted run of the same
+// script, no token twice and none missing.
+func TestRunSurvivesItsWorker(t *testing.T) {
+	const lease = time.Second
+	url := startNATS(t)
+	g := gateway(t, url, lease)
+	w1, _ := startWorker(t, url, 300, lease)
+	problem := "How many ways to choose 3 of 5?"
+	ref := createSeeded(t, g.URL, problem, 7)
+	want := transcript(t, g.URL+"/v1/runs/"+ref.ID+"/events", "", 0)
+
+	victim := createSeeded(t, g.URL, problem, 7)
+	var got []string
+	var wg sync.WaitGroup
+	wg.Go(func() { got = transcript(t, g.URL+"/v1/runs/"+victim.ID+"/events", "", 0) })
+	waitLastSeq(t, g.URL, victim.ID, 150)
+	w1.Close() // dies
+	startWorker(t, url, 300, lease)
+	wg.Wait()
+
+	if len(got) == 0 || !strings.Contains(got[len(got)-1], "event: run.completed") {
+		t.Fatalf("resumed run ends %q, want run.completed", got[len(got)-1:])
+	}
+	resumedAt := 0
+	for i, f := range got {
+		if frameID(f) != fmt.Sprint(i+1) {
+			t.Fatalf("frame %d has id %s: seqs not dense", i, frameID(f))
+		}
+		if strings.Contains(f, "event: run.resumed") {
+			if resumedAt != 0 {
+				t.Errorf("run.resumed twice")
+			}
+			resumedAt = i + 1
+			if !strings.Contains(f, `"attempt":2`) {
+				t.Errorf("seam %q does not say attempt 2", f)
+			}
+		}
+	}
+	if resumedAt < 150 {
+		t.Errorf("run.resumed at seq %d, want after the 150 events of the first worker", resumedAt)
+	}
+	if diff := cmp.Diff(generated(t, want), generated(t, got)); diff != "" {
+		t.Errorf("model output of the resumed run (-uninterrupted +resumed):\n%s", diff)
+	}
+}
+
+// TestAttemptsLimit: a run that lost its worker more often than allowed
+// ends failed, and its events say why.
+func TestAttemptsLimit(t *testing.T) {
+	const lease = time.Second
+	url := startNATS(t)
+	g := gateway(t, url, lease)
+	w1, _ := startWorker(t, url, 300, lease, 1)
+	c := createRun(t, g.URL, "How many ways to choose 3 of 5?")
+	var got []string
+	var wg sync.WaitGroup
+	wg.Go(func() { got = transcript(t, g.URL+"/v1/runs/"+c.ID+"/events", "", 0) })
+	waitLastSeq(t, g.URL, c.ID, 20)
+	w1.Close() // dies
+	startWorker(t, url, 300, lease, 1)
+	wg.Wait()
+	if len(got) < 2 || !strings.Contains(got[len(got)-1], "event: run.failed") ||
+		!strings.Contains(got[len(got)-2], `"code":"attempts_exhausted"`) {
+		t.Fatalf("run ends %q, want run.error attempts_exhausted and run.failed", got[max(len(got)-2, 0):])
 	}
 }

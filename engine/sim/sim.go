@@ -18,6 +18,7 @@ import (
 	"iter"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/thinkstream/thinkstream"
@@ -107,9 +108,6 @@ func (e *Engine) Info() thinkstream.EngineInfo {
 // On cancellation it returns ctx.Err() with FinishReason "cancelled" and the
 // usage so far.
 func (e *Engine) Generate(ctx context.Context, req thinkstream.Request, emit func(thinkstream.Token) error) (thinkstream.Result, error) {
-	if req.Prefix != "" {
-		return thinkstream.Result{}, fmt.Errorf("sim: continuing a prefix: %w", thinkstream.ErrUnsupported)
-	}
 	problem := lastUserMessage(req.Messages)
 	seed := runSeed(req)
 	res := thinkstream.Result{FinishReason: "stop"}
@@ -123,8 +121,20 @@ func (e *Engine) Generate(ctx context.Context, req thinkstream.Request, emit fun
 	defer p.stop()
 	start := time.Now()
 	var first time.Time
+	// A prefix (a resumed run) is the script's own first tokens: the
+	// script is a function of the run, so continuing it means skipping
+	// them, as a model re-reading its earlier output would.
+	skip, skipped := req.Prefix, 0
 	for text, reasoning := range tokens {
-		if req.Params.MaxTokens > 0 && res.Usage.CompletionTokens >= req.Params.MaxTokens {
+		if skip != "" {
+			if !strings.HasPrefix(skip, text) {
+				return res, fmt.Errorf("sim: the prefix is not this run's script: %w", thinkstream.ErrUnsupported)
+			}
+			skip = skip[len(text):]
+			skipped++
+			continue
+		}
+		if req.Params.MaxTokens > 0 && skipped+res.Usage.CompletionTokens >= req.Params.MaxTokens {
 			res.FinishReason = "length"
 			break
 		}

@@ -324,9 +324,9 @@ func TestLongRun(t *testing.T) {
 func TestGenerateErrors(t *testing.T) {
 	e := New(Config{})
 	req := request("x", nil)
-	req.Prefix = "<think>\nOkay"
+	req.Prefix = "not the script of this run"
 	if _, err := e.Generate(context.Background(), req, nil); !errors.Is(err, thinkstream.ErrUnsupported) {
-		t.Errorf("prefix: err = %v", err)
+		t.Errorf("foreign prefix: err = %v", err)
 	}
 
 	var engErr *thinkstream.EngineError
@@ -395,6 +395,27 @@ func BenchmarkGeneratePaced(b *testing.B) {
 		rate := float64(res.Usage.CompletionTokens-1) / time.Since(start).Seconds()
 		if rate < 1000 || rate > 2100 {
 			b.Errorf("paced at %.0f tokens/s, want about 2000", rate)
+		}
+	}
+}
+
+// TestContinuePrefix: a run resumed with the text it had generated goes on
+// with exactly the tokens that would have followed.
+func TestContinuePrefix(t *testing.T) {
+	e := New(Config{Rate: math.Inf(1), TTFT: -1})
+	req := request("How many ways to choose 3 of 5?", nil)
+	all, _, err := run(t, e, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []int{1, 17, len(all) / 2, len(all) - 1} {
+		req.Prefix = texts(all[:k])
+		rest, _, err := run(t, e, req)
+		if err != nil {
+			t.Fatalf("prefix of %d tokens: %v", k, err)
+		}
+		if len(rest) != len(all)-k || texts(rest) != texts(all[k:]) {
+			t.Errorf("continuation after %d tokens: %d tokens %q, want %d %q", k, len(rest), texts(rest), len(all)-k, texts(all[k:]))
 		}
 	}
 }

@@ -1,0 +1,88 @@
+package runs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/reasoning"
+)
+
+// maxSeam bounds the events logged past the last record with model output
+// (thinkstream.Record.Raw): a worker that died between two appends of one
+// token's events leaves at most that token's events behind. More means
+// the output was not logged in a form that can be continued.
+const maxSeam = 16
+
+// resumed is what the log says about a run that an earlier worker started.
+type resumed struct {
+	raw      []string // the model output logged, token by token
+	events   int      // events the parser made of it (and of its end)
+	thinking int
+	answer   string
+}
+
+// resumePoint reads what a previous worker logged of the run; nil when
+// the run never started (it begins as new).
+func (r *run) resumePoint(ctx context.Context) (*resumed, error) {
+	if r.attempt <= 1 {
+		return nil, nil
+	}
+	var p resumed
+	started := false
+	err := r.m.cfg.Log.Read(ctx, r.meta.ID, 0, 0, func(rec thinkstream.Record) error {
+		p.raw = append(p.raw, rec.Raw...)
+		switch rec.Type {
+		case thinkstream.EventRunStarted:
+			started = true
+		case thinkstream.EventStep, thinkstream.EventThinking, thinkstream.EventCode, thinkstream.EventAnswer:
+			p.events++
+		case thinkstream.EventResult:
+			p.events++
+			var ev thinkstream.Event
+			if err := json.Unmarshal(rec.Data, &ev); err == nil {
+				p.answer = ev.Answer
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("runs: read %s to resume it: %w", r.meta.ID, err)
+	}
+	if !started {
+		return nil, nil
+	}
+	return &p, nil
+}
+
+// continueFrom brings a fresh parser to where the previous worker's was by
+// feeding it the logged output token by token, as it was fed then, and
+// sets the engine's prefix. It returns how many of the events the new
+// generation makes first are logged already (the previous worker died
+// between them and their token's last event).
+func (r *run) continueFrom(p *resumed, parser *reasoning.Parser) (int, error) {
+	var buf []thinkstream.Event
+	made := 0
+	for _, text := range p.raw {
+		buf = parser.AppendAdd(buf[:0], thinkstream.Token{Text: text, Channel: thinkstream.ChannelRaw, ID: -1})
+		made += len(buf)
+	}
+	skip := p.events - made
+	if skip < 0 || skip > maxSeam {
+		return 0, &thinkstream.EngineError{Code: "not_resumable",
+			Message: "the run's worker stopped and its output cannot be continued from the log"}
+	}
+	r.req.Prefix = strings.Join(p.raw, "")
+	r.mu.Lock()
+	r.tokens, r.answer = len(p.raw), p.answer
+	r.mu.Unlock()
+	return skip, nil
+}
+
+// attemptsExhausted is why a run that lost its worker too often ends.
+func attemptsExhausted(n int) error {
+	return &thinkstream.EngineError{Code: "attempts_exhausted",
+		Message: fmt.Sprintf("the run's worker stopped %d times; it was not started again", n)}
+}
