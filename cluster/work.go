@@ -27,7 +27,8 @@ type WorkConfig struct {
 	// JetStream gives it to another (the consumer's AckWait; default 30s).
 	// A live worker reports progress every Lease/3.
 	Lease time.Duration
-	// Replicas of the work stream (default 1; 3 on a 3-node cluster).
+	// Replicas of the work stream, and of the event log's stream and
+	// bucket (default 1; 3 on a 3-node cluster).
 	Replicas int
 }
 

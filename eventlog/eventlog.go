@@ -60,6 +60,9 @@ type Config struct {
 	// of applying MaxAge and MaxBytes to them (for doctor, which must
 	// not change what a server configured).
 	KeepLimits bool
+	// Replicas of the stream and bucket on a NATS cluster (default 1; 3
+	// keeps the log through the loss of one node of three).
+	Replicas int
 }
 
 // Record is one logged event (see thinkstream.Record).
@@ -143,6 +146,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		MaxMsgs:     -1,
 		Duplicates:  2 * time.Minute,
 		AllowDirect: true,
+		Replicas:    max(cfg.Replicas, 1),
 	}
 	if cfg.MaxBytes > 0 {
 		sc.MaxBytes = cfg.MaxBytes
@@ -168,6 +172,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 			Bucket:      bucketName,
 			Description: "thinkstream run metadata",
 			History:     1,
+			Replicas:    max(cfg.Replicas, 1),
 			TTL:         cfg.MaxAge,
 			Storage:     jetstream.FileStorage,
 		})
@@ -333,6 +338,10 @@ func (l *Log) readFrom(ctx context.Context, runID string, start uint64, pos, aft
 		FilterSubject:     subject(runID),
 		InactiveThreshold: time.Minute,
 		MemoryStorage:     true,
+		// One replica: a read's consumer lives for one read, and on a
+		// cluster a replicated one answers only once its replicas elected
+		// a leader (fetches before that find no responder).
+		Replicas: 1,
 	})
 	if err != nil {
 		return last, fmt.Errorf("eventlog: read %s: %w", runID, err)

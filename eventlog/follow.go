@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -58,12 +59,28 @@ func (l *Log) Follow(ctx context.Context, runID string, fn func([]Record) error)
 	}
 	defer cc.Stop()
 	next := int64(0) // next seq expected; 0 until the first arrives
+	check := time.NewTicker(stallCheck)
+	defer check.Stop()
+	got := false // anything arrived since the last check
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-check.C:
+			if got || next == 0 {
+				got = false
+				continue
+			}
+			// Quiet for a while: make sure the consumer is not stuck
+			// (a NATS node went away under it) while the log moves on.
+			last, err := l.LastSeq(ctx, runID)
+			if err == nil && last >= next {
+				return fmt.Errorf("eventlog: follow %s: consumer behind the log (at %d, log at %d): %w", runID, next-1, last, errLost)
+			}
+			continue
 		case <-in.wake:
 		}
+		got = true
 		recs, err := in.take()
 		if err != nil {
 			return fmt.Errorf("eventlog: follow %s: %w", runID, err)
@@ -94,6 +111,9 @@ func (l *Log) Follow(ctx context.Context, runID string, fn func([]Record) error)
 		}
 	}
 }
+
+// stallCheck is how often a quiet follower compares itself with the log.
+const stallCheck = 2 * time.Second
 
 // inbox hands what the consumer's callback receives to the follower's
 // loop: the callback must not block on a slow hub, and the loop takes

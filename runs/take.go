@@ -90,6 +90,7 @@ func (m *Manager) Take(ctx context.Context, job Job, attempt int) error {
 	if meta.State.Terminal() {
 		return nil // ended while queued (or by its last worker, just before it died)
 	}
+	m.cfg.Logger.Info("run taken", "run", job.RunID, "attempt", attempt)
 	r := &run{
 		m: m, created: meta.CreatedAt, owner: job.Owner, ready: make(chan struct{}), meta: meta,
 		req:     thinkstream.Request{RunID: job.RunID, Messages: job.Messages, Params: job.Params},

@@ -3,10 +3,13 @@ package runs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/thinkstream/thinkstream"
 	"github.com/thinkstream/thinkstream/hub"
@@ -160,7 +163,7 @@ func (w *writer) append(ctx context.Context, after bool, build func() []thinkstr
 		terminal = terminal || thinkstream.IsTerminal(evs[i].Type)
 	}
 	recs[len(recs)-1].Raw = raw
-	if err := w.m.cfg.Log.Append(lctx, w.id, recs); err != nil {
+	if err := w.appendRetrying(lctx, recs); err != nil {
 		// Part of the batch may be stored: learn where the log really
 		// ends before numbering anything else, or the next batch would
 		// reuse a stored seq and be deduplicated away.
@@ -185,6 +188,51 @@ func (w *writer) append(ctx context.Context, after bool, build func() []thinkstr
 		}
 	}
 	return nil
+}
+
+// appendTries bounds how often a batch is sent again when the log failed
+// to acknowledge it (a NATS node of a cluster went away and its streams
+// elect new leaders: seconds).
+const appendTries = 8
+
+// appendTryTimeout bounds one try's wait for its acks.
+const appendTryTimeout = 3 * time.Second
+
+// appendRetrying appends recs, sending the whole batch again after a
+// failure: the log deduplicates by run and seq, so what was stored already
+// is not stored twice, and a run outlives a NATS node's loss instead of
+// failing on it.
+func (w *writer) appendRetrying(ctx context.Context, recs []thinkstream.Record) error {
+	tries := appendTries
+	if w.m.cfg.Remote == nil {
+		// One process on its own log: no node to lose, and one wait for
+		// the acks as before.
+		return w.m.cfg.Log.Append(ctx, w.id, recs)
+	}
+	try1 := func() error {
+		// Acks of publishes in flight when the connection moved to
+		// another node never come: wait for them a few seconds, not the
+		// whole append timeout, and send again.
+		tctx, cancel := context.WithTimeout(ctx, appendTryTimeout)
+		defer cancel()
+		return w.m.cfg.Log.Append(tctx, w.id, recs)
+	}
+	err := try1()
+	for try := 1; err != nil && try < tries; try++ {
+		if errors.Is(err, nats.ErrConnectionClosed) {
+			return err
+		}
+		w.m.cfg.Logger.Warn("run: log append failed; sending again", "run", w.id, "try", try, "err", err)
+		t := time.NewTimer(time.Duration(try) * 250 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		err = try1()
+	}
+	return err
 }
 
 func (w *writer) publish(recs []thinkstream.Record) {

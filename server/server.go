@@ -140,7 +140,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	log, closeLog, err := OpenStore(ctx, StoreConfig{DataDir: cfg.DataDir, NATSURL: cfg.NATSURL,
-		RetentionAge: cfg.RetentionAge, RetentionBytes: cfg.RetentionBytes, Repair: cfg.Repair}, cfg.Logger)
+		RetentionAge: cfg.RetentionAge, RetentionBytes: cfg.RetentionBytes, Repair: cfg.Repair,
+		Replicas: cfg.Work.Replicas}, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,8 @@ type StoreConfig struct {
 	Repair bool
 	// KeepLimits leaves the stream's retention as it is (doctor).
 	KeepLimits bool
+	// Replicas of the log on a NATS cluster (default 1).
+	Replicas int
 }
 
 // ErrDamaged reports a store that was refused because it is damaged.
@@ -86,6 +88,7 @@ func OpenChecked(ctx context.Context, c StoreConfig, logger *slog.Logger) (*even
 	log, err := eventlog.Open(octx, eventlog.Config{
 		DataDir: filepath.Join(c.DataDir, "jetstream"), URL: c.NATSURL,
 		MaxAge: c.RetentionAge, MaxBytes: c.RetentionBytes, Logger: logger, KeepLimits: c.KeepLimits,
+		Replicas: c.Replicas,
 	})
 	if err != nil {
 		lock.Close()

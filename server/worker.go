@@ -51,7 +51,7 @@ func NewWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	log, closeLog, err := OpenStore(ctx, StoreConfig{NATSURL: cfg.NATSURL}, cfg.Logger)
+	log, closeLog, err := OpenStore(ctx, StoreConfig{NATSURL: cfg.NATSURL, Replicas: cfg.Work.Replicas}, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -88,7 +88,7 @@ func serveFlags(c *serveConfig, home string) *flag.FlagSet {
 	fs.StringVar(&c.NATSURL, "nats-url", "", "use this external NATS (JetStream) instead of the embedded one")
 	fs.StringVar(&c.Role, "role", "all", "all (generate runs here) | gateway (with --nats-url: admit runs and queue them for `thinkstream worker`)")
 	fs.DurationVar(&c.Lease, "lease", 30*time.Second, "cluster: how long a worker holds a run without a heartbeat before another takes it over")
-	fs.IntVar(&c.WorkReplicas, "work-replicas", 1, "cluster: replicas of the work-queue stream (3 on a 3-node NATS cluster)")
+	fs.IntVar(&c.WorkReplicas, "nats-replicas", 1, "cluster: replicas of the event log and the work queue on the NATS cluster (3 on a 3-node cluster)")
 	fs.DurationVar(&c.RetentionAge, "retention-age", 30*24*time.Hour, "drop runs older than this (0 keeps them forever)")
 	fs.Int64Var(&c.RetentionBytes, "retention-bytes", 10<<30, "cap the event log's size in bytes; oldest events go first (0: no cap)")
 	fs.IntVar(&c.MaxConcurrent, "max-concurrent", 0, "generations at once (0: what the engine can run)")

@@ -16,7 +16,7 @@ func cmdWorker(ctx context.Context, e *env, args []string) error {
 	var c serveConfig
 	fs := serveFlags(&c, e.getenv("HOME"))
 	fs.SetOutput(e.stderr)
-	setUsage(fs, e.stderr, "worker --nats-url URL [engine flags]", "Generates runs queued by cluster gateways. Takes serve's flags (engine, --nats-url, --lease, --work-replicas, --max-concurrent); the HTTP ones are ignored.")
+	setUsage(fs, e.stderr, "worker --nats-url URL [engine flags]", "Generates runs queued by cluster gateways. Takes serve's flags (engine, --nats-url, --lease, --nats-replicas, --max-concurrent); the HTTP ones are ignored.")
 	if err := parseFlags(fs, args, e.getenv, nil); err != nil {
 		return err
 	}
