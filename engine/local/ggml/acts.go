@@ -35,6 +35,9 @@ type Acts struct {
 	q  []int8    // Q8_0/Q8_K: quantized values
 	d  []float32 // Q8_0: per-32 scales (f16-rounded); Q8_K: per-256 scales
 	bs []int32   // Q8_K: sums of each 16 quantized values; Q8_0: of each 32
+	// Q8_K: sums of each 32 quantized values, for the Q4_K kernels
+	// whose block end reads them directly (see dotQ4KAVX512x4).
+	bs32 []int32
 	pk []uint64  // Q8_0/Q8_K: values packed for the SWAR kernels (see packQ8)
 	// packed says pk holds q: only the Go kernels read it, so it is
 	// filled on the first product that needs it (see ensurePacked).
@@ -91,8 +94,12 @@ func (a *Acts) Prepare(wt Type, x []float32, n, cols int) error {
 		a.q = grow(a.q, n*cols)
 		a.d = grow(a.d, n*cols/QK_K)
 		a.bs = grow(a.bs, n*cols/16)
+		a.bs32 = grow(a.bs32, n*cols/32)
 		for b := range a.d {
 			a.d[b] = quantActQ8K(x[QK_K*b:QK_K*(b+1)], a.q[QK_K*b:QK_K*(b+1)], a.bs[16*b:16*b+16])
+		}
+		for i := range a.bs32 {
+			a.bs32[i] = a.bs[2*i] + a.bs[2*i+1]
 		}
 	}
 	return nil
