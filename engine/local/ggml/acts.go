@@ -38,7 +38,7 @@ type Acts struct {
 	// Q8_K: sums of each 32 quantized values, for the Q4_K kernels
 	// whose block end reads them directly (see dotQ4KAVX512x4).
 	bs32 []int32
-	pk []uint64  // Q8_0/Q8_K: values packed for the SWAR kernels (see packQ8)
+	pk   []uint64 // Q8_0/Q8_K: values packed for the SWAR kernels (see packQ8)
 	// packed says pk holds q: only the Go kernels read it, so it is
 	// filled on the first product that needs it (see ensurePacked).
 	packed bool
