@@ -38,6 +38,9 @@ type Acts struct {
 	// Q8_K: sums of each 32 quantized values, for the Q4_K kernels
 	// whose block end reads them directly (see dotQ4KAVX512x4).
 	bs32 []int32
+	// Q8_K: the sums of 16 as int16 in pairs k, k+8 of each super-block,
+	// for the Q6_K kernels' block end (see dotQ6KAVX512x4).
+	bsq6 []int16
 	pk   []uint64 // Q8_0/Q8_K: values packed for the SWAR kernels (see packQ8)
 	// packed says pk holds q: only the Go kernels read it, so it is
 	// filled on the first product that needs it (see ensurePacked).
@@ -100,6 +103,13 @@ func (a *Acts) Prepare(wt Type, x []float32, n, cols int) error {
 		}
 		for i := range a.bs32 {
 			a.bs32[i] = a.bs[2*i] + a.bs[2*i+1]
+		}
+		// Sums of 16 values of at most 127 in magnitude fit int16.
+		a.bsq6 = grow(a.bsq6, n*cols/16)
+		for b := 0; b < len(a.bsq6); b += 16 {
+			for k := range 8 {
+				a.bsq6[b+2*k], a.bsq6[b+2*k+1] = int16(a.bs[b+k]), int16(a.bs[b+k+8])
+			}
 		}
 	}
 	return nil

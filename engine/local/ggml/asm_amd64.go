@@ -34,6 +34,12 @@ func dotQ4KAVX512x4(w, sc *byte, q *int8, d *float32, bs32 *int32, nb, qstride, 
 func dotQ4KVNNIx4(w, sc *byte, q *int8, d *float32, bs32 *int32, nb, qstride, dstride, bstride int, out *[4]float32)
 
 //go:noescape
+func dotQ6KAVX512x4(w *byte, q *int8, d *float32, bsq6 *int16, nb, qstride, dstride, bstride int, out *[4]float32)
+
+//go:noescape
+func dotQ6KVNNIx4(w *byte, q *int8, d *float32, bsq6 *int16, nb, qstride, dstride, bstride int, out *[4]float32)
+
+//go:noescape
 func q4kScales(w *byte, nb int, sc *byte)
 
 // q4kScalesRow unpacks the scales of a Q4_K row's nb blocks into sc.
@@ -215,6 +221,15 @@ func asmDot4(m *Matrix, r int, a *Acts, t int, out *[4]float32) bool {
 		nb := c / QK_K
 		q, d, bs := a.q[t*c:(t+4)*c], a.d[t*nb:(t+4)*nb], a.bs[t*c/16:(t+4)*c/16]
 		_ = row[nb*q6KBytes-1]
+		if asm512On {
+			bsq := a.bsq6[t*c/16 : (t+4)*c/16]
+			if vnniOn {
+				dotQ6KVNNIx4(&row[0], &q[0], &d[0], &bsq[0], nb, c, 4*nb, c/8, out)
+			} else {
+				dotQ6KAVX512x4(&row[0], &q[0], &d[0], &bsq[0], nb, c, 4*nb, c/8, out)
+			}
+			return true
+		}
 		dotQ6KAVX2x4(&row[0], &q[0], &d[0], &bs[0], nb, c, 4*nb, c/4, out)
 		return true
 	}
