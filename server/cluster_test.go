@@ -294,8 +294,14 @@ func TestCommandsFromAnotherGateway(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &ann); err != nil || ann.Seq == 0 {
 		t.Fatalf("annotation reply %s: %v", body, err)
 	}
-	if code, body := post(t, b.URL+base+"/pause", c.OwnerToken, nil); code != http.StatusNotImplemented {
-		t.Errorf("pause from B (A's simulator cannot pause): %d %s, want 501", code, body)
+	if code, body := post(t, b.URL+base+"/pause", "wrong", nil); code != http.StatusForbidden {
+		t.Errorf("pause from B with a wrong token: %d %s, want 403", code, body)
+	}
+	if code, body := post(t, b.URL+base+"/pause", c.OwnerToken, nil); code != http.StatusAccepted {
+		t.Errorf("pause from B: %d %s, want 202", code, body)
+	}
+	if code, body := post(t, b.URL+base+"/resume", c.OwnerToken, nil); code != http.StatusAccepted {
+		t.Errorf("resume from B: %d %s, want 202", code, body)
 	}
 	if code, body := post(t, b.URL+base+"/cancel", "wrong", nil); code != http.StatusForbidden {
 		t.Errorf("cancel from B with a wrong token: %d %s, want 403", code, body)
@@ -316,6 +322,17 @@ func TestCommandsFromAnotherGateway(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("the annotation made on B (seq %d) is not in A's stream", ann.Seq)
+	}
+	var seam []string
+	for _, f := range onA {
+		for _, typ := range []string{"run.paused", "run.resumed"} {
+			if strings.Contains(f, "\nevent: "+typ+"\n") {
+				seam = append(seam, typ)
+			}
+		}
+	}
+	if diff := cmp.Diff([]string{"run.paused", "run.resumed"}, seam); diff != "" {
+		t.Errorf("pause and resume from B in A's stream (-want +got):\n%s", diff)
 	}
 	if code, body := post(t, b.URL+base+"/cancel", c.OwnerToken, nil); code != http.StatusConflict {
 		t.Errorf("cancel of the ended run from B: %d %s, want 409", code, body)
