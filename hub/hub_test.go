@@ -15,7 +15,7 @@ import (
 	"github.com/thinkstream/thinkstream/eventlog"
 )
 
-func newLog(t *testing.T) *eventlog.Log {
+func newLog(t testing.TB) *eventlog.Log {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
