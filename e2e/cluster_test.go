@@ -438,3 +438,46 @@ func TestClusterSurvivesKills(t *testing.T) {
 		t.Errorf("%d of %d viewers did not get the exact transcript", bad, len(got))
 	}
 }
+
+// TestServerResumesAfterKill: a single server with --resume-interrupted,
+// killed with SIGKILL mid-run and started again on its data dir,
+// continues the run instead of ending it: one transcript, run.resumed at
+// the seam, the model output of an uninterrupted run.
+func TestServerResumesAfterKill(t *testing.T) {
+	dir := t.TempDir()
+	flags := []string{"--sim-rate", "300", "--sim-jitter", "-1", "--sim-ttft", "-1ms", "--resume-interrupted"}
+	s := start(t, dir, "127.0.0.1:0", flags...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ref, err := viewer(ctx, []string{s.url}, 0, createSeeded(t, s.url, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := createSeeded(t, s.url, 7)
+	waitSeq(t, s.url, id, 150)
+	_ = s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.done
+	s2 := start(t, dir, "127.0.0.1:0", flags...)
+	got, err := viewer(ctx, []string{s2.url}, 0, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got[len(got)-1], "event: run.completed") {
+		t.Fatalf("run ends %q, want run.completed", got[len(got)-1])
+	}
+	resumed := 0
+	for i, f := range got {
+		if !strings.HasPrefix(f, fmt.Sprintf("id: %d\n", i+1)) {
+			t.Fatalf("frame %d is %q: seqs not dense", i, f)
+		}
+		if strings.Contains(f, "\nevent: run.resumed\n") {
+			resumed++
+		}
+	}
+	if resumed != 1 {
+		t.Errorf("%d run.resumed, want 1", resumed)
+	}
+	if diff := cmp.Diff(modelOutput(t, ref), modelOutput(t, got)); diff != "" {
+		t.Errorf("model output (-uninterrupted +resumed):\n%s", diff)
+	}
+}

@@ -49,6 +49,15 @@ func (m *Manager) Recover(ctx context.Context) (int, error) {
 			}
 			continue
 		}
+		if m.cfg.ResumeInterrupted && meta.State == thinkstream.StateRunning {
+			if ok, err := m.resumeLocal(ctx, meta, last); err != nil || ok {
+				if err != nil {
+					return n, err
+				}
+				n++
+				continue
+			}
+		}
 		r := &run{m: m, meta: meta, created: meta.CreatedAt}
 		r.w = m.acquireWriter(id, meta.CreatedAt, last, true)
 		r.finish(thinkstream.StateInterrupted, errors.New("server restarted"), thinkstream.Result{})

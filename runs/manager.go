@@ -69,6 +69,10 @@ type Config struct {
 	// Queue, when set, makes this manager a gateway's: runs are admitted
 	// and queued for workers, never generated here (see Queue).
 	Queue Queue
+	// ResumeInterrupted makes Recover continue the runs a crash cut short
+	// (from their logged output, as a worker continues a dead worker's
+	// run) instead of ending them with run.interrupted.
+	ResumeInterrupted bool
 	// MaxAttempts bounds how often a run is taken by a worker (Take)
 	// before it ends failed (default 3).
 	MaxAttempts int

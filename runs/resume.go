@@ -20,8 +20,8 @@ const maxSeam = 16
 type resumed struct {
 	raw      []string // the model output logged, token by token
 	events   int      // events the parser made of it (and of its end)
-	thinking int
 	answer   string
+	handOver int // run.resumed events of earlier hand-overs
 }
 
 // resumePoint reads what a previous worker logged of the run; nil when
@@ -37,6 +37,11 @@ func (r *run) resumePoint(ctx context.Context) (*resumed, error) {
 		switch rec.Type {
 		case thinkstream.EventRunStarted:
 			started = true
+		case thinkstream.EventRunResumed:
+			var ev thinkstream.Event
+			if err := json.Unmarshal(rec.Data, &ev); err == nil && ev.Attempt > 0 {
+				p.handOver++
+			}
 		case thinkstream.EventStep, thinkstream.EventThinking, thinkstream.EventCode, thinkstream.EventAnswer:
 			p.events++
 		case thinkstream.EventResult:
@@ -79,6 +84,63 @@ func (r *run) continueFrom(p *resumed, parser *reasoning.Parser) (int, error) {
 	r.tokens, r.answer = len(p.raw), p.answer
 	r.mu.Unlock()
 	return skip, nil
+}
+
+// resumeLocal continues, at start-up, a run that this server generated
+// when it died: as a worker continues a dead worker's run, from the logged
+// output, with run.resumed at the seam. It reports false for runs it
+// cannot continue here (created with their own messages, which the
+// metadata does not keep); Recover ends those as before. The run's owner
+// token died with the process: only the server's own front doors can
+// cancel it now.
+func (m *Manager) resumeLocal(ctx context.Context, meta thinkstream.Run, last int64) (bool, error) {
+	if meta.Source == "openai" {
+		return false, nil
+	}
+	msgs, params, err := m.apply(thinkstream.RunRequest{Problem: meta.Problem, System: meta.System, Profile: meta.Profile, Params: meta.Params})
+	if err != nil {
+		return false, nil
+	}
+	r := &run{
+		m: m, created: meta.CreatedAt, owner: newToken(), ready: make(chan struct{}), meta: meta,
+		req: thinkstream.Request{RunID: meta.ID, Messages: msgs, Params: params},
+	}
+	close(r.ready)
+	r.w = m.acquireWriter(meta.ID, meta.CreatedAt, last, true)
+	r.w.fold = &fold{}
+	// Snapshots of the run read its live fold: it starts with what the
+	// log holds.
+	err = m.cfg.Log.Read(ctx, meta.ID, 0, last, func(rec thinkstream.Record) error {
+		var ev thinkstream.Event
+		if err := json.Unmarshal(rec.Data, &ev); err != nil {
+			return fmt.Errorf("runs: decode seq %d of %s: %w", rec.Seq, meta.ID, err)
+		}
+		r.w.fold.addOne(&ev, rec.Data)
+		return nil
+	})
+	if err != nil {
+		m.releaseWriter(r.w)
+		return false, err
+	}
+	// The how-manieth take this is: one more than the hand-overs the log
+	// shows, after the first.
+	r.attempt = 2
+	if p, err := r.resumePoint(ctx); err != nil {
+		m.releaseWriter(r.w)
+		return false, err
+	} else if p != nil {
+		r.attempt += p.handOver
+	}
+	m.mu.Lock()
+	m.active[meta.ID] = r
+	m.running++
+	m.wg.Add(1)
+	m.mu.Unlock()
+	m.serve(r)
+	r.w.open()
+	go r.work()
+	m.cfg.Logger.Info("continuing a run the last crash cut short", "run", meta.ID, "attempt", r.attempt)
+	return true, nil
 }
 
 // attemptsExhausted is why a run that lost its worker too often ends.

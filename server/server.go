@@ -41,6 +41,10 @@ type Config struct {
 	// workers of the cluster (thinkstream worker); without it the server
 	// generates its runs itself.
 	Gateway bool
+	// ResumeInterrupted continues, at start-up, the runs that a crash cut
+	// short, from their logged output, instead of ending them with
+	// run.interrupted (needs an engine that continues a prefix).
+	ResumeInterrupted bool
 	// Work configures the cluster's work queue (Gateway only).
 	Work           cluster.WorkConfig
 	RetentionAge   time.Duration // 0 keeps runs forever
@@ -177,6 +181,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Engine: cfg.Engine, Log: log, Hub: s.Hub, Profiles: cfg.Profiles,
 		MaxConcurrent: cfg.MaxConcurrent, MaxQueue: cfg.MaxQueue, ShutdownGrace: cfg.ShutdownGrace,
 		StatsEvery: cfg.StatsEvery, Metrics: runs.NewMetrics(reg), Logger: cfg.Logger, Remote: remote, Queue: queue,
+		ResumeInterrupted: cfg.ResumeInterrupted,
 	})
 	for _, state := range []string{"queued", "running"} {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

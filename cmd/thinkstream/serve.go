@@ -34,6 +34,7 @@ type serveConfig struct {
 	Engine         string
 	NATSURL        string
 	Role           string
+	ResumeRuns     bool
 	Lease          time.Duration
 	WorkReplicas   int
 	RetentionAge   time.Duration
@@ -87,6 +88,7 @@ func serveFlags(c *serveConfig, home string) *flag.FlagSet {
 	fs.StringVar(&c.Engine, "engine", "", "sim | upstream | local (default: local with --model, upstream with --upstream, else sim)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "use this external NATS (JetStream) instead of the embedded one")
 	fs.StringVar(&c.Role, "role", "all", "all (generate runs here) | gateway (with --nats-url: admit runs and queue them for `thinkstream worker`)")
+	fs.BoolVar(&c.ResumeRuns, "resume-interrupted", false, "at start, continue the runs a crash cut short from their logged output instead of ending them (run.interrupted)")
 	fs.DurationVar(&c.Lease, "lease", 30*time.Second, "cluster: how long a worker holds a run without a heartbeat before another takes it over")
 	fs.IntVar(&c.WorkReplicas, "nats-replicas", 1, "cluster: replicas of the event log and the work queue on the NATS cluster (3 on a 3-node cluster)")
 	fs.DurationVar(&c.RetentionAge, "retention-age", 30*24*time.Hour, "drop runs older than this (0 keeps them forever)")
@@ -291,7 +293,7 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 	defer watchdog(ctx, c.ShutdownGrace+shutdownMargin+watchdogMargin, logger, os.Exit)()
 	srv, err := server.New(ctx, server.Config{
 		Engine: eng, DataDir: c.DataDir, NATSURL: c.NATSURL, Repair: c.Repair,
-		Gateway: gateway, Work: cluster.WorkConfig{Lease: c.Lease, Replicas: c.WorkReplicas},
+		Gateway: gateway, Work: cluster.WorkConfig{Lease: c.Lease, Replicas: c.WorkReplicas}, ResumeInterrupted: c.ResumeRuns,
 		RetentionAge: c.RetentionAge, RetentionBytes: c.RetentionBytes, Profiles: profiles,
 		MaxConcurrent: c.MaxConcurrent, MaxQueue: c.MaxQueue, MaxTokens: c.MaxTokens, MaxProblemBytes: c.MaxProblem,
 		Heartbeat: c.Heartbeat, WriteTimeout: c.WriteTimeout, ShutdownGrace: c.ShutdownGrace, Window: c.Window,
