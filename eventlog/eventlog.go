@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -453,64 +452,4 @@ func seqOf(runID, which string, msg *jetstream.RawStreamMsg, err error) (int64, 
 		return 0, fmt.Errorf("eventlog: run %s: bad seq header: %w", runID, err)
 	}
 	return seq, nil
-}
-
-// PutRun stores a run's metadata.
-func (l *Log) PutRun(ctx context.Context, run thinkstream.Run) error {
-	b, err := json.Marshal(run)
-	if err != nil {
-		return fmt.Errorf("eventlog: encode run: %w", err)
-	}
-	if _, err := l.kv.Put(ctx, run.ID, b); err != nil {
-		return fmt.Errorf("eventlog: store run %s: %w", run.ID, err)
-	}
-	return nil
-}
-
-// GetRun loads a run's metadata.
-func (l *Log) GetRun(ctx context.Context, id string) (thinkstream.Run, error) {
-	var run thinkstream.Run
-	if !validKey(id) {
-		return run, ErrNotFound
-	}
-	e, err := l.kv.Get(ctx, id)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return run, ErrNotFound
-	}
-	if err != nil {
-		return run, fmt.Errorf("eventlog: load run %s: %w", id, err)
-	}
-	if err := json.Unmarshal(e.Value(), &run); err != nil {
-		return run, fmt.Errorf("eventlog: decode run %s: %w", id, err)
-	}
-	return run, nil
-}
-
-// RunIDs returns the ids of all stored runs, newest first (ids are
-// time-ordered UUIDv7s, so sorting them sorts by creation time).
-func (l *Log) RunIDs(ctx context.Context) ([]string, error) {
-	keys, _, err := l.bucketKeys(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("eventlog: list runs: %w", err)
-	}
-	if len(keys) == 0 {
-		return nil, nil
-	}
-	slices.Sort(keys)
-	slices.Reverse(keys)
-	return keys, nil
-}
-
-// validKey rejects ids that are not safe NATS subject tokens / KV keys.
-func validKey(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
