@@ -85,6 +85,16 @@ func (s *stack) create(t *testing.T, problem string) runs.Created {
 	return c
 }
 
+// createAs starts a run as the front doors do for an authenticated owner.
+func (s *stack) createAs(t *testing.T, problem, owner string, vis thinkstream.Visibility) runs.Created {
+	t.Helper()
+	c, err := s.mgr.Create(context.Background(), thinkstream.RunRequest{Problem: problem, Source: "api", Owner: owner, Visibility: vis})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // waitEnded waits until a run has its terminal event.
 func (s *stack) waitEnded(t *testing.T, id string) thinkstream.Run {
 	t.Helper()
