@@ -212,7 +212,10 @@ func creates(r *http.Request) bool {
 // highlights. It answers preflight requests itself (reporting true).
 func (a *API) cors(w http.ResponseWriter, r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	if origin == "" || len(a.cfg.CORSOrigins) == 0 || !strings.HasPrefix(r.URL.Path, "/v1/") {
+	// /assets/ too: the element's loader imports its module script, which
+	// a page of another origin may only run with CORS.
+	api := strings.HasPrefix(r.URL.Path, "/v1/") || strings.HasPrefix(r.URL.Path, "/assets/")
+	if origin == "" || len(a.cfg.CORSOrigins) == 0 || !api {
 		return false
 	}
 	allowed := ""

@@ -17,7 +17,7 @@ import (
 
 // classTokens makes a token store of a class: two students, a watcher
 // and the teacher (admin).
-func classTokens(t *testing.T) (*auth.Store, map[string]string) {
+func classTokens(t testing.TB) (*auth.Store, map[string]string) {
 	t.Helper()
 	store, err := auth.OpenStore(filepath.Join(t.TempDir(), "tokens.json"))
 	if err != nil {
