@@ -39,6 +39,9 @@ func TestDeleteRun(t *testing.T) {
 	queued := createVia(t, u, toks["alice"], `{"problem":"queued"}`)
 	bobs := createVia(t, u, toks["bob"], `{"problem":"bob's"}`)
 	sh := createShare(t, u, toks["alice"], live, "")
+	if got := listIDs(t, u, toks["teacher"]); len(got) != 3 {
+		t.Fatalf("the teacher lists %v, want 3 runs", got)
+	}
 
 	// A viewer of the live run, past the first token.
 	req, _ := http.NewRequest("GET", u+"/v1/runs/"+live+"/events", nil)
@@ -100,6 +103,9 @@ func TestDeleteRun(t *testing.T) {
 		if n, err := first.Log.LastSeq(ctx, id); err != nil || n != 0 {
 			t.Errorf("deleted run %s: %d events left (%v)", id, n, err)
 		}
+	}
+	if got := listIDs(t, u, toks["teacher"]); len(got) != 0 {
+		t.Errorf("the teacher still lists %v after every run was deleted", got)
 	}
 	if code, _, _ := call(t, "GET", u+"/v1/s/"+sh.Secret, "", "", "", nil); code != 404 {
 		t.Errorf("share link of a deleted run resolves: %d", code)

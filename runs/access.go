@@ -4,10 +4,43 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/thinkstream/thinkstream"
 )
+
+// access is who may list a run: its owner and visibility.
+type access struct {
+	owner string
+	vis   thinkstream.Visibility
+}
+
+// accessIndex remembers each run's access (tens of bytes a run), filled as
+// runs are created, recovered, listed and changed.
+type accessIndex struct {
+	mu sync.Mutex
+	m  map[string]access
+}
+
+func (x *accessIndex) set(id, owner string, v thinkstream.Visibility) {
+	x.mu.Lock()
+	x.m[id] = access{owner, v.Effective()}
+	x.mu.Unlock()
+}
+
+func (x *accessIndex) get(id string) (access, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	a, ok := x.m[id]
+	return a, ok
+}
+
+func (x *accessIndex) forget(id string) {
+	x.mu.Lock()
+	delete(x.m, id)
+	x.mu.Unlock()
+}
 
 // storeMeta stores an active run's newest metadata. Under putMu, so that
 // of two racing stores the later one holds both changes.
@@ -38,7 +71,11 @@ func (m *Manager) updateStored(ctx context.Context, id string, change func(*thin
 		return err
 	}
 	change(&run)
-	return m.cfg.Log.PutRun(ctx, run)
+	if err := m.cfg.Log.PutRun(ctx, run); err != nil {
+		return err
+	}
+	m.access.set(id, run.Owner, run.Visibility)
+	return nil
 }
 
 // SetVisibility changes who may read a run, durably, and returns the run.
@@ -51,7 +88,9 @@ func (m *Manager) SetVisibility(ctx context.Context, id string, v thinkstream.Vi
 	if r != nil {
 		r.mu.Lock()
 		r.meta.Visibility = v
+		owner := r.meta.Owner
 		r.mu.Unlock()
+		m.access.set(id, owner, v)
 		if err := m.storeMeta(ctx, r); err != nil {
 			return thinkstream.Run{}, err
 		}
@@ -115,5 +154,6 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	}
 	w.gone = true
 	m.dropSnapshot(id)
+	m.access.forget(id)
 	return nil
 }

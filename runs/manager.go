@@ -96,12 +96,14 @@ type Manager struct {
 	// newest metadata under it, so the last store always carries every
 	// change (a visibility change racing a run's end loses neither).
 	putMu sync.Mutex
+
+	access accessIndex // who may list each run, to skip reading others'
 }
 
 // New returns a manager. Call Recover once before serving.
 func New(cfg Config) *Manager {
 	m := &Manager{cfg: cfg, active: make(map[string]*run), snaps: make(map[string]*Snapshot),
-		writers: make(map[string]*writer)}
+		writers: make(map[string]*writer), access: accessIndex{m: make(map[string]access)}}
 	if d, ok := cfg.Engine.(thinkstream.Describer); ok {
 		m.info = d.Info()
 	}
@@ -180,6 +182,7 @@ func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Creat
 	m.active[r.meta.ID] = r
 	m.wg.Add(1)
 	m.mu.Unlock()
+	m.access.set(r.meta.ID, r.meta.Owner, r.meta.Visibility)
 
 	if stored, err := m.announce(ctx, r); err != nil {
 		m.abandon(r, stored, err)
@@ -344,7 +347,10 @@ func (m *Manager) List(ctx context.Context, limit int, before string) ([]thinkst
 	return m.ListFunc(ctx, limit, before, nil)
 }
 
-// ListFunc is List of the runs keep accepts (nil: all).
+// ListFunc is List of the runs keep accepts (nil: all). keep must decide
+// by a run's Owner and Visibility alone: runs it refuses by what this node
+// knows of them are skipped without reading their metadata, so that a
+// caller who may list few of many runs does not read them all.
 func (m *Manager) ListFunc(ctx context.Context, limit int, before string, keep func(thinkstream.Run) bool) ([]thinkstream.Run, string, error) {
 	ids, err := m.cfg.Log.RunIDs(ctx)
 	if err != nil {
@@ -358,6 +364,14 @@ func (m *Manager) ListFunc(ctx context.Context, limit int, before string, keep f
 		if len(out) == limit {
 			return out, out[len(out)-1].ID, nil
 		}
+		if keep != nil {
+			// Known and refused: skip. What another node changed may be
+			// stale here, but only towards listing less: a run this node
+			// thinks listable is checked below against what is stored.
+			if a, ok := m.access.get(id); ok && !keep(thinkstream.Run{ID: id, Owner: a.owner, Visibility: a.vis}) {
+				continue
+			}
+		}
 		run, err := m.Get(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			continue
@@ -365,6 +379,7 @@ func (m *Manager) ListFunc(ctx context.Context, limit int, before string, keep f
 		if err != nil {
 			return nil, "", err
 		}
+		m.access.set(id, run.Owner, run.Visibility)
 		if keep != nil && !keep(run) {
 			continue
 		}
