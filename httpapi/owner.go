@@ -123,7 +123,7 @@ func (a *API) patchRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body.Visibility == nil {
-		writeRun(a, w, r, id)
+		a.writeRun(w, r, id)
 		return
 	}
 	v, err := thinkstream.ParseVisibility(*body.Visibility)
@@ -141,7 +141,7 @@ func (a *API) patchRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, run)
 }
 
-func writeRun(a *API, w http.ResponseWriter, r *http.Request, id string) {
+func (a *API) writeRun(w http.ResponseWriter, r *http.Request, id string) {
 	run, err := a.runs.Get(r.Context(), id)
 	if err != nil {
 		a.runError(w, r, err)
