@@ -11,6 +11,7 @@ import (
 
 	"github.com/thinkstream/thinkstream"
 	"github.com/thinkstream/thinkstream/auth"
+	"github.com/thinkstream/thinkstream/openaiapi"
 	"github.com/thinkstream/thinkstream/server"
 	"github.com/thinkstream/thinkstream/server/servertest"
 )
@@ -264,5 +265,26 @@ func TestOpenModeUnchanged(t *testing.T) {
 	code, _, body := call(t, "POST", s.srv.URL+"/v1/runs/"+id+"/annotations", "", "application/json", `{"step":1,"note":"n","by":"me"}`, nil)
 	if code != 201 || !strings.Contains(body, `"by":"me"`) {
 		t.Errorf("open mode annotation keeps its free-text name: %d %s", code, body)
+	}
+}
+
+// Runs made through the OpenAI-compatible API are their caller's, private.
+func TestChatCompletionsRunsArePrivate(t *testing.T) {
+	store, toks := classTokens(t)
+	srv := servertest.New(t, Config{Engine: &scripted{tokens: []string{"<think>a", "</think>b"}}, StatsEvery: time.Hour,
+		Access: &Access{Tokens: store}})
+	body := `{"model":"` + openaiapi.DefaultModel + `","messages":[{"role":"user","content":"What is 2+2?"}]}`
+	if code, _, resp := call(t, "POST", srv.URL+"/v1/chat/completions", toks["alice"], "application/json", body, nil); code != 200 {
+		t.Fatalf("chat completion = %d: %s", code, resp)
+	}
+	mine := listIDs(t, srv.URL, toks["alice"])
+	if len(mine) != 1 {
+		t.Fatalf("alice lists %v, want her one run", mine)
+	}
+	if got := listIDs(t, srv.URL, toks["bob"]); len(got) != 0 {
+		t.Errorf("bob lists %v, want none", got)
+	}
+	if code, _, _ := call(t, "GET", srv.URL+"/v1/runs/"+mine[0], toks["bob"], "", "", nil); code != 404 {
+		t.Errorf("bob reads alice's chat run = %d, want 404", code)
 	}
 }
