@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -304,10 +305,21 @@ func logRequests(next http.Handler, logger *slog.Logger) http.Handler {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
 		logger.LogAttrs(r.Context(), slog.LevelDebug, "http request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("method", r.Method), slog.String("path", redactShare(r.URL.Path)),
 			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)),
 			slog.String("remote", r.RemoteAddr))
 	})
+}
+
+// redactShare hides a share link's secret (/s/{secret}, /v1/s/{secret}):
+// whoever reads the log must not be able to open the run with it.
+func redactShare(p string) string {
+	for _, prefix := range []string{"/s/", "/v1/s/"} {
+		if strings.HasPrefix(p, prefix) && len(p) > len(prefix) {
+			return prefix + "…"
+		}
+	}
+	return p
 }
 
 type statusWriter struct {
