@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thinkstream/thinkstream"
 	"github.com/thinkstream/thinkstream/auth"
 	"github.com/thinkstream/thinkstream/httpapi"
 )
@@ -72,7 +73,7 @@ func call(t *testing.T, method, url, token, ctype, body string, hdr map[string]s
 
 func TestTokenMode(t *testing.T) {
 	s, toks := tokenStack(t, Access{})
-	run := s.create(t, "x")
+	run := s.createAs(t, "x", "student", thinkstream.VisibilityPublic)
 	s.waitEnded(t, run.ID)
 	u := s.srv.URL
 	create := `{"problem":"What is 2+2?"}`
@@ -123,7 +124,7 @@ func TestTokenMode(t *testing.T) {
 // the page's fetches and EventSource work without tokens in URLs.
 func TestLoginCookie(t *testing.T) {
 	s, toks := tokenStack(t, Access{})
-	run := s.create(t, "x")
+	run := s.createAs(t, "x", "student", thinkstream.VisibilityUnlisted)
 	s.waitEnded(t, run.ID)
 	if got, _, _ := call(t, "POST", s.srv.URL+"/v1/login", "", "application/json", `{"token":"tst_0000000000000000_x"}`, nil); got != 401 {
 		t.Errorf("login with a bad token = %d, want 401", got)

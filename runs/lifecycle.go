@@ -28,6 +28,7 @@ func (m *Manager) Recover(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, err
 		}
+		m.access.set(id, meta.Owner, meta.Visibility)
 		if meta.State.Terminal() {
 			continue
 		}

@@ -20,6 +20,8 @@ type run struct {
 	created  time.Time
 	owner    string
 	ready    chan struct{} // closed once announce is over (run.created logged or failed)
+	done     chan struct{} // closed once the run has left the active set
+	doneOnce sync.Once
 	req      thinkstream.Request
 	startNow bool
 	position int // queue position, 0 when not queued; guarded by m.mu
@@ -32,6 +34,7 @@ type run struct {
 	stopWith thinkstream.RunState // why cancel was called
 	failure  error                // why announce failed, with stopWith
 	unstored bool                 // announce could not even store it: log nothing
+	deleted  bool                 // Delete forgot it: store nothing more
 
 	tokens, thinking int
 	firstToken       time.Time
@@ -123,20 +126,18 @@ func (r *run) work() {
 	r.mu.Unlock()
 	// The run shows as running only once run.started is logged, so that
 	// nothing a client does on seeing it (pause, annotate) precedes it.
-	var meta thinkstream.Run
 	err := r.w.emitFunc(ctx, false, func() []thinkstream.Event {
 		return []thinkstream.Event{{Type: thinkstream.EventRunStarted}}
 	}, func() {
 		r.mu.Lock()
 		r.meta.State, r.meta.StartedAt = thinkstream.StateRunning, &started
-		meta = r.meta
 		r.mu.Unlock()
 	})
 	if err != nil {
 		r.finish(thinkstream.StateFailed, err, thinkstream.Result{})
 		return
 	}
-	_ = r.m.cfg.Log.PutRun(ctx, meta)
+	_ = r.m.storeMeta(ctx, r)
 	r.m.cfg.Metrics.Runs.WithLabelValues(string(thinkstream.StateRunning)).Inc()
 
 	statsDone := make(chan struct{})
@@ -293,7 +294,7 @@ func (r *run) finish(state thinkstream.RunState, cause error, res thinkstream.Re
 	// Whether or not the terminal event made it, nothing more will be
 	// published: a topic still open now would keep its viewers forever.
 	r.w.close()
-	if err := r.m.cfg.Log.PutRun(ctx, meta); err != nil {
+	if err := r.m.storeMeta(ctx, r); err != nil {
 		r.m.cfg.Logger.Error("run: store final state", "run", meta.ID, "err", err)
 	}
 	r.m.cfg.Metrics.Runs.WithLabelValues(string(state)).Inc()

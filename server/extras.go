@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/auth"
 	"github.com/thinkstream/thinkstream/openaiapi"
 	"github.com/thinkstream/thinkstream/profile"
 	"github.com/thinkstream/thinkstream/runs"
@@ -67,6 +68,9 @@ func (o OpenAIRuns) Create(ctx context.Context, req thinkstream.RunRequest) (thi
 	if err := o.Limits.Validate(req); err != nil {
 		return thinkstream.Run{}, err
 	}
+	// Its runs are the caller's own, private, like those of POST /v1/runs.
+	req.Owner = auth.FromContext(ctx).Name
+	req.Visibility = thinkstream.VisibilityPrivate
 	c, err := o.M.Create(ctx, req)
 	return c.Run, err
 }

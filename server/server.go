@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,7 @@ import (
 	"github.com/thinkstream/thinkstream/hub"
 	"github.com/thinkstream/thinkstream/profile"
 	"github.com/thinkstream/thinkstream/runs"
+	"github.com/thinkstream/thinkstream/shares"
 )
 
 // Config is the whole server's configuration. Zero values are the
@@ -81,6 +83,7 @@ type Server struct {
 	Log      *eventlog.Log
 	Hub      *hub.Hub
 	Runs     *runs.Manager
+	Shares   *shares.Store
 	API      *httpapi.API
 	Registry *prometheus.Registry
 	// Recovered is how many runs that a previous crash cut short were
@@ -138,6 +141,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Log: log, Registry: reg, cfg: cfg, logger: cfg.Logger, closeLog: closeLog}
+	bucket, err := log.Bucket(ctx, sharesBucket)
+	if err != nil {
+		closeLog()
+		return nil, err
+	}
+	s.Shares = shares.New(bucket)
 	s.Hub = hub.New(log, hub.Config{
 		Encode: httpapi.EncodeWire,
 		Window: cfg.Window, Tick: max(cfg.Heartbeat/3, 10*time.Millisecond), ViewersEvery: cfg.ViewersEvery,
@@ -176,6 +185,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// sharesBucket holds the share links, beside the runs in the same JetStream.
+const sharesBucket = "thinkstream_shares"
+
 // Listen wraps a listener so that finished event streams can hand their
 // connections back to the HTTP server, and builds the HTTP API around it.
 // Call it once, before Serve.
@@ -192,6 +204,7 @@ func (s *Server) Listen(tcp net.Listener) net.Listener {
 		MaxProblemBytes: cfg.MaxProblemBytes, MaxTokens: s.MaxTokens, Heartbeat: cfg.Heartbeat,
 		WriteTimeout: cfg.WriteTimeout, Retry: cfg.Retry, CORSOrigins: cfg.CORSOrigins, Access: cfg.Access, DemoProblem: cfg.DemoProblem,
 		Profiles: cfg.Profiles.Names(), ProfileSource: cfg.Profiles, Logger: cfg.Logger, Gatherer: s.Registry, Extra: extra,
+		Shares: s.Shares,
 	})
 	return s.ln
 }
@@ -292,10 +305,21 @@ func logRequests(next http.Handler, logger *slog.Logger) http.Handler {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
 		logger.LogAttrs(r.Context(), slog.LevelDebug, "http request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("method", r.Method), slog.String("path", redactShare(r.URL.Path)),
 			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)),
 			slog.String("remote", r.RemoteAddr))
 	})
+}
+
+// redactShare hides a share link's secret (/s/{secret}, /v1/s/{secret}):
+// whoever reads the log must not be able to open the run with it.
+func redactShare(p string) string {
+	for _, prefix := range []string{"/s/", "/v1/s/"} {
+		if strings.HasPrefix(p, prefix) && len(p) > len(prefix) {
+			return prefix + "…"
+		}
+	}
+	return p
 }
 
 type statusWriter struct {

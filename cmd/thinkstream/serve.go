@@ -53,6 +53,7 @@ type serveConfig struct {
 	TokensFile     string
 	LimitRuns      int
 	LimitNotes     int
+	LimitStreams   int
 	BodyTimeout    time.Duration
 	Repair         bool
 
@@ -102,6 +103,7 @@ func serveFlags(c *serveConfig, home string) *flag.FlagSet {
 	fs.StringVar(&c.TokensFile, "tokens-file", "", "token file of token mode (default: DATA-DIR/tokens.json; see `thinkstream token`)")
 	fs.IntVar(&c.LimitRuns, "limit-runs", 0, "runs a client (token, else IP) may start per minute (0: 20 in token mode, off in open mode; -1: off)")
 	fs.IntVar(&c.LimitNotes, "limit-annotations", 0, "annotations a client may post per minute (0: 60 in token mode, off in open mode; -1: off)")
+	fs.IntVar(&c.LimitStreams, "limit-streams", 0, "event streams a client (token, else IP) may hold open at once (0: 32 in token mode, off in open mode; -1: off)")
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", 10*time.Second, "longest time a client may take to send a request body")
 	fs.BoolVar(&c.Repair, "repair", false, "repair a damaged event log at start (see thinkstream doctor) instead of refusing to start")
 	fs.StringVar(&c.Profiles, "profiles", "", "JSON file of model profiles (default: built-in math and code)")
@@ -318,7 +320,7 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 // accessConfig chooses the access mode: token mode on any address but
 // loopback, unless open mode is asked for explicitly there.
 func accessConfig(c serveConfig) (*httpapi.Access, error) {
-	acc := &httpapi.Access{RunsPerMinute: c.LimitRuns, AnnotationsPerMinute: c.LimitNotes, BodyTimeout: c.BodyTimeout}
+	acc := &httpapi.Access{RunsPerMinute: c.LimitRuns, AnnotationsPerMinute: c.LimitNotes, StreamsPerClient: c.LimitStreams, BodyTimeout: c.BodyTimeout}
 	loopback := isLoopbackAddr(c.Addr)
 	mode := c.Access
 	if mode == "auto" || mode == "" {

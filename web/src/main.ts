@@ -86,7 +86,9 @@ function route() {
   cleanup = undefined;
   main.replaceChildren();
   const m = /^\/r\/([^/]+)\/?$/.exec(location.pathname);
+  const s = /^\/s\/([^/]+)\/?$/.exec(location.pathname);
   if (m) runPage(decodeURIComponent(m[1]));
+  else if (s) sharedPage(decodeURIComponent(s[1]));
   else homePage();
   window.scrollTo(0, 0);
 }
@@ -102,9 +104,37 @@ function runPage(id: string) {
   const el = document.createElement("thinkstream-view") as ThinkstreamView;
   el.setAttribute("page", "");
   el.setAttribute("run", id);
+  el.shareLink = makeShareLink;
   main.append(el);
   const onNav = (e: Event) => navigate(`/r/${encodeURIComponent((e as CustomEvent).detail.run)}`);
   el.addEventListener("thinkstream-navigate", onNav);
+  const retitle = setInterval(() => {
+    const t = el.querySelector(".ts-problem-title")?.textContent;
+    if (t) {
+      document.title = `${excerpt(t, 60)} · thinkstream`;
+      clearInterval(retitle);
+    }
+  }, 300);
+  cleanup = () => clearInterval(retitle);
+}
+
+// makeShareLink is what Share copies on a token-mode server: a read-only
+// share link (/s/{secret}) that works for anyone, logged in or not. In open
+// mode, or for a run one does not own, it is the run's own link.
+async function makeShareLink(id: string): Promise<string | undefined> {
+  const who = await api.whoami();
+  if (who.mode !== "token") return undefined;
+  const link = await api.createShare(id);
+  return new URL(link.path, location.href).toString();
+}
+
+// sharedPage is the run page of a share link: read-only, no login needed.
+function sharedPage(secret: string) {
+  document.title = "Shared run · thinkstream";
+  const el = document.createElement("thinkstream-view") as ThinkstreamView;
+  el.setAttribute("page", "");
+  el.setAttribute("share", secret);
+  main.append(el);
   const retitle = setInterval(() => {
     const t = el.querySelector(".ts-problem-title")?.textContent;
     if (t) {

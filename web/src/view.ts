@@ -33,6 +33,8 @@ export interface ViewOptions {
   page?: boolean;
   /** onRetry is offered after a failure ("Try again"); page only. */
   onRetry?: (detail: RunDetail["run"]) => void;
+  /** shareLink makes a read-only share link for Share to copy (undefined: copy the run's own link). */
+  shareLink?: (runId: string) => Promise<string | undefined>;
 }
 
 interface StepView extends MdBlock {
@@ -763,7 +765,8 @@ export class RunView {
 
   private share(btn: HTMLElement) {
     const url = this.runId ? new URL(`/r/${encodeURIComponent(this.runId)}`, this.o.api.base || location.href).toString() : location.href;
-    void copyText(url).then((ok) => this.flash(btn, ok ? "Link copied" : "Copy failed"));
+    const link = this.runId && this.o.shareLink ? this.o.shareLink(this.runId).catch(() => undefined) : Promise.resolve(undefined);
+    void link.then((shared) => copyText(shared || url).then((ok) => this.flash(btn, ok ? (shared ? "Share link copied" : "Link copied") : "Copy failed")));
   }
 
   private openMarkForm(step: number) {

@@ -12,7 +12,7 @@
   if (!window.customElements || !customElements.get("thinkstream-view")) {
     var m = document.createElement("script");
     m.type = "module";
-    m.src = new URL("app-INWBXNIJ.js", base).href;
+    m.src = new URL("app-EUCAQ2B2.js", base).href;
     document.head.appendChild(m);
   }
 })();
