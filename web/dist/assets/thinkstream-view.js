@@ -12,7 +12,7 @@
   if (!window.customElements || !customElements.get("thinkstream-view")) {
     var m = document.createElement("script");
     m.type = "module";
-    m.src = new URL("app-PKRDUT3M.js", base).href;
+    m.src = new URL("app-XKS76GMG.js", base).href;
     document.head.appendChild(m);
   }
 })();
