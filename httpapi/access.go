@@ -108,7 +108,8 @@ func scopeFor(r *http.Request) auth.Scope {
 	switch {
 	case p == "/healthz" || p == "/readyz" || p == "/v1/login" || p == "/v1/logout":
 		return ""
-	case p == "/metrics":
+	case p == "/metrics", p == "/v1/models/pulls", strings.HasPrefix(p, "/v1/models/pulls/"):
+		// Downloading a model changes what answers everyone: admins only.
 		return auth.ScopeAdmin
 	case p == "/infer":
 		if r.URL.Query().Get("problem") != "" {
