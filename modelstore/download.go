@@ -204,7 +204,7 @@ type progress struct {
 	on    func(Progress)
 
 	start, drawn, told time.Time
-	step         int64 // last 10% step (or 100 MiB when total is unknown) printed
+	step               int64 // last 10% step (or 100 MiB when total is unknown) printed
 }
 
 func (pr *progress) clock() time.Time {

@@ -278,4 +278,3 @@ func waitEnded(t *testing.T, base, id string) thinkstream.Run {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
