@@ -30,7 +30,12 @@ test("two viewers: count shows 2 and a highlight appears in the other within a s
   await a.locator('.ts-step[data-step="1"] .ts-mark').click();
   await a.getByLabel("Note for step 1").fill("the key idea");
   const t0 = Date.now();
+  // The POST's answer is checked on its own: CI once saw the highlight
+  // reach neither viewer nor the log, and this says which side failed.
+  const posted = a.waitForResponse((r) => r.url().includes("/annotations") && r.request().method() === "POST", { timeout: 5_000 });
   await a.getByRole("button", { name: "Highlight", exact: true }).click();
+  const resp = await posted;
+  assert.equal(resp.status(), 201, `POST annotation: ${resp.status()} ${await resp.text()}`);
   await b.locator('.ts-step[data-step="1"] .ts-ann', { hasText: "the key idea" }).waitFor({ timeout: 5_000 });
   const ms = Date.now() - t0;
   assert.ok(ms < 1000, `highlight took ${ms} ms to reach the other viewer`);

@@ -35,7 +35,14 @@ type Acts struct {
 	q  []int8    // Q8_0/Q8_K: quantized values
 	d  []float32 // Q8_0: per-32 scales (f16-rounded); Q8_K: per-256 scales
 	bs []int32   // Q8_K: sums of each 16 quantized values; Q8_0: of each 32
-	pk []uint64  // Q8_0/Q8_K: values packed for the SWAR kernels (see packQ8)
+	// Q8_K: sums of each 32 quantized values, for the Q4_K kernels
+	// whose block end reads them directly (see dotQ4KAVX512x4).
+	bs32 []int32
+	// Q8_K: the sums of 16 as int16 in pairs k, k+8 of each super-block,
+	// for the Q6_K kernels' block end (see dotQ6KAVX512x4).
+	bsq6 []int16
+	pk   []uint64 // Q8_0/Q8_K: values packed for the SWAR kernels (see packQ8)
+	task prepTask // prepare's work, kept so that it does not allocate
 	// packed says pk holds q: only the Go kernels read it, so it is
 	// filled on the first product that needs it (see ensurePacked).
 	packed bool
@@ -51,6 +58,21 @@ func grow[T any](s []T, n int) []T {
 // Prepare converts x (n vectors of cols floats, row after row) for
 // multiplication with weights of type wt.
 func (a *Acts) Prepare(wt Type, x []float32, n, cols int) error {
+	return a.prepare(nil, wt, x, n, cols)
+}
+
+// Prepare is Acts.Prepare on the pool's threads: a prompt's activations
+// are a few megabytes, and quantizing them on one thread while the others
+// wait took a twentieth of the prompt's time.
+func (p *Pool) Prepare(a *Acts, wt Type, x []float32, n, cols int) error {
+	return a.prepare(p, wt, x, n, cols)
+}
+
+// prepUnit is the values one unit of work of prepare converts: a Q8_K
+// super-block, and as many values for the other types.
+const prepUnit = QK_K
+
+func (a *Acts) prepare(p *Pool, wt Type, x []float32, n, cols int) error {
 	vt := VecDotType(wt)
 	if len(x) < n*cols {
 		return fmt.Errorf("ggml: %d activations for %d×%d", len(x), n, cols)
@@ -61,24 +83,54 @@ func (a *Acts) Prepare(wt Type, x []float32, n, cols int) error {
 	a.Type, a.N, a.Cols, a.packed = vt, n, cols, false
 	x = x[:n*cols]
 	switch vt {
-	case F32:
+	case F32, F16, BF16:
 		a.f = grow(a.f, n*cols)
-		copy(a.f, x)
-	case F16:
-		a.f = grow(a.f, n*cols)
-		for i, v := range x {
-			a.f[i] = f16Table[F32ToF16(v)]
-		}
-	case BF16:
-		a.f = grow(a.f, n*cols)
-		for i, v := range x {
-			a.f[i] = BF16ToF32(F32ToBF16(v))
-		}
 	case Q8_0:
 		a.q = grow(a.q, n*cols)
 		a.d = grow(a.d, n*cols/32)
 		a.bs = grow(a.bs, n*cols/32)
-		for b := range a.d {
+	case Q8_K:
+		a.q = grow(a.q, n*cols)
+		a.d = grow(a.d, n*cols/QK_K)
+		a.bs = grow(a.bs, n*cols/16)
+		a.bs32 = grow(a.bs32, n*cols/32)
+		a.bsq6 = grow(a.bsq6, n*cols/16)
+	}
+	a.task = prepTask{a: a, x: x}
+	units := (n*cols + prepUnit - 1) / prepUnit
+	if p == nil || n < 2 {
+		a.task.Run(0, 0, units)
+	} else {
+		p.Run(units, 8, &a.task)
+	}
+	a.task.x = nil
+	return nil
+}
+
+// prepTask converts units [lo, hi) of prepUnit values (every type's block
+// size divides it; the last unit may be short for the float types).
+type prepTask struct {
+	a *Acts
+	x []float32
+}
+
+func (pt *prepTask) Run(_, lo, hi int) {
+	a := pt.a
+	i0, i1 := lo*prepUnit, min(hi*prepUnit, len(pt.x))
+	x := pt.x
+	switch a.Type {
+	case F32:
+		copy(a.f[i0:i1], x[i0:i1])
+	case F16:
+		for i := i0; i < i1; i++ {
+			a.f[i] = f16Table[F32ToF16(x[i])]
+		}
+	case BF16:
+		for i := i0; i < i1; i++ {
+			a.f[i] = BF16ToF32(F32ToBF16(x[i]))
+		}
+	case Q8_0:
+		for b := i0 / 32; b < i1/32; b++ {
 			q := a.q[32*b : 32*b+32]
 			a.d[b] = quantActQ8_0(x[32*b:32*b+32], q)
 			s := int32(0)
@@ -88,14 +140,16 @@ func (a *Acts) Prepare(wt Type, x []float32, n, cols int) error {
 			a.bs[b] = s
 		}
 	case Q8_K:
-		a.q = grow(a.q, n*cols)
-		a.d = grow(a.d, n*cols/QK_K)
-		a.bs = grow(a.bs, n*cols/16)
-		for b := range a.d {
-			a.d[b] = quantActQ8K(x[QK_K*b:QK_K*(b+1)], a.q[QK_K*b:QK_K*(b+1)], a.bs[16*b:16*b+16])
+		for b := i0 / QK_K; b < i1/QK_K; b++ {
+			bs := a.bs[16*b : 16*b+16]
+			a.d[b] = quantActQ8K(x[QK_K*b:QK_K*(b+1)], a.q[QK_K*b:QK_K*(b+1)], bs)
+			for k := range 8 {
+				a.bs32[8*b+k] = bs[2*k] + bs[2*k+1]
+				// Sums of 16 values of at most 127 in magnitude fit int16.
+				a.bsq6[16*b+2*k], a.bsq6[16*b+2*k+1] = int16(bs[k]), int16(bs[k+8])
+			}
 		}
 	}
-	return nil
 }
 
 // ensurePacked fills pk for the Go kernels (the assembly ones read q):

@@ -10,6 +10,10 @@ var asmOn = asmSupported()
 // AVX2 kernels' results bit for bit, so it only changes speed.
 var asm512On = asm512Supported()
 
+// vnniOn lets the AVX-512 kernels use AVX-512 VNNI (the same integer
+// sums in fewer instructions).
+var vnniOn = vnniSupported()
+
 // SetAssembly switches the assembly kernels on (where the CPU has the
 // instructions they need) or off, so that the portable Go kernels can be
 // checked and compared. Call it once at start-up, before any Pool runs;
@@ -17,6 +21,7 @@ var asm512On = asm512Supported()
 func SetAssembly(on bool) bool {
 	asmOn = on && asmSupported()
 	asm512On = asmOn && asm512Supported()
+	vnniOn = asm512On && vnniSupported()
 	return asmOn
 }
 

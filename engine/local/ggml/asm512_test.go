@@ -48,14 +48,17 @@ func TestAVX512EqualsAVX2(t *testing.T) {
 				if math.Float32bits(wide) != math.Float32bits(narrow) {
 					t.Errorf("%s %d blocks row %d: AVX-512 %g, AVX2 %g", typ, nb, r, wide, narrow)
 				}
-				var wide4, narrow4 [4]float32
+				// Four vectors: with VNNI (where the CPU has it), without, and AVX2.
+				var vnni4, wide4, narrow4 [4]float32
 				SetAssembly(true)
+				asmDot4(m, r, &a, 0, &vnni4)
+				vnniOn = false
 				asmDot4(m, r, &a, 0, &wide4)
 				asm512On = false
 				asmDot4(m, r, &a, 0, &narrow4)
 				for k := range wide4 {
-					if math.Float32bits(wide4[k]) != math.Float32bits(narrow4[k]) {
-						t.Errorf("%s %d blocks row %d, four vectors, #%d: AVX-512 %g, AVX2 %g", typ, nb, r, k, wide4[k], narrow4[k])
+					if math.Float32bits(wide4[k]) != math.Float32bits(narrow4[k]) || math.Float32bits(vnni4[k]) != math.Float32bits(narrow4[k]) {
+						t.Errorf("%s %d blocks row %d, four vectors, #%d: AVX-512 VNNI %g, AVX-512 %g, AVX2 %g", typ, nb, r, k, vnni4[k], wide4[k], narrow4[k])
 					}
 				}
 			}

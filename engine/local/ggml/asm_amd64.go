@@ -28,7 +28,42 @@ func dotQ4KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride,
 func dotQ4KAVX512(w *byte, q *int8, d *float32, bs *int32, nb int) float32
 
 //go:noescape
-func dotQ4KAVX512x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32)
+func dotQ4KAVX512x4(w, sc *byte, q *int8, d *float32, bs32 *int32, nb, qstride, dstride, bstride int, out *[4]float32)
+
+//go:noescape
+func dotQ4KVNNIx4(w, sc *byte, q *int8, d *float32, bs32 *int32, nb, qstride, dstride, bstride int, out *[4]float32)
+
+//go:noescape
+func dotQ6KAVX512x4(w *byte, q *int8, d *float32, bsq6 *int16, nb, qstride, dstride, bstride int, out *[4]float32)
+
+//go:noescape
+func dotQ6KVNNIx4(w *byte, q *int8, d *float32, bsq6 *int16, nb, qstride, dstride, bstride int, out *[4]float32)
+
+//go:noescape
+func q4kScales(w *byte, nb int, sc *byte)
+
+// q4kScalesRow unpacks the scales of a Q4_K row's nb blocks into sc.
+func q4kScalesRow(row []byte, nb int, sc []byte) {
+	_, _ = row[nb*q4KBytes-1], sc[nb*q4kScaleBytes-1]
+	q4kScales(&row[0], nb, &sc[0])
+}
+
+// q4kScaleBytes is the size of one block's unpacked scales (KSCALES).
+const q4kScaleBytes = 32
+
+// dotQ4K512x4 is rows' four-vector product on the AVX-512 kernels, with
+// the row's scales already unpacked into sc by q4kScales.
+func dotQ4K512x4(row, sc []byte, a *Acts, t int, out *[4]float32) {
+	c := a.Cols
+	nb := c / QK_K
+	q, d, bs32 := a.q[t*c:(t+4)*c], a.d[t*nb:(t+4)*nb], a.bs32[t*c/32:(t+4)*c/32]
+	_, _ = row[nb*q4KBytes-1], sc[nb*q4kScaleBytes-1]
+	if vnniOn {
+		dotQ4KVNNIx4(&row[0], &sc[0], &q[0], &d[0], &bs32[0], nb, c, 4*nb, c/8, out)
+		return
+	}
+	dotQ4KAVX512x4(&row[0], &sc[0], &q[0], &d[0], &bs32[0], nb, c, 4*nb, c/8, out)
+}
 
 //go:noescape
 func dotQ6KAVX512(w *byte, q *int8, d *float32, bs *int32, nb int) float32
@@ -66,6 +101,9 @@ func asmSupported() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.H
 func asm512Supported() bool {
 	return asmSupported() && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
 }
+
+// vnniSupported says whether the AVX-512 kernels may use VPDPWSSD.
+func vnniSupported() bool { return asm512Supported() && cpu.X86.HasAVX512VNNI }
 
 // asmHas reports whether asmDot handles matrices of type t (so the batched
 // Go kernels and their unpacking are not needed).
@@ -163,7 +201,9 @@ func asmDot4(m *Matrix, r int, a *Acts, t int, out *[4]float32) bool {
 		q, d, bs := a.q[t*c:(t+4)*c], a.d[t*nb:(t+4)*nb], a.bs[t*c/16:(t+4)*c/16]
 		_ = row[nb*q4KBytes-1]
 		if asm512On {
-			dotQ4KAVX512x4(&row[0], &q[0], &d[0], &bs[0], nb, c, 4*nb, c/4, out)
+			var sc [maxQ4KBlocks * q4kScaleBytes]byte
+			q4kScalesRow(row, nb, sc[:])
+			dotQ4K512x4(row, sc[:], a, t, out)
 			return true
 		}
 		dotQ4KAVX2x4(&row[0], &q[0], &d[0], &bs[0], nb, c, 4*nb, c/4, out)
@@ -181,6 +221,15 @@ func asmDot4(m *Matrix, r int, a *Acts, t int, out *[4]float32) bool {
 		nb := c / QK_K
 		q, d, bs := a.q[t*c:(t+4)*c], a.d[t*nb:(t+4)*nb], a.bs[t*c/16:(t+4)*c/16]
 		_ = row[nb*q6KBytes-1]
+		if asm512On {
+			bsq := a.bsq6[t*c/16 : (t+4)*c/16]
+			if vnniOn {
+				dotQ6KVNNIx4(&row[0], &q[0], &d[0], &bsq[0], nb, c, 4*nb, c/8, out)
+			} else {
+				dotQ6KAVX512x4(&row[0], &q[0], &d[0], &bsq[0], nb, c, 4*nb, c/8, out)
+			}
+			return true
+		}
 		dotQ6KAVX2x4(&row[0], &q[0], &d[0], &bs[0], nb, c, 4*nb, c/4, out)
 		return true
 	}

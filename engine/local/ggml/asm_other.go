@@ -19,3 +19,14 @@ func asmDot4(*Matrix, int, *Acts, int, *[4]float32) bool { return false }
 func asm512Supported() bool { return false }
 
 func asmCovers(*Matrix) bool { return false }
+
+func vnniSupported() bool { return false }
+
+const q4kScaleBytes = 32
+
+func q4kScalesRow([]byte, int, []byte) {}
+
+func dotQ4K512x4([]byte, []byte, *Acts, int, *[4]float32) {}
+
+// maxQ4KBlocks: see asm_amd64.go.
+const maxQ4KBlocks = 64

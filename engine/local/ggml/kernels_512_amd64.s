@@ -42,6 +42,134 @@ DATA kmaskB<>+0(SB)/8, $0x3030303000000000
 DATA kmaskB<>+8(SB)/8, $0x3030303000000000
 GLOBL kmaskB<>(SB), RODATA|NOPTR, $16
 
+// The four-vector Q4_K kernels, for prompt batches: dotQ4KAVX2x4 at
+// dotQ4KAVX512's width. Per vector they form the same eight int32 lane
+// sums (folded into Y8…Y11 as the AVX2 block end has them) and the same
+// float operations on them, so the results are dotQ4KAVX2x4's (and
+// dotQ4KAVX2's) bit for bit. Their block end is cheaper than the AVX2
+// one, which is most of a prompt's time: the activations' sums of each 32
+// values come precomputed (bs32, not the sums of 16), the mins multiply
+// them with one VPMADDWD (sums fit 16 bits, the mins' high words are
+// zero, so it is VPMULLD's exact product), the row's d and dmin are
+// loaded once for the four vectors, and the two scale products are stored
+// and read back by the FMAs as broadcasts instead of shuffled into place.
+// The VNNI variant fuses each VPMADDWD+VPADDD into VPDPWSSD (the same
+// wrapping int32 sum).
+//
+// func dotQ4KAVX512x4(w, sc *byte, q *int8, d *float32, bs32 *int32, nb, qstride, dstride, bstride int, out *[4]float32)
+// func dotQ4KVNNIx4(…the same…)
+//
+// sc holds the row's scales as q4kScales unpacks them: a prompt's matrix
+// product unpacks a row once for all its vectors, not once per four.
+
+#define Q4K512FIN(bs32, da, isum, acc, slot) \
+	VPMADDWD bs32, Y12, Y13; \
+	VCVTDQ2PS Y13, Y13; \
+	VCVTDQ2PS isum, isum; \
+	VBROADCASTSS da, X6; \
+	VMULPS X6, X5, X6; \
+	VMOVQ X6, (8*slot)(SP); \
+	VFMADD231PS.BCST (8*slot)(SP), isum, acc; \
+	VFNMADD231PS.BCST (4+8*slot)(SP), Y13, acc
+
+#define Q4K512HALF(h, sca, scb) \
+	VMOVDQU64 (16+64*h)(SI), Z12; \
+	VPANDD Z15, Z12, Z13; \
+	VPSRLW $4, Z12, Z14; \
+	VPANDD Z15, Z14, Z14; \
+	VSHUFI64X2 $0x44, Z14, Z13, Z12; \
+	VSHUFI64X2 $0xEE, Z14, Z13, Z13; \
+	Q4K512TOK((128*h)(DI), Z12, sca, Z24); \
+	Q4K512TOK((128*h)(DI)(R8*1), Z12, sca, Z25); \
+	Q4K512TOK((128*h)(DI)(R8*2), Z12, sca, Z26); \
+	Q4K512TOK((128*h)(DI)(R9*1), Z12, sca, Z27); \
+	Q4K512TOK((128*h+64)(DI), Z13, scb, Z24); \
+	Q4K512TOK((128*h+64)(DI)(R8*1), Z13, scb, Z25); \
+	Q4K512TOK((128*h+64)(DI)(R8*2), Z13, scb, Z26); \
+	Q4K512TOK((128*h+64)(DI)(R9*1), Z13, scb, Z27)
+
+// Q4K512X4 is the kernels' body; Q4K512TOK (one vector's products of 64
+// values with their scales) is defined before each use.
+#define Q4K512X4 \
+	MOVQ w+0(FP), SI; \
+	MOVQ sc+8(FP), AX; \
+	MOVQ q+16(FP), DI; \
+	MOVQ d+24(FP), DX; \
+	MOVQ bs32+32(FP), BX; \
+	MOVQ nb+40(FP), CX; \
+	MOVQ qstride+48(FP), R8; \
+	LEAQ (R8)(R8*2), R9; \
+	MOVQ dstride+56(FP), R12; \
+	LEAQ (R12)(R12*2), R13; \
+	MOVQ bstride+64(FP), R10; \
+	LEAQ (R10)(R10*2), R11; \
+	VXORPS Y0, Y0, Y0; \
+	VXORPS Y1, Y1, Y1; \
+	VXORPS Y2, Y2, Y2; \
+	VXORPS Y3, Y3, Y3; \
+	VPBROADCASTD nibmask<>(SB), Z15; \
+	VMOVDQU64 permw01<>(SB), Z20; \
+	VPBROADCASTD two16<>(SB), Z24; \
+	VPADDW Z24, Z20, Z21; \
+	VPADDW Z24, Z21, Z22; \
+	VPADDW Z24, Z22, Z23; \
+q4k5x4loop: \
+	TESTQ CX, CX; \
+	JZ    q4k5x4done; \
+	VBROADCASTI32X4 0(AX), Z13; \
+	VPERMW Z13, Z20, Z16; \
+	VPERMW Z13, Z21, Z17; \
+	VPERMW Z13, Z22, Z18; \
+	VPERMW Z13, Z23, Z19; \
+	VPXORD Z24, Z24, Z24; \
+	VPXORD Z25, Z25, Z25; \
+	VPXORD Z26, Z26, Z26; \
+	VPXORD Z27, Z27, Z27; \
+	Q4K512HALF(0, Z16, Z17); \
+	Q4K512HALF(1, Z18, Z19); \
+	VEXTRACTI64X4 $1, Z24, Y8; \
+	VPADDD Y24, Y8, Y8; \
+	VEXTRACTI64X4 $1, Z25, Y9; \
+	VPADDD Y25, Y9, Y9; \
+	VEXTRACTI64X4 $1, Z26, Y10; \
+	VPADDD Y26, Y10, Y10; \
+	VEXTRACTI64X4 $1, Z27, Y11; \
+	VPADDD Y27, Y11, Y11; \
+	VPMOVZXBD 16(AX), Y12; \
+	VMOVQ 24(AX), X5; \
+	Q4K512FIN((BX), (DX), Y8, Y0, 0); \
+	Q4K512FIN((BX)(R10*1), (DX)(R12*1), Y9, Y1, 1); \
+	Q4K512FIN((BX)(R10*2), (DX)(R12*2), Y10, Y2, 2); \
+	Q4K512FIN((BX)(R11*1), (DX)(R13*1), Y11, Y3, 3); \
+	ADDQ $144, SI; \
+	ADDQ $256, DI; \
+	ADDQ $4, DX; \
+	ADDQ $32, BX; \
+	ADDQ $32, AX; \
+	DECQ CX; \
+	JMP  q4k5x4loop; \
+q4k5x4done: \
+	VPXORD Z16, Z16, Z16; \
+	VPXORD Z17, Z17, Z17; \
+	VPXORD Z18, Z18, Z18; \
+	VPXORD Z19, Z19, Z19; \
+	VPXORD Z20, Z20, Z20; \
+	VPXORD Z21, Z21, Z21; \
+	VPXORD Z22, Z22, Z22; \
+	VPXORD Z23, Z23, Z23; \
+	VPXORD Z24, Z24, Z24; \
+	VPXORD Z25, Z25, Z25; \
+	VPXORD Z26, Z26, Z26; \
+	VPXORD Z27, Z27, Z27; \
+	MOVQ out+72(FP), BX; \
+	HSUMTO(Y0, X0, 0); \
+	HSUMTO(Y1, X1, 4); \
+	HSUMTO(Y2, X2, 8); \
+	HSUMTO(Y3, X3, 12); \
+	VZEROUPPER; \
+	RET
+
+
 // func dotQ4KAVX512(w *byte, q *int8, d *float32, bs *int32, nb int) float32
 TEXT ·dotQ4KAVX512(SB), NOSPLIT, $0-44
 	MOVQ w+0(FP), SI
@@ -149,233 +277,29 @@ q4k5done:
 	MOVSS X0, ret+40(FP)
 	RET
 
-// Word indices for VPERMW over Q6_K's 16 scales: scales 4k…4k+3, eight
-// words each (one scale per 16 values); k from adding four16 k times.
-DATA permq6<>+0(SB)/8, $0x0000000000000000
-DATA permq6<>+8(SB)/8, $0x0000000000000000
-DATA permq6<>+16(SB)/8, $0x0001000100010001
-DATA permq6<>+24(SB)/8, $0x0001000100010001
-DATA permq6<>+32(SB)/8, $0x0002000200020002
-DATA permq6<>+40(SB)/8, $0x0002000200020002
-DATA permq6<>+48(SB)/8, $0x0003000300030003
-DATA permq6<>+56(SB)/8, $0x0003000300030003
-GLOBL permq6<>(SB), RODATA|NOPTR, $64
-DATA four16<>+0(SB)/4, $0x00040004
-GLOBL four16<>(SB), RODATA|NOPTR, $4
-
-// func dotQ6KAVX512(w *byte, q *int8, d *float32, bs *int32, nb int) float32
-//
-// dotQ6KAVX2 on 64 values per instruction: ql's 64 bytes of a half hold
-// the low bits of two consecutive 32-value runs, and qh's 32 bytes, shifted
-// two ways and joined, their high bits. Same eight lane sums, same result.
-TEXT ·dotQ6KAVX512(SB), NOSPLIT, $0-44
-	MOVQ w+0(FP), SI
-	MOVQ q+8(FP), DI
-	MOVQ d+16(FP), DX
-	MOVQ bs+24(FP), BX
-	MOVQ nb+32(FP), CX
-	VXORPS Y0, Y0, Y0
-	VPBROADCASTD nibmask<>(SB), Z15
-	VMOVDQU64 m30<>(SB), Y14
-	VINSERTI64X4 $1, Y14, Z14, Z14
-	VMOVDQU64 permq6<>(SB), Z20
-	VPBROADCASTD four16<>(SB), Z24
-	VPADDW Z24, Z20, Z21
-	VPADDW Z24, Z21, Z22
-	VPADDW Z24, Z22, Z23
-
-q6k5loop:
-	TESTQ CX, CX
-	JZ    q6k5done
-	PREFETCHT0 1024(SI)
-	PREFETCHT0 1088(SI)
-	PREFETCHT0 1152(SI)
-	PREFETCHT0 1216(SI)
-	VPMOVSXBW 192(SI), Y13
-	VPERMW Z13, Z20, Z16
-	VPERMW Z13, Z21, Z17
-	VPERMW Z13, Z22, Z18
-	VPERMW Z13, Z23, Z19
-
-#define Q6K5HALF(h, sca, scb) \
-	VMOVDQU64 (64*h)(SI), Z10; \
-	VMOVDQU (128+32*h)(SI), Y11; \
-	VPSLLW $4, Y11, Y12; \
-	VPSLLW $2, Y11, Y13; \
-	VINSERTI64X4 $1, Y13, Z12, Z12; \
-	VPSRLW $2, Y11, Y13; \
-	VINSERTI64X4 $1, Y13, Z11, Z11; \
-	VPANDQ Z14, Z12, Z12; \
-	VPANDQ Z14, Z11, Z11; \
-	VPANDQ Z15, Z10, Z13; \
-	VPORQ Z12, Z13, Z13; \
-	VPSRLW $4, Z10, Z10; \
-	VPANDQ Z15, Z10, Z10; \
-	VPORQ Z11, Z10, Z10; \
-	VPMADDUBSW (128*h)(DI), Z13, Z13; \
-	VPMADDUBSW (128*h+64)(DI), Z10, Z10; \
-	VPMADDWD sca, Z13, Z13; \
-	VPMADDWD scb, Z10, Z10
-
-	Q6K5HALF(0, Z16, Z17)
-	VPADDD Z13, Z10, Z9
-	Q6K5HALF(1, Z18, Z19)
-	VPADDD Z13, Z9, Z9
-	VPADDD Z10, Z9, Z9
-	VEXTRACTI64X4 $1, Z9, Y1
-	VPADDD Y1, Y9, Y9
-
-	// dotQ6KAVX2's block end: the +32 offset, scale and accumulate.
-	VPMOVSXBD 192(SI), Y3
-	VPMOVSXBD 200(SI), Y4
-	VPMULLD (BX), Y3, Y3
-	VPMULLD 32(BX), Y4, Y4
-	VPADDD Y4, Y3, Y3
-	VPSLLD $5, Y3, Y3
-	VPSUBD Y3, Y9, Y9
-	VCVTDQ2PS Y9, Y9
-	MOVWLZX 208(SI), AX
-	VMOVD AX, X5
-	VCVTPH2PS X5, X5
-	VMULSS (DX), X5, X5
-	VBROADCASTSS X5, Y5
-	VFMADD231PS Y5, Y9, Y0
-
-	ADDQ $210, SI
-	ADDQ $256, DI
-	ADDQ $4, DX
-	ADDQ $64, BX
-	DECQ CX
-	JMP  q6k5loop
-
-q6k5done:
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
-	VPXORD Z24, Z24, Z24
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VZEROUPPER
-	MOVSS X0, ret+40(FP)
-	RET
-
-// func dotQ4KAVX512x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32) (nb <= 64)
-//
-// dotQ4KAVX2x4 at dotQ4KAVX512's width, for prompt batches: per vector the
-// same eight lane sums, folded into Y8…Y11 for the AVX2 block end, so the
-// results are dotQ4KAVX2x4's (and dotQ4KAVX2's) bit for bit.
-TEXT ·dotQ4KAVX512x4(SB), 0, $2048-72
-	MOVQ w+0(FP), SI
-	MOVQ nb+32(FP), CX
-	LEAQ 0(SP), AX
-	KSCALES(144)
-	MOVQ w+0(FP), SI
-	MOVQ q+8(FP), DI
-	MOVQ d+16(FP), DX
-	MOVQ bs+24(FP), BX
-	MOVQ nb+32(FP), CX
-	MOVQ qstride+40(FP), R8
-	LEAQ (R8)(R8*2), R9
-	MOVQ dstride+48(FP), R12
-	LEAQ (R12)(R12*2), R13
-	MOVQ bstride+56(FP), R10
-	LEAQ (R10)(R10*2), R11
-	LEAQ 0(SP), AX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VPBROADCASTD nibmask<>(SB), Z15
-	VMOVDQU64 permw01<>(SB), Z20
-	VPBROADCASTD two16<>(SB), Z24
-	VPADDW Z24, Z20, Z21
-	VPADDW Z24, Z21, Z22
-	VPADDW Z24, Z22, Z23
-
-q4k5x4loop:
-	TESTQ CX, CX
-	JZ    q4k5x4done
-	VBROADCASTI32X4 0(AX), Z13
-	VPERMW Z13, Z20, Z16
-	VPERMW Z13, Z21, Z17
-	VPERMW Z13, Z22, Z18
-	VPERMW Z13, Z23, Z19
-	VPXORD Z24, Z24, Z24
-	VPXORD Z25, Z25, Z25
-	VPXORD Z26, Z26, Z26
-	VPXORD Z27, Z27, Z27
-
-#define Q4K5X4TOK(qa, w, sc, isum) \
+#define Q4K512TOK(qa, w, sc, isum) \
 	VPMADDUBSW qa, w, Z4; \
 	VPMADDWD sc, Z4, Z4; \
 	VPADDD Z4, isum, isum
 
-#define Q4K5X4HALF(h, sca, scb) \
-	VMOVDQU64 (16+64*h)(SI), Z12; \
-	VPANDD Z15, Z12, Z13; \
-	VPSRLW $4, Z12, Z14; \
-	VPANDD Z15, Z14, Z14; \
-	VSHUFI64X2 $0x44, Z14, Z13, Z12; \
-	VSHUFI64X2 $0xEE, Z14, Z13, Z13; \
-	Q4K5X4TOK((128*h)(DI), Z12, sca, Z24); \
-	Q4K5X4TOK((128*h)(DI)(R8*1), Z12, sca, Z25); \
-	Q4K5X4TOK((128*h)(DI)(R8*2), Z12, sca, Z26); \
-	Q4K5X4TOK((128*h)(DI)(R9*1), Z12, sca, Z27); \
-	Q4K5X4TOK((128*h+64)(DI), Z13, scb, Z24); \
-	Q4K5X4TOK((128*h+64)(DI)(R8*1), Z13, scb, Z25); \
-	Q4K5X4TOK((128*h+64)(DI)(R8*2), Z13, scb, Z26); \
-	Q4K5X4TOK((128*h+64)(DI)(R9*1), Z13, scb, Z27)
+TEXT ·dotQ4KAVX512x4(SB), 0, $32-80
+	Q4K512X4
 
-	Q4K5X4HALF(0, Z16, Z17)
-	Q4K5X4HALF(1, Z18, Z19)
+#undef Q4K512TOK
+#define Q4K512TOK(qa, w, sc, isum) \
+	VPMADDUBSW qa, w, Z4; \
+	VPDPWSSD sc, Z4, isum
 
-	VEXTRACTI64X4 $1, Z24, Y8
-	VPADDD Y24, Y8, Y8
-	VEXTRACTI64X4 $1, Z25, Y9
-	VPADDD Y25, Y9, Y9
-	VEXTRACTI64X4 $1, Z26, Y10
-	VPADDD Y26, Y10, Y10
-	VEXTRACTI64X4 $1, Z27, Y11
-	VPADDD Y27, Y11, Y11
+TEXT ·dotQ4KVNNIx4(SB), 0, $32-80
+	Q4K512X4
 
-	VPMOVZXBD 16(AX), Y12
-	Q4KX4FIN((BX), 32(BX), (DX), Y8, Y0)
-	Q4KX4FIN((BX)(R10*1), 32(BX)(R10*1), (DX)(R12*1), Y9, Y1)
-	Q4KX4FIN((BX)(R10*2), 32(BX)(R10*2), (DX)(R12*2), Y10, Y2)
-	Q4KX4FIN((BX)(R11*1), 32(BX)(R11*1), (DX)(R13*1), Y11, Y3)
-
-	ADDQ $144, SI
-	ADDQ $256, DI
-	ADDQ $4, DX
-	ADDQ $64, BX
-	ADDQ $32, AX
-	DECQ CX
-	JMP  q4k5x4loop
-
-q4k5x4done:
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
-	VPXORD Z24, Z24, Z24
-	VPXORD Z25, Z25, Z25
-	VPXORD Z26, Z26, Z26
-	VPXORD Z27, Z27, Z27
-	MOVQ out+64(FP), BX
-	HSUMTO(Y0, X0, 0)
-	HSUMTO(Y1, X1, 4)
-	HSUMTO(Y2, X2, 8)
-	HSUMTO(Y3, X3, 12)
-	VZEROUPPER
+// func q4kScales(w *byte, nb int, sc *byte)
+//
+// q4kScales unpacks the scales of nb Q4_K blocks at w into 32-byte records
+// at sc (see KSCALES), for the four-vector kernels.
+TEXT ·q4kScales(SB), NOSPLIT, $0-24
+	MOVQ w+0(FP), SI
+	MOVQ nb+8(FP), CX
+	MOVQ sc+16(FP), AX
+	KSCALES(144)
 	RET

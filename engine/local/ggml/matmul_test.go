@@ -4,6 +4,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func randomMatrix(t testing.TB, typ Type, rows, cols int, rng *rand.Rand) (*Matrix, []float32) {
@@ -313,6 +316,38 @@ func TestKernelExtremes(t *testing.T) {
 			got := float64(m.dotRow(0, &a, 0))
 			if math.Abs(got-want) > 1e-4*math.Abs(want)+1e-3 {
 				t.Errorf("%s, activations %g: got %g, want %g", typ, act, got, want)
+			}
+		}
+	}
+}
+
+// TestPoolPrepare holds the pool's parallel conversion of activations to
+// the one-thread one, every field, for every vec-dot type and for sizes
+// that end in a short unit.
+func TestPoolPrepare(t *testing.T) {
+	p := NewPool(3)
+	defer p.Close()
+	for _, typ := range []Type{F32, F16, BF16, Q8_0, Q4_K} {
+		for _, shape := range [][2]int{{1, 256}, {3, 768}, {5, 32 * 7}, {9, 1536}} {
+			n, cols := shape[0], shape[1]
+			if VecDotType(typ).BlockSize() > cols || cols%VecDotType(typ).BlockSize() != 0 {
+				continue
+			}
+			rng := rand.New(rand.NewPCG(uint64(n), uint64(cols)))
+			x := make([]float32, n*cols)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			var one, many Acts
+			if err := one.Prepare(typ, x, n, cols); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Prepare(&many, typ, x, n, cols); err != nil {
+				t.Fatal(err)
+			}
+			opt := cmp.AllowUnexported(Acts{})
+			if diff := cmp.Diff(one, many, opt, cmpopts.IgnoreFields(Acts{}, "task")); diff != "" {
+				t.Errorf("%s %d×%d: pool differs (-one +pool):\n%s", typ, n, cols, diff)
 			}
 		}
 	}

@@ -100,7 +100,7 @@ func (m *Model) check(c *Cache, tokens []int32) error {
 func (c *Cache) mul(w *ggml.Matrix, x []float32, n int, y []float32, prepared bool) error {
 	s := &c.s
 	if !prepared || s.acts.Type != ggml.VecDotType(w.Type) {
-		if err := s.acts.Prepare(w.Type, x, n, w.Cols); err != nil {
+		if err := c.m.pool.Prepare(&s.acts, w.Type, x, n, w.Cols); err != nil {
 			return err
 		}
 	}
