@@ -3,6 +3,7 @@
 // the thinking label. Rendered whenever the view marks its meta dirty.
 
 import type { Announcer } from "./announcer.js";
+import type { ApiError } from "./api.js";
 import { h, setText, show } from "./dom.js";
 import { errorBox, outcome, renderProblem, statsLine, thinkStatsLine } from "./header.js";
 import { typeset } from "./markdown.js";
@@ -114,4 +115,13 @@ export function renderThinkLabel(toggle: HTMLElement, s: MetaState): void {
   else if (live) label = `Thinking… ${formatDuration(ms)}`;
   else label = `Thought for ${formatDuration(ms)}`;
   setText(toggle, label);
+}
+
+/** loadErrorNotice says why a run could not be loaded; failed is the badge ("not found", "error"). */
+export function loadErrorNotice(e: ApiError | undefined, page: boolean): { box: HTMLElement; failed: string } {
+  const gone = e?.status === 404;
+  const msg = gone ? "This run does not exist on this server (it may have been deleted, or the link is mistyped)." : `Could not load the run: ${e?.message || "unknown error"}.`;
+  const retry = gone ? null : h("button", { type: "button", class: "ts-btn", "data-action": "reload" }, "Try again");
+  const box = h("div", { class: "ts-error" }, h("p", { class: "ts-error-what", text: msg }), retry, page ? h("a", { href: "/", class: "ts-btn", "data-nav": "" }, "Start a new run") : null);
+  return { box, failed: gone ? "not found" : "error" };
 }

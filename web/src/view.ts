@@ -13,8 +13,8 @@ import { RunActions, type ControlAction } from "./actions.js";
 import { Api, ApiError, ownerToken } from "./api.js";
 import { h, setText, show } from "./dom.js";
 import { Announcer } from "./announcer.js";
-import { newBlock, renderBlock, type MdBlock } from "./block.js";
-import { renderMeta, renderThinkLabel, type MetaState, type Mode } from "./meta.js";
+import { Frame } from "./frame.js";
+import { loadErrorNotice, renderMeta, renderThinkLabel, type MetaState, type Mode } from "./meta.js";
 import { RunModel } from "./model.js";
 import { Speaker } from "./speech.js";
 import { SpeechToggle } from "./speechui.js";
@@ -46,11 +46,7 @@ export class RunView {
   private stream?: EventStream;
   private conn: ConnState | "replay" | "snapshot" = "connecting";
   private mode: Mode = "idle";
-  private frame = 0;
-  private pendingSteps = new Set<number>();
-  private answerBlock: MdBlock;
-  private answerDirty = false;
-  private metaDirty = true;
+  private frame: Frame;
   private viewPaused = false;
   private follower: Follower;
   private thinkingOpen = true;
@@ -81,7 +77,16 @@ export class RunView {
     this.el = d.el;
     this.announcer = new Announcer(d.live);
     this.steps = new StepList(d.stepsList, d.stepSelect, this.announcer);
-    this.answerBlock = newBlock(this.el.answer);
+    this.frame = new Frame(this.el, this.steps, this.announcer, this.speaker, {
+      model: () => this.model,
+      paused: () => this.viewPaused,
+      thinkingOpen: () => this.thinkingOpen,
+      renderMeta: () => this.renderMeta(),
+      rendered: () => {
+        if (this.follower.following && this.conn !== "snapshot") this.follower.scrollToEnd();
+        this.updateJump();
+      },
+    });
     this.replayer = new Replayer(this.el.pauseView, this.replayTarget());
     this.actions = new RunActions(o.api, this.announcer, (box) => this.notice(box));
     d.stepSelect.addEventListener("change", () => {
@@ -119,8 +124,7 @@ export class RunView {
       this.follower.following = true;
       this.openStream((after) => this.o.api.eventsURL(id, after));
     }
-    this.metaDirty = true;
-    this.schedule();
+    this.frame.meta();
   }
 
   /** follow streams an events URL directly (the element's src attribute). */
@@ -138,23 +142,9 @@ export class RunView {
   }
 
   private applySnapshot(d: RunDetail) {
-    this.model = new RunModel();
-    this.model.run = d.run;
-    this.model.state = d.run.state;
-    this.model.viewers = d.viewers || 0;
-    for (const ev of d.snapshot?.events || []) this.model.apply(ev);
-    for (const a of d.snapshot?.annotations || []) this.model.addAnnotation(a);
-    if (d.next_seq > 0 && this.model.lastSeq < d.next_seq - 1) this.model.lastSeq = d.next_seq - 1;
-    if (d.run.state && !isTerminalState(this.model.state)) this.model.state = d.run.state;
-    if (isTerminalState(d.run.state)) {
-      this.model.ended = true;
-      this.model.usage ??= d.run.usage;
-      this.model.timings ??= d.run.timings;
-      if (d.run.error) this.model.terminalError ??= d.run.error;
-      if (this.model.result === undefined && d.snapshot?.result) this.model.result = d.snapshot.result;
-    }
+    this.model = RunModel.fromDetail(d);
     this.resetDom();
-    this.queueAll();
+    this.frame.queueAll();
   }
 
   private openStream(url: (after: number) => string) {
@@ -175,119 +165,23 @@ export class RunView {
   private onEvent(ev: TSEvent) {
     this.lastEventWall = performance.now();
     if (!this.model.apply(ev)) return;
-    if (ev.type === "viewers" || ev.type === "stats") this.metaDirty = true;
-    if (isTerminal(ev.type)) {
-      this.mode = "finished";
-      this.metaDirty = true;
-    }
-    this.schedule();
+    if (isTerminal(ev.type)) this.mode = "finished";
+    if (ev.type === "viewers" || ev.type === "stats" || isTerminal(ev.type)) this.frame.meta();
+    else this.frame.schedule();
   }
 
   private showLoadError(err: unknown) {
-    const e = err as ApiError;
-    const status = e?.status;
-    this.setConn(status === 404 ? "gone" : "reconnecting");
-    const msg =
-      status === 404
-        ? "This run does not exist on this server (it may have been deleted, or the link is mistyped)."
-        : `Could not load the run: ${e?.message || "unknown error"}.`;
-    const retry = status === 404 ? null : h("button", { type: "button", class: "ts-btn", "data-action": "reload" }, "Try again");
-    this.notices = [h("div", { class: "ts-error" }, h("p", { class: "ts-error-what", text: msg }), retry, this.o.page ? h("a", { href: "/", class: "ts-btn", "data-nav": "" }, "Start a new run") : null)];
-    this.loadFailed = status === 404 ? "not found" : "error";
-    this.metaDirty = true;
-    this.schedule();
+    const { box, failed } = loadErrorNotice(err as ApiError, !!this.o.page);
+    this.setConn(failed === "not found" ? "gone" : "reconnecting");
+    this.notices = [box];
+    this.loadFailed = failed;
+    this.frame.meta();
   }
 
   private resetDom() {
-    this.steps.reset();
-    this.pendingSteps.clear();
-    this.el.answer.replaceChildren();
-    this.answerBlock = newBlock(this.el.answer);
-    this.answerDirty = false;
-    this.el.errors.replaceChildren();
+    this.frame.reset();
     this.notices = [];
-    // The result card belongs to the model being shown: a replay starts
-    // without it and reaches it at the end.
-    show(this.el.result, false);
-    delete this.el.result.dataset.answer;
-    this.el.resultMath.replaceChildren();
-    this.metaDirty = true;
   }
-
-  private queueAll() {
-    this.model.takeChanges();
-    for (const s of this.model.steps) this.pendingSteps.add(s.index);
-    this.answerDirty = true;
-    this.metaDirty = true;
-  }
-
-  // ---------------------------------------------------------------- rendering
-
-  private schedule() {
-    if (this.frame || this.destroyed) return;
-    this.frame = requestAnimationFrame(this.render);
-  }
-
-  private render = () => {
-    this.frame = 0;
-    if (this.viewPaused) return;
-    const start = performance.now();
-    const c = this.model.takeChanges();
-    for (const i of c.steps) this.pendingSteps.add(i);
-    if (c.answer) this.answerDirty = true;
-    if (c.meta || c.annotations) this.metaDirty = true;
-    if (c.annotations) for (const i of this.steps.indexes()) this.steps.updateMarks(i, this.model);
-    for (const i of c.finished) {
-      const s = this.model.step(i);
-      if (s) {
-        if (!(this.model.ended && this.model.result)) this.announcer.step(i);
-        this.speaker.step(i, s.src);
-      }
-    }
-
-    let more = false;
-    // Steps in order. While the thinking is collapsed they stay pending and
-    // are rendered when it opens.
-    const order = [...this.pendingSteps].sort((a, b) => a - b);
-    for (const i of order) {
-      const s = this.model.step(i);
-      if (!s) {
-        this.pendingSteps.delete(i);
-        continue;
-      }
-      const sv = this.steps.view(s, this.model);
-      if (!this.thinkingOpen) continue;
-      if (performance.now() - start > frameBudgetMs) {
-        more = true;
-        break;
-      }
-      if (renderBlock(sv, s.src, s.done)) this.pendingSteps.delete(i);
-      else more = true; // throttled tail: look again next frame
-    }
-    if (c.finished.length || order.length > 1) this.steps.closeGroups(this.model);
-    const tSteps = performance.now();
-    if (this.model.ended && !this.answerBlock.final) this.answerDirty = true;
-    if (this.answerDirty && performance.now() - start > frameBudgetMs) more = true;
-    else if (this.answerDirty) {
-      const done = this.model.ended;
-      show(this.el.answerSec, !!this.model.answer);
-      if (renderBlock(this.answerBlock, this.model.answer, done)) this.answerDirty = false;
-      else more = true;
-      if (done && this.model.answer) this.speaker.answer(this.model.answer, this.model.result);
-    }
-    const tAnswer = performance.now();
-    if (this.metaDirty) {
-      this.metaDirty = false;
-      this.renderMeta();
-    }
-    const tMeta = performance.now();
-    if (this.follower.following && this.conn !== "snapshot") this.follower.scrollToEnd();
-    this.updateJump();
-    if (more) this.schedule();
-    const took = performance.now() - start;
-    const prof = (window as unknown as { __tsProfile?: unknown[] }).__tsProfile;
-    if (prof && took > 16) prof.push({ at: Math.round(start), ms: Math.round(took), stepsMs: Math.round(tSteps - start), answerMs: Math.round(tAnswer - tSteps), metaMs: Math.round(tMeta - tAnswer), scrollMs: Math.round(performance.now() - tMeta), steps: order.length, finished: c.finished.length, answer: c.answer, ended: this.model.ended });
-  };
 
   private metaState(): MetaState {
     return {
@@ -318,8 +212,7 @@ export class RunView {
     });
     box.append(close);
     this.notices.push(box);
-    this.metaDirty = true;
-    this.schedule();
+    this.frame.meta();
   }
   private startTick() {
     this.stopTick();
@@ -354,8 +247,7 @@ export class RunView {
     }
     if (s === "ended" || s === "gone") {
       this.mode = this.mode === "replay" ? "replay" : "finished";
-      this.metaDirty = true;
-      this.schedule();
+      this.frame.meta();
     }
   }
 
@@ -382,7 +274,7 @@ export class RunView {
       this.mode = "live";
       this.openStream((after) => this.o.api.eventsURL(id, after));
     }
-    this.schedule();
+    this.frame.schedule();
   }
 
   // ---------------------------------------------------------------- scrolling
@@ -452,13 +344,7 @@ export class RunView {
     this.el.thinkToggle.setAttribute("aria-expanded", String(open));
     this.steps.list.hidden = !open;
     this.root.classList.toggle("ts-collapsed", !open);
-    if (open) {
-      for (const s of this.model.steps) {
-        const sv = this.steps.get(s.index);
-        if (!sv || !sv.final) this.pendingSteps.add(s.index);
-      }
-      this.schedule();
-    }
+    if (open) this.frame.reopen();
   }
 
   togglePauseView(): void {
@@ -476,7 +362,7 @@ export class RunView {
       this.announcer.say("View paused; new text keeps arriving in the background.");
     } else {
       this.announcer.say("View resumed.");
-      this.schedule();
+      this.frame.schedule();
     }
   }
 
@@ -492,7 +378,7 @@ export class RunView {
       // without one, show it now.
       if ((await this.actions.annotate(id, step, note)) && this.mode !== "live") {
         this.model.addAnnotation({ step, note });
-        this.schedule();
+        this.frame.schedule();
       }
     });
   }
@@ -534,8 +420,7 @@ export class RunView {
       },
       apply: (ev) => this.model.apply(ev),
       tick: () => {
-        this.metaDirty = true;
-        this.schedule();
+        this.frame.meta();
       },
       done: () => {
         this.mode = "finished";
@@ -543,8 +428,7 @@ export class RunView {
         this.el.conn.dataset.conn = "ended";
         setText(this.el.conn, "replay finished");
         this.announcer.say("Replay finished.");
-        this.metaDirty = true;
-        this.schedule();
+        this.frame.meta();
       },
     };
   }
@@ -553,7 +437,7 @@ export class RunView {
   jumpToStep(n: number): void {
     if (this.mode === "replay" && !this.model.step(n) && this.replayer.fastForward(n)) {
       this.follower.following = false;
-      this.render();
+      this.frame.render();
       this.replayer.proceed();
     }
     const go = () => {
@@ -567,7 +451,7 @@ export class RunView {
     };
     if (this.steps.get(n)) go();
     else {
-      this.render();
+      this.frame.render();
       go();
     }
   }
@@ -591,7 +475,7 @@ export class RunView {
 
   /** idle reports whether everything received so far is rendered. */
   idle(): boolean {
-    return !this.frame && this.pendingSteps.size === 0 && !this.answerDirty && !this.viewPaused;
+    return this.frame.idle();
   }
 
   get connection(): string {
@@ -612,8 +496,7 @@ export class RunView {
     this.destroyed = true;
     this.announcer.stop();
     this.stopAll();
-    cancelAnimationFrame(this.frame);
-    this.frame = 0;
+    this.frame.stop();
     this.follower.detach();
   }
 }
