@@ -9,10 +9,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/thinkstream/thinkstream"
 	"github.com/thinkstream/thinkstream/engine/local/tokenizer"
+	"github.com/thinkstream/thinkstream/engine/pause"
 )
 
 // DefaultContextSize caps the context when Config.ContextSize is 0. The KV
@@ -76,10 +76,7 @@ type Engine struct {
 	log       *slog.Logger
 	slots     chan *slot
 
-	mu    sync.Mutex
-	gates map[string]*pauseGate
-
-	pauseHook func() // see pauseGate.blocked
+	pauses pause.Registry
 }
 
 // slot is one parallel sequence: a KV cache, what it holds and the logits
@@ -115,7 +112,6 @@ func newEngine(m Model, tok *tokenizer.Tokenizer, name string, cfg Config) (*Eng
 		parallel:  parallel,
 		log:       log,
 		slots:     make(chan *slot, parallel),
-		gates:     make(map[string]*pauseGate),
 	}
 	for range parallel {
 		e.slots <- &slot{} // caches are allocated on first use

@@ -255,7 +255,7 @@ func TestPauseResumeContinuesWithoutRecomputing(t *testing.T) {
 	m := &fakeModel{vocab: 1024, ctx: 4096}
 	e := newFakeEngine(t, m, Config{})
 	blocked := make(chan struct{}, 1)
-	e.pauseHook = func() { blocked <- struct{}{} }
+	e.pauses.Blocked = func() { blocked <- struct{}{} }
 	var (
 		mu  sync.Mutex
 		got collected
@@ -309,7 +309,7 @@ func TestPauseResumeContinuesWithoutRecomputing(t *testing.T) {
 func TestCancelWhilePaused(t *testing.T) {
 	e := newFakeEngine(t, &fakeModel{vocab: 1024, ctx: 4096}, Config{})
 	blocked := make(chan struct{}, 1)
-	e.pauseHook = func() { blocked <- struct{}{} }
+	e.pauses.Blocked = func() { blocked <- struct{}{} }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

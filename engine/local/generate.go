@@ -8,6 +8,7 @@ import (
 
 	"github.com/thinkstream/thinkstream"
 	"github.com/thinkstream/thinkstream/engine/local/sample"
+	"github.com/thinkstream/thinkstream/engine/pause"
 )
 
 // Sampling defaults for parameters a request leaves unset: VibeThinker's
@@ -89,13 +90,13 @@ func (e *Engine) generate(ctx context.Context, runID string, prompt []int32, par
 		return res, err
 	}
 
-	gate, unregister, err := e.register(runID)
+	gate, unregister, err := e.pauses.Register(runID)
 	if err != nil {
 		return res, err
 	}
 	defer unregister()
 	// A run paused while queued does not take a sequence until resumed.
-	if _, err := gate.wait(ctx); err != nil {
+	if _, err := gate.Wait(ctx); err != nil {
 		res.FinishReason = "cancelled"
 		return res, err
 	}
@@ -120,7 +121,7 @@ func (e *Engine) generate(ctx context.Context, runID string, prompt []int32, par
 type generation struct {
 	e      *Engine
 	s      *slot
-	gate   *pauseGate
+	gate   *pause.Gate
 	smp    *sample.Sampler
 	res    *thinkstream.Result
 	emit   func(thinkstream.Token) error
@@ -130,7 +131,7 @@ type generation struct {
 
 // wait blocks while the run is paused.
 func (g *generation) wait(ctx context.Context) error {
-	d, err := g.gate.wait(ctx)
+	d, err := g.gate.Wait(ctx)
 	g.paused += d
 	if err != nil {
 		g.res.FinishReason = "cancelled"

@@ -141,7 +141,7 @@ func TestTinyModelPauseResumeSameTokens(t *testing.T) {
 
 	e2 := newTiny(t, Config{})
 	blocked := make(chan struct{}, 1)
-	e2.pauseHook = func() { blocked <- struct{}{} }
+	e2.pauses.Blocked = func() { blocked <- struct{}{} }
 	var got []int
 	done := make(chan error, 1)
 	go func() {

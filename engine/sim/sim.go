@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/engine/pause"
 )
 
 // Defaults for the zero Config.
@@ -55,6 +56,7 @@ type Engine struct {
 	jitter      float64
 	maxParallel int
 	scripts     []script
+	pauses      pause.Registry
 }
 
 // New returns a simulator engine. It panics only if the embedded problem
@@ -92,6 +94,13 @@ func New(cfg Config) *Engine {
 	return e
 }
 
+// Pause implements thinkstream.Pauser: the run stops after the token in
+// progress until Resume.
+func (e *Engine) Pause(runID string) error { return e.pauses.Pause(runID) }
+
+// Resume implements thinkstream.Pauser.
+func (e *Engine) Resume(runID string) error { return e.pauses.Resume(runID) }
+
 // Name implements thinkstream.Engine.
 func (e *Engine) Name() string { return "sim" }
 
@@ -119,6 +128,11 @@ func (e *Engine) Generate(ctx context.Context, req thinkstream.Request, emit fun
 	if err != nil {
 		return res, &thinkstream.EngineError{Code: "invalid_problem", Message: err.Error(), Err: err}
 	}
+	gate, unregister, err := e.pauses.Register(req.RunID)
+	if err != nil {
+		return res, err
+	}
+	defer unregister()
 	p := newPacer(e, seed, problem)
 	defer p.stop()
 	start := time.Now()
@@ -127,6 +141,12 @@ func (e *Engine) Generate(ctx context.Context, req thinkstream.Request, emit fun
 		if req.Params.MaxTokens > 0 && res.Usage.CompletionTokens >= req.Params.MaxTokens {
 			res.FinishReason = "length"
 			break
+		}
+		if d, err := gate.Wait(ctx); err != nil {
+			res.FinishReason = "cancelled"
+			return res, err
+		} else if d > 0 {
+			p.restart() // a paused run goes on at its pace, not in a burst
 		}
 		if err := p.wait(ctx); err != nil {
 			res.FinishReason = "cancelled"
@@ -276,6 +296,9 @@ func (p *pacer) wait(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// restart makes the next token's delay count from now.
+func (p *pacer) restart() { p.due = time.Now() }
 
 func (p *pacer) stop() {
 	if p.timer != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/engine/pause"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -20,6 +22,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 var _ interface {
 	thinkstream.Engine
 	thinkstream.Describer
+	thinkstream.Pauser
 } = (*Engine)(nil)
 
 func request(problem string, seed *int64) thinkstream.Request {
@@ -268,6 +271,52 @@ func TestCancelWithinOneToken(t *testing.T) {
 		}
 		if n < 3 || n > 5 || res.Usage.CompletionTokens != n {
 			t.Errorf("%d tokens emitted, usage %d", n, res.Usage.CompletionTokens)
+		}
+	})
+}
+
+// TestPause holds a run between tokens for as long as it is paused (fake
+// time: an hour), then goes on at its pace, not with a burst of the tokens
+// the pause delayed.
+func TestPause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := New(Config{Rate: 10, TTFT: -1, Jitter: -1}) // a token every 100 ms
+		var n atomic.Int64
+		done := make(chan error, 1)
+		req := request("sim:long 60", seedOf(1))
+		go func() {
+			_, err := e.Generate(context.Background(), req, func(thinkstream.Token) error {
+				n.Add(1)
+				return nil
+			})
+			done <- err
+		}()
+		time.Sleep(1050 * time.Millisecond)
+		synctest.Wait()
+		if err := e.Pause(req.RunID); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond) // the token in progress
+		synctest.Wait()
+		held := n.Load()
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if got := n.Load(); got != held {
+			t.Fatalf("%d tokens while paused", got-held)
+		}
+		if err := e.Resume(req.RunID); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(450 * time.Millisecond)
+		synctest.Wait()
+		if got := n.Load() - held; got < 3 || got > 6 {
+			t.Errorf("%d tokens in the 450 ms after resuming, want about 4", got)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Pause(req.RunID); !errors.Is(err, pause.ErrUnknownRun) {
+			t.Errorf("pause after the end: %v", err)
 		}
 	})
 }

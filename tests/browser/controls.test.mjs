@@ -4,10 +4,11 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startServer, launchBrowser, newPage, waitFor, createRun, getRun, waitRunEnded, transcript, assertClean, outDir } from "./harness.mjs";
+import { startServer, launchBrowser, newPage, waitFor, createRun, getRun, waitRunEnded, transcript, assertClean, outDir, runAction, waitFirstStep } from "./harness.mjs";
 
 const problem = "Given an array of integers, find the largest sum of a non-empty contiguous subarray. Example: [-2, 1, -3, 4, -1, 2, 1, -5, 4].";
 let srv, browser;
+
 before(async () => {
   srv = await startServer({ simRate: 150 });
   browser = await launchBrowser();
@@ -19,6 +20,10 @@ after(async () => {
 
 test("two viewers: count shows 2 and a highlight appears in the other within a second", async () => {
   const run = await createRun(srv.url, { problem, profile: "code" });
+  // Held live from its first step: on a slow machine the run could end
+  // before both pages load, and a finished run's page follows no stream.
+  await waitFirstStep(srv.url, run.id);
+  await runAction(srv.url, run, "pause");
   const a = await newPage(browser);
   const b = await newPage(browser);
   await a.goto(`${srv.url}/r/${run.id}`);
@@ -44,6 +49,7 @@ test("two viewers: count shows 2 and a highlight appears in the other within a s
   // The highlight persists: a late joiner sees it in the snapshot.
   const d = await getRun(srv.url, run.id);
   assert.ok(d.snapshot.annotations.some((x) => x.step === 1 && x.note === "the key idea"));
+  await runAction(srv.url, run, "resume");
   await waitRunEnded(srv.url, run.id, 60_000);
   await assertClean(a, assert);
   await assertClean(b, assert);
@@ -92,7 +98,8 @@ test("replay at 4× takes about a quarter of the original; instant; jump to a st
   assert.equal(await page.locator(`.ts-step[data-step="${steps - 1}"]`).count(), 0);
   await page.getByLabel("Jump to step").selectOption(String(steps - 1));
   await page.locator(`.ts-step[data-step="${steps - 1}"]`).waitFor({ timeout: 1_000 });
-  assert.equal(await page.evaluate(() => document.activeElement?.dataset.step), String(steps - 1), "focus moves to the step");
+  // Focus moves with the next frame that paints the step: wait for it.
+  await waitFor(async () => (await page.evaluate(() => document.activeElement?.dataset.step)) === String(steps - 1), { timeout: 2_000, message: "focus moves to the step" });
   assert.ok(await page.locator(`.ts-step[data-step="${steps - 1}"]`).isVisible());
   await page.screenshot({ path: join(outDir, "replay-jump.png") });
   await assertClean(page, assert);
@@ -129,6 +136,9 @@ const speechStub = () => {
 
 test("read aloud: thinking step by step as steps complete, the answer, stops on pause", async () => {
   const run = await createRun(srv.url, { problem, profile: "code" });
+  // Held while the page is set up, so that most of the run is still to come.
+  await waitFirstStep(srv.url, run.id);
+  await runAction(srv.url, run, "pause");
   const page = await newPage(browser, { initScripts: [speechStub] });
   await page.goto(`${srv.url}/r/${run.id}`);
   await page.getByLabel("What to read aloud").selectOption("thinking");
@@ -136,6 +146,7 @@ test("read aloud: thinking step by step as steps complete, the answer, stops on 
   await page.getByLabel("Voice", { exact: true }).selectOption("test-voice");
   await page.getByLabel("Speech rate").fill("1.5");
   await page.getByRole("button", { name: "Read aloud" }).click();
+  await runAction(srv.url, run, "resume");
   await waitFor(async () => (await page.evaluate(() => window.__utter.length)) >= 2, { message: "two steps read" });
   const u = await page.evaluate(() => window.__utter);
   assert.match(u[0].text, /^Step \d+\. /);
@@ -148,13 +159,16 @@ test("read aloud: thinking step by step as steps complete, the answer, stops on 
   assert.ok(nums.every((n) => n < t.steps || t.result !== undefined));
   for (const x of u) assert.ok(!/[$`\\]/.test(x.text), `no markup read: ${x.text}`);
 
-  // Pausing the view stops speech at once.
+  // Pausing the view stops speech at once. The run is held live for it
+  // (the view can be paused only while the run goes on).
+  await runAction(srv.url, run, "pause");
   const cancels = await page.evaluate(() => window.__cancels);
   await page.getByRole("button", { name: "Pause view" }).click();
   assert.ok((await page.evaluate(() => window.__cancels)) > cancels, "cancel called");
   assert.equal(await page.locator("[data-action=speak]").getAttribute("aria-pressed"), "false");
   const n = await page.evaluate(() => window.__utter.length);
   await page.getByRole("button", { name: "Resume view" }).click();
+  await runAction(srv.url, run, "resume");
 
   // The answer, once the run is done.
   await waitRunEnded(srv.url, run.id);

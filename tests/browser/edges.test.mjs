@@ -5,7 +5,7 @@
 
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launchBrowser, newPage, waitFor, createRun, waitRunEnded } from "./harness.mjs";
+import { startServer, launchBrowser, newPage, waitFor, createRun, waitRunEnded, runAction } from "./harness.mjs";
 
 const problem = "In how many ways can a committee of 3 be chosen from 5 people?";
 const cleanups = [];
@@ -52,11 +52,13 @@ test("replay: no final answer card while the replay is at an early step", async 
 
 test("a finished run's page does not keep its viewer count", async () => {
   const run = await createRun(srv.url, { problem });
+  await runAction(srv.url, run, "pause"); // live until both pages count
   const a = await newPage(browser);
   const b = await newPage(browser);
   await a.goto(`${srv.url}/r/${run.id}`);
   await b.goto(`${srv.url}/r/${run.id}`);
   await waitFor(async () => (await a.locator(".ts-viewers").textContent()) === "2 watching" && a.locator(".ts-viewers").isVisible(), { message: "2 watching" });
+  await runAction(srv.url, run, "resume");
   await waitRunEnded(srv.url, run.id);
   for (const p of [a, b]) {
     await p.locator(".ts-end").waitFor();

@@ -150,6 +150,21 @@ export async function getRun(url, id) {
   return resp.json();
 }
 
+/**
+ * runAction pauses or resumes a run as its owner: tests hold a run live
+ * with it where they need it live, since on a slow machine a short run can
+ * end before a page has even loaded.
+ */
+export async function runAction(url, run, action) {
+  const resp = await fetch(`${url}/v1/runs/${run.id}/${action}`, { method: "POST", headers: { "X-Thinkstream-Owner": run.owner_token } });
+  if (resp.status !== 202) throw new Error(`POST ${action}: ${resp.status} ${await resp.text()}`);
+}
+
+/** waitFirstStep waits until the run's log holds its first step. */
+export async function waitFirstStep(url, id) {
+  return waitFor(async () => (await getRun(url, id)).snapshot.events.some((e) => e.type === "step"), { interval: 50, message: `run ${id}'s first step` });
+}
+
 /** waitRunEnded waits until the run is in a terminal state and returns its detail. */
 export async function waitRunEnded(url, id, timeout = 60_000) {
   return waitFor(

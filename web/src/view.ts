@@ -403,12 +403,16 @@ export class RunView {
       },
       begin: (events, speed) => {
         const run = this.model.run;
+        // The snapshot's highlights include those made after the run ended,
+        // which the event stream (read up to the terminal event) does not.
+        const known = this.model.annotations;
         this.model = new RunModel();
         this.model.run = run;
         this.model.viewers = 0;
         this.resetDom();
         // Highlights persist: show every one from the start. Every step can be
         // jumped to, including those the replay has not reached yet.
+        for (const a of known) this.model.addAnnotation(a);
         for (const ev of events) {
           if (ev.type === "annotation" && ev.annotation) this.model.addAnnotation(ev.annotation);
           if (ev.type === "step" && ev.index) this.steps.addOption(ev.index);
