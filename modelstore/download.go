@@ -278,7 +278,12 @@ func (pr *progress) rate() float64 {
 }
 
 func (pr *progress) snapshot() Progress {
-	s := Progress{File: pr.name, Done: pr.done, Total: pr.total, From: pr.from, Rate: pr.rate()}
+	s := Progress{File: pr.name, Done: pr.done, Total: pr.total, From: pr.from}
+	// The first chunks arrive faster than the link (buffers filling): a
+	// rate from under a second of them promises what will not come.
+	if pr.clock().Sub(pr.start) >= time.Second {
+		s.Rate = pr.rate()
+	}
 	if s.Rate > 0 && pr.total > 0 && pr.done < pr.total {
 		s.ETA = time.Duration(float64(pr.total-pr.done) / s.Rate * float64(time.Second))
 	}

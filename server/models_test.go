@@ -162,16 +162,16 @@ func TestPullDownloadsResumesAndSwitchesEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// First attempt: the hub stalls halfway; cancel it there.
-	stalled := h.StallNext()
+	// First attempt, on a slow link (about 3 MB/s): cancel it once the
+	// progress has a rate and a time left.
+	h.Throttle(32<<10, 10*time.Millisecond)
 	var p modelpull.Pull
 	if resp := doJSON(t, "POST", srv.URL+"/v1/models/pulls", map[string]string{"quant": "f16"}, &p); resp.StatusCode != 202 {
 		t.Fatalf("start: %d", resp.StatusCode)
 	}
-	<-stalled
-	frames := followPull(t, srv.URL+"/v1/models/pulls/"+p.ID+"/events", func(x modelpull.Pull) bool { return x.Done > 0 })
+	frames := followPull(t, srv.URL+"/v1/models/pulls/"+p.ID+"/events", func(x modelpull.Pull) bool { return x.Rate > 0 })
 	last := frames[len(frames)-1]
-	if last.State != modelpull.StateDownloading || last.Total != modelSize.Size() || last.Rate <= 0 {
+	if last.State != modelpull.StateDownloading || last.Total != modelSize.Size() || last.Done <= 0 || last.ETASeconds <= 0 {
 		t.Fatalf("progress frame %+v", last)
 	}
 	var cancelled modelpull.Pull
@@ -189,7 +189,9 @@ func TestPullDownloadsResumesAndSwitchesEngine(t *testing.T) {
 		t.Fatalf("engine switched by a cancelled pull: %+v", e)
 	}
 
-	// Second attempt: resumes at the half, then loads and switches.
+	// Second attempt, at full speed: resumes from the bytes kept, then
+	// loads and switches.
+	h.Throttle(0, 0)
 	if resp := doJSON(t, "POST", srv.URL+"/v1/models/pulls", map[string]string{"quant": "F16"}, &p); resp.StatusCode != 202 {
 		t.Fatalf("restart: %d", resp.StatusCode)
 	}

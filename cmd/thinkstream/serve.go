@@ -310,8 +310,12 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 		fmt.Fprintf(e.stdout, "no model configured: the built-in simulator answers. Download VibeThinker-1.5B from the home page (%s://%s/), "+
 			"or run: thinkstream pull %s:%s\n", scheme, ln.Addr(), srv.Pulls.Repo(), srv.Pulls.DefaultQuant())
 	}
-	logger.Info("thinkstream serving", "addr", ln.Addr().String(), "access", access.Mode(), "engine", eng.Name(), "model", info.Model,
-		"simulated", info.Simulated, "download_offered", models != nil, "data_dir", c.DataDir)
+	attrs := []any{"addr", ln.Addr().String(), "access", access.Mode(), "engine", eng.Name(), "model", info.Model,
+		"simulated", info.Simulated, "data_dir", c.DataDir}
+	if models != nil {
+		attrs = append(attrs, "real_model", "download VibeThinker-1.5B on the home page, or: thinkstream pull "+srv.Pulls.Repo()+":"+srv.Pulls.DefaultQuant())
+	}
+	logger.Info("thinkstream serving", attrs...)
 	if access.Tokens != nil && access.Tokens.Len() == 0 {
 		logger.Warn("token mode and no token yet: every API request is refused until you make one",
 			"make_one", "thinkstream token create --data-dir "+c.DataDir+" --name teacher --scope admin")

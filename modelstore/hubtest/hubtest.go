@@ -25,11 +25,18 @@ type Hub struct {
 	files map[string][]byte
 	sums  map[string]string
 
-	mu       sync.Mutex
-	cutNext  bool
-	stallFor chan struct{} // non-nil: the next download stalls halfway until closed or the client leaves
-	stalled  chan struct{} // closed once the stalled download has sent its half
-	ranges   []string
+	mu      sync.Mutex
+	cutNext bool
+	chunk   int // > 0: downloads send chunk bytes every `every`
+	every   time.Duration
+	ranges  []string
+}
+
+// Throttle makes downloads send chunk bytes every `every` (0: full speed).
+func (h *Hub) Throttle(chunk int, every time.Duration) {
+	h.mu.Lock()
+	h.chunk, h.every = chunk, every
+	h.mu.Unlock()
 }
 
 // New serves files (name → content) as repository repo until the test ends.
@@ -49,16 +56,6 @@ func (h *Hub) CutNext() {
 	h.mu.Lock()
 	h.cutNext = true
 	h.mu.Unlock()
-}
-
-// StallNext makes the next download send half the file and then wait for
-// the client to leave. The channel returned is closed once the half is sent.
-func (h *Hub) StallNext() <-chan struct{} {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.stallFor = make(chan struct{})
-	h.stalled = make(chan struct{})
-	return h.stalled
 }
 
 // Ranges returns the Range header of every download request so far.
@@ -102,10 +99,10 @@ func (h *Hub) download(w http.ResponseWriter, r *http.Request, name string) {
 	}
 	h.mu.Lock()
 	h.ranges = append(h.ranges, r.Header.Get("Range"))
-	cut, stall, stalled := h.cutNext, h.stallFor, h.stalled
-	h.cutNext, h.stallFor, h.stalled = false, nil, nil
+	cut := h.cutNext
+	h.cutNext = false
 	h.mu.Unlock()
-	if cut || stall != nil {
+	if cut {
 		start := 0
 		if rng := r.Header.Get("Range"); rng != "" {
 			_, _ = fmt.Sscanf(rng, "bytes=%d-", &start)
@@ -119,14 +116,28 @@ func (h *Hub) download(w http.ResponseWriter, r *http.Request, name string) {
 		half := start + (len(b)-start)/2
 		_, _ = w.Write(b[start:half])
 		w.(http.Flusher).Flush()
-		if stall != nil {
-			close(stalled)
-			select {
-			case <-stall:
-			case <-r.Context().Done():
-			}
-		}
 		panic(http.ErrAbortHandler) // drop the connection mid-body
+	}
+	h.mu.Lock()
+	chunk, every := h.chunk, h.every
+	h.mu.Unlock()
+	if chunk > 0 {
+		http.ServeContent(w, r, name, time.Time{}, &slowReader{r: bytes.NewReader(b), chunk: chunk, every: every})
+		return
 	}
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(b))
 }
+
+// slowReader reads at most chunk bytes per `every`.
+type slowReader struct {
+	r     *bytes.Reader
+	chunk int
+	every time.Duration
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	time.Sleep(s.every) // the link's pace, not a wait for a condition
+	return s.r.Read(p[:min(len(p), s.chunk)])
+}
+
+func (s *slowReader) Seek(off int64, whence int) (int64, error) { return s.r.Seek(off, whence) }

@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { startServer, launchBrowser, newPage, waitFor, getRun, waitRunEnded, repoRoot } from "./harness.mjs";
+import { startServer, launchBrowser, newPage, waitFor, getRun, waitRunEnded, repoRoot, outDir } from "./harness.mjs";
 
 const repo = "mradermacher/VibeThinker-1.5B-GGUF";
 const model = readFileSync(join(repoRoot, "engine", "local", "testdata", "tiny-qwen2-f16.gguf"));
@@ -99,6 +99,7 @@ test("download VibeThinker from the home page: sizes, progress, cancel, resume, 
   const status = panel.locator(".ts-dl-status");
   await waitFor(async () => /of 9\.0 MiB · .*\/s · about .* left/.test(await status.textContent()), { message: "progress with rate and time left" });
   assert.equal(await panel.locator("progress").isVisible(), true);
+  await page.screenshot({ path: join(outDir, "download-progress.png") });
 
   await panel.getByRole("button", { name: "Cancel download" }).click();
   await waitFor(async () => (await panel.getAttribute("data-state")) === "cancelled", { message: "cancelled" });
@@ -119,6 +120,7 @@ test("download VibeThinker from the home page: sizes, progress, cancel, resume, 
   // The page says what answers now, and a run from the form goes to it.
   await waitFor(async () => (await page.locator(".ts-engine").getAttribute("data-simulated")) === "false", { message: "engine line updated" });
   assert.match(await page.locator(".ts-engine").textContent(), /Answers come from/);
+  await page.screenshot({ path: join(outDir, "download-ready.png") });
   await page.locator("#problem").fill("What is 2+2?");
   await page.locator("#max_tokens").fill("8");
   await page.locator("#temperature").fill("0");
