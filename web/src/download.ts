@@ -47,10 +47,11 @@ export function downloadPanel(api: Api, onReady: () => void): HTMLElement {
   const quant = h("select", { class: "ts-select", "aria-label": "Quantization", "data-dl": "quant", hidden: true });
   const start = h("button", { type: "button", class: "ts-btn ts-primary", "data-dl": "start", hidden: true }, "Download");
   const cancel = h("button", { type: "button", class: "ts-btn", "data-dl": "cancel", hidden: true }, "Cancel download");
+  const lead = h("p", { class: "ts-dl-lead", text: "Get real answers: download VibeThinker-1.5B (a GGUF file) and this server runs it itself, no restart." });
   const root = h(
     "section",
     { class: "ts-download", "aria-label": "Download a real model", hidden: true },
-    h("p", { class: "ts-dl-lead", text: "Get real answers: download VibeThinker-1.5B (a GGUF file) and this server runs it itself, no restart." }),
+    lead,
     h("div", { class: "ts-dl-controls" }, choose, quant, start, cancel),
     bar,
     status,
@@ -63,7 +64,8 @@ export function downloadPanel(api: Api, onReady: () => void): HTMLElement {
     current = p;
     const active = p.state === "downloading" || p.state === "loading";
     show(cancel, p.state === "downloading");
-    show(bar, active || p.state === "ready");
+    show(bar, active);
+    show(lead, p.state !== "ready");
     show(choose, !active && p.state !== "ready");
     choose.textContent = p.state === "failed" || p.state === "cancelled" ? "Download again…" : "Download VibeThinker-1.5B…";
     show(quant, false);
