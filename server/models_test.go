@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/auth"
 	"github.com/thinkstream/thinkstream/engine/local"
 	"github.com/thinkstream/thinkstream/engine/sim"
+	"github.com/thinkstream/thinkstream/httpapi"
 	"github.com/thinkstream/thinkstream/modelpull"
 	"github.com/thinkstream/thinkstream/modelstore"
 	"github.com/thinkstream/thinkstream/modelstore/hubtest"
@@ -30,8 +32,12 @@ const (
 
 // pullServer is a simulator-backed server offering a download of the tiny
 // real qwen2 model from a loopback hub, loading it into engine/local.
-func pullServer(t *testing.T) (*servertest.Server, *hubtest.Hub, string) {
+func pullServer(t *testing.T, access ...*httpapi.Access) (*servertest.Server, *hubtest.Hub, string) {
 	t.Helper()
+	var acc *httpapi.Access
+	if len(access) > 0 {
+		acc = access[0]
+	}
 	b, err := os.ReadFile(modelFile)
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +46,7 @@ func pullServer(t *testing.T) (*servertest.Server, *hubtest.Hub, string) {
 	h := hubtest.New(t, pullRepo, map[string][]byte{pullFile: b, "Tiny-Qwen2.Q8_0.gguf": []byte("GGUF-not-pulled")})
 	dir := t.TempDir()
 	srv := servertest.New(t, server.Config{
+		Access: acc,
 		Engine: sim.New(sim.Config{Rate: 2000, TTFT: time.Millisecond}),
 		Models: &server.ModelsConfig{
 			Puller: &modelstore.Puller{Store: &modelstore.Store{Dir: dir}, Endpoint: h.URL, Client: h.Client()},
@@ -278,5 +285,56 @@ func waitEnded(t *testing.T, base, id string) thinkstream.Run {
 			t.Fatalf("run %s not ended: %+v", id, d.Run)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// In token mode only an admin may see or start a download: it changes
+// what answers everyone.
+func TestPullNeedsAdmin(t *testing.T) {
+	store, err := auth.OpenStore(filepath.Join(t.TempDir(), "tokens.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _, err := store.Create("teacher", []auth.Scope{auth.ScopeAdmin, auth.ScopeCreate, auth.ScopeWatch}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	student, _, err := store.Create("student", []auth.Scope{auth.ScopeCreate, auth.ScopeWatch}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _, _ := pullServer(t, &httpapi.Access{Tokens: store})
+	for _, tt := range []struct {
+		method, path, token string
+		want                int
+	}{
+		{"GET", "/v1/models/pulls", "", 401},
+		{"GET", "/v1/models/pulls", student, 403},
+		{"POST", "/v1/models/pulls", student, 403},
+		{"GET", "/v1/models/pulls", admin, 200},
+		{"GET", "/v1/models/pulls/files", admin, 200},
+		{"POST", "/v1/models/pulls", admin, 422}, // admitted; the body names no quant the hub has
+	} {
+		var body *strings.Reader
+		if tt.method == "POST" {
+			body = strings.NewReader(`{"quant":"Q2_K"}`)
+		} else {
+			body = strings.NewReader("")
+		}
+		req, _ := http.NewRequest(tt.method, srv.URL+tt.path, body)
+		if tt.method == "POST" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if tt.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tt.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s %s (token %t) = %d, want %d", tt.method, tt.path, tt.token != "", resp.StatusCode, tt.want)
+		}
 	}
 }
