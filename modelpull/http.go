@@ -23,9 +23,16 @@ type Offer struct {
 
 // Files is the body of GET /v1/models/pulls/files.
 type Files struct {
-	Repo         string                  `json:"repo"`
-	DefaultQuant string                  `json:"default_quant"`
-	Files        []modelstore.RemoteFile `json:"files"`
+	Repo         string        `json:"repo"`
+	DefaultQuant string        `json:"default_quant"`
+	Files        []OfferedFile `json:"files"`
+}
+
+// OfferedFile is a file offered, with what an earlier attempt left of it.
+type OfferedFile struct {
+	modelstore.RemoteFile
+	// Partial is the bytes of an interrupted download a new pull resumes from.
+	Partial int64 `json:"partial,omitempty"`
 }
 
 // Register adds the pull API to mux. Access control is the caller's (the
@@ -62,7 +69,11 @@ func (m *Manager) filesHandler(w http.ResponseWriter, r *http.Request) {
 		m.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, Files{Repo: m.cfg.Repo, DefaultQuant: m.cfg.DefaultQuant, Files: files})
+	out := Files{Repo: m.cfg.Repo, DefaultQuant: m.cfg.DefaultQuant, Files: []OfferedFile{}}
+	for _, f := range files {
+		out.Files = append(out.Files, OfferedFile{RemoteFile: f, Partial: m.partial(f)})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (m *Manager) startHandler(w http.ResponseWriter, r *http.Request) {

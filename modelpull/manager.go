@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -307,6 +309,15 @@ func (m *Manager) Cancel(ctx context.Context, id string) (Pull, error) {
 func (m *Manager) Close() {
 	m.stop()
 	m.wg.Wait()
+}
+
+// partial is the size of f's interrupted download, where Pull keeps it.
+func (m *Manager) partial(f modelstore.RemoteFile) int64 {
+	st, err := os.Stat(filepath.Join(m.cfg.Puller.Store.Dir, filepath.FromSlash(m.cfg.Repo), filepath.Base(f.Path)+".part"))
+	if err != nil {
+		return 0
+	}
+	return st.Size()
 }
 
 func human(n int64) string {

@@ -192,6 +192,12 @@ func TestPullDownloadsResumesAndSwitchesEngine(t *testing.T) {
 		t.Fatalf("partial download after cancel: %v, %v; the pull says %d bytes", st, err, cancelled.Done)
 	}
 	kept := st.Size()
+	doJSON(t, "GET", srv.URL+"/v1/models/pulls/files", nil, &files)
+	for _, f := range files.Files {
+		if want := map[bool]int64{true: kept}[f.Quant == "F16"]; f.Partial != want {
+			t.Errorf("offer after the cancel: %s partial %d, want %d", f.Quant, f.Partial, want)
+		}
+	}
 	if e := info(t, srv.URL); !e.Simulated {
 		t.Fatalf("engine switched by a cancelled pull: %+v", e)
 	}

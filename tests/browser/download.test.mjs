@@ -110,6 +110,7 @@ test("download VibeThinker from the home page: sizes, progress, cancel, resume, 
   hub.slow = false;
   await panel.getByRole("button", { name: "Download again…" }).click();
   await quant.waitFor();
+  assert.match((await quant.locator("option").allTextContents())[0], /^Q4_K_M — 9\.0 MiB \(.* already here, continues\)$/);
   await panel.getByRole("button", { name: "Download", exact: true }).click();
   await waitFor(async () => (await panel.getAttribute("data-state")) === "ready", { timeout: 60_000, message: "download ready" });
   assert.match(await status.textContent(), /VibeThinker-1\.5B \(Q4_K_M\) is loaded/);

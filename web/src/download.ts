@@ -13,6 +13,8 @@ interface RemoteFile {
   path: string;
   quant: string;
   size: number;
+  /** partial: bytes an interrupted download left; the next one continues from them. */
+  partial?: number;
 }
 
 export interface Pull {
@@ -125,7 +127,7 @@ export function downloadPanel(api: Api, onReady: () => void): HTMLElement {
     try {
       const r = await api.req<{ files: RemoteFile[]; default_quant: string }>("GET", "/v1/models/pulls/files");
       const pick = current?.quant || r.default_quant || defaultQuant;
-      quant.replaceChildren(...r.files.map((f) => h("option", { value: f.quant, text: `${f.quant} — ${f.size >= 0 ? formatBytes(f.size) : "size unknown"}`, selected: f.quant === pick ? "" : undefined })));
+      quant.replaceChildren(...r.files.map((f) => h("option", { value: f.quant, text: `${f.quant} — ${f.size >= 0 ? formatBytes(f.size) : "size unknown"}${f.partial ? ` (${formatBytes(f.partial)} already here, continues)` : ""}`, selected: f.quant === pick ? "" : undefined })));
       quant.value = pick;
       show(choose, false);
       show(quant, true);

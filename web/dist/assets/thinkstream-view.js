@@ -12,7 +12,7 @@
   if (!window.customElements || !customElements.get("thinkstream-view")) {
     var m = document.createElement("script");
     m.type = "module";
-    m.src = new URL("app-R7AANKHZ.js", base).href;
+    m.src = new URL("app-FY3SGVIZ.js", base).href;
     document.head.appendChild(m);
   }
 })();
