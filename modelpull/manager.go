@@ -237,7 +237,7 @@ func (m *Manager) run(ctx context.Context, pl *pull) {
 		return
 	}
 	m.log.Warn("model pull failed", "file", pl.p.File, "err", err)
-	x := m.Snapshot(pl)
+	x := m.snapshot(pl)
 	m.end(pl, StateFailed, fmt.Sprintf("The download stopped at %s of %s. Download again to continue from there.", human(x.Done), human(x.Total)))
 }
 
@@ -259,8 +259,8 @@ func (m *Manager) notify() {
 	m.changed = make(chan struct{})
 }
 
-// Snapshot returns pl's state.
-func (m *Manager) Snapshot(pl *pull) Pull {
+// snapshot returns pl's state.
+func (m *Manager) snapshot(pl *pull) Pull {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return pl.p
@@ -301,7 +301,7 @@ func (m *Manager) Cancel(ctx context.Context, id string) (Pull, error) {
 	case <-ctx.Done():
 		return Pull{}, ctx.Err()
 	}
-	return m.Snapshot(pl), nil
+	return m.snapshot(pl), nil
 }
 
 // Close cancels the pulls and waits for them; a cancelled download keeps
