@@ -121,7 +121,8 @@ func scopeFor(r *http.Request) auth.Scope {
 		return "" // resolving a share link: the secret is the capability
 	case r.Method == http.MethodGet && r.URL.Query().Has("share") && shareReadable(p):
 		return "" // the handler checks that the link opens this run
-	case p == "/metrics":
+	case p == "/metrics", p == "/v1/models/pulls", strings.HasPrefix(p, "/v1/models/pulls/"):
+		// Downloading a model changes what answers everyone: admins only.
 		return auth.ScopeAdmin
 	case p == "/infer":
 		if r.URL.Query().Get("problem") != "" {

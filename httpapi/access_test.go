@@ -95,6 +95,9 @@ func TestTokenMode(t *testing.T) {
 		{"watcher cannot annotate", "POST", "/v1/runs/" + run.ID + "/annotations", toks["watcher"], `{"seq":1,"kind":"highlight"}`, 403},
 		{"student creates", "POST", "/v1/runs", toks["student"], create, 201},
 		{"student no metrics", "GET", "/metrics", toks["student"], "", 403},
+		{"anonymous model pulls", "GET", "/v1/models/pulls", "", "", 401},
+		{"student cannot pull a model", "POST", "/v1/models/pulls", toks["student"], `{"quant":"Q4_K_M"}`, 403},
+		{"student cannot cancel a pull", "DELETE", "/v1/models/pulls/x", toks["student"], "", 403},
 		{"teacher creates", "POST", "/v1/runs", toks["teacher"], create, 201},
 	}
 	for _, tt := range tests {

@@ -72,8 +72,14 @@ type Config struct {
 
 // Manager owns the lifecycle of runs.
 type Manager struct {
-	cfg  Config
+	cfg Config
+
+	// emu guards the engine new runs go to and its info (SetEngine).
+	emu  sync.RWMutex
+	eng  thinkstream.Engine
 	info thinkstream.EngineInfo
+	// autoConcurrent: MaxConcurrent follows the engine's MaxParallel.
+	autoConcurrent bool
 
 	mu      sync.Mutex
 	active  map[string]*run // queued and running
@@ -104,10 +110,9 @@ type Manager struct {
 func New(cfg Config) *Manager {
 	m := &Manager{cfg: cfg, active: make(map[string]*run), snaps: make(map[string]*Snapshot),
 		writers: make(map[string]*writer), access: accessIndex{m: make(map[string]access)}}
-	if d, ok := cfg.Engine.(thinkstream.Describer); ok {
-		m.info = d.Info()
-	}
+	m.eng, m.info = cfg.Engine, describe(cfg.Engine)
 	if m.cfg.MaxConcurrent <= 0 {
+		m.autoConcurrent = true
 		m.cfg.MaxConcurrent = max(m.info.MaxParallel, 1)
 	}
 	if m.cfg.MaxQueue <= 0 {
@@ -124,9 +129,6 @@ func New(cfg Config) *Manager {
 	}
 	return m
 }
-
-// EngineInfo describes the engine runs go to.
-func (m *Manager) EngineInfo() thinkstream.EngineInfo { return m.info }
 
 // Created is what Create returns: the run and the secret that lets its
 // creator cancel or pause it.
@@ -146,8 +148,12 @@ func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Creat
 		return Created{}, fmt.Errorf("runs: new id: %w", err)
 	}
 	now := time.Now()
+	m.emu.RLock()
+	eng, info := m.eng, m.info
+	m.emu.RUnlock()
 	r := &run{
 		m:       m,
+		eng:     eng,
 		created: now,
 		owner:   newToken(),
 		ready:   make(chan struct{}),
@@ -155,8 +161,8 @@ func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Creat
 		req:     thinkstream.Request{RunID: id.String(), Messages: msgs, Params: params},
 		meta: thinkstream.Run{
 			ID: id.String(), State: thinkstream.StateQueued, Problem: req.Problem, System: req.System,
-			Profile: req.Profile, Params: params, Engine: m.cfg.Engine.Name(), Model: m.info.Model,
-			Simulated: m.info.Simulated, Source: req.Source, CreatedAt: now.UTC(),
+			Profile: req.Profile, Params: params, Engine: eng.Name(), Model: info.Model,
+			Simulated: info.Simulated, Source: req.Source, CreatedAt: now.UTC(),
 			Owner: req.Owner, Visibility: req.Visibility.Effective(),
 		},
 	}
@@ -449,11 +455,15 @@ func (m *Manager) Resume(ctx context.Context, id, token string) error {
 }
 
 func (m *Manager) pauseResume(ctx context.Context, id, token string, pause bool) error {
-	p, ok := m.cfg.Engine.(thinkstream.Pauser)
+	r, err := m.activeRun(ctx, id, token)
+	eng := m.Engine()
+	if r != nil {
+		eng = r.eng // after a SetEngine, the run's own engine
+	}
+	p, ok := eng.(thinkstream.Pauser)
 	if !ok {
 		return thinkstream.ErrUnsupported
 	}
-	r, err := m.activeRun(ctx, id, token)
 	if err != nil {
 		return err
 	}

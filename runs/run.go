@@ -16,6 +16,7 @@ import (
 // readers (GET /v1/runs/{id}) never wait on the log.
 type run struct {
 	m        *Manager
+	eng      thinkstream.Engine // the engine it was created for
 	w        *writer
 	created  time.Time
 	owner    string
@@ -144,7 +145,7 @@ func (r *run) work() {
 	go r.statsLoop(ctx, statsDone)
 	parser := reasoning.NewParser(reasoning.DefaultOptions())
 	var buf []thinkstream.Event
-	res, err := r.m.cfg.Engine.Generate(ctx, r.req, func(tok thinkstream.Token) error {
+	res, err := r.eng.Generate(ctx, r.req, func(tok thinkstream.Token) error {
 		buf = parser.AppendAdd(buf[:0], tok)
 		r.countToken(buf)
 		return r.emit(ctx, buf...)

@@ -22,6 +22,7 @@ import (
 	"github.com/thinkstream/thinkstream/eventlog"
 	"github.com/thinkstream/thinkstream/httpapi"
 	"github.com/thinkstream/thinkstream/hub"
+	"github.com/thinkstream/thinkstream/modelpull"
 	"github.com/thinkstream/thinkstream/profile"
 	"github.com/thinkstream/thinkstream/runs"
 	"github.com/thinkstream/thinkstream/shares"
@@ -68,6 +69,9 @@ type Config struct {
 	DemoProblem string
 	// Access is the access mode and per-client limits (nil: open mode).
 	Access *httpapi.Access
+	// Models offers the page's model download and the switch to the
+	// model downloaded (nil: no download offered).
+	Models *ModelsConfig
 	// NoUI leaves out the web UI and the OpenAI-compatible API (tests of
 	// the runs API alone).
 	NoUI bool
@@ -91,13 +95,17 @@ type Server struct {
 	Recovered int
 	// MaxTokens is the effective max_tokens cap.
 	MaxTokens int
+	// Pulls runs the page's model downloads (nil without Config.Models).
+	Pulls *modelpull.Manager
 
 	cfg      Config
+	limits   thinkstream.RequestLimits
 	logger   *slog.Logger
 	closeLog func() // the log, then the data dir's lock
 	ln       *httpapi.Listener
 	http     *http.Server
 	streams  context.CancelFunc
+	sw       engineSwitch
 }
 
 // New opens the log, recovers runs cut short by a crash and builds every
@@ -175,6 +183,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.Recovered > 0 {
 		cfg.Logger.Warn("ended runs interrupted by a previous crash", "runs", s.Recovered)
 	}
+	s.Pulls = s.newPulls()
 	s.MaxTokens = cfg.MaxTokens
 	if c := cfg.Profiles.MaxTokensCap(); c > 0 { // 0: the file sets no cap
 		s.MaxTokens = min(s.MaxTokens, c)
@@ -197,7 +206,16 @@ func (s *Server) Listen(tcp net.Listener) net.Listener {
 	var extra func(*http.ServeMux)
 	if !cfg.NoUI {
 		limits := thinkstream.RequestLimits{MaxProblemBytes: cfg.MaxProblemBytes, MaxTokens: s.MaxTokens, Profiles: cfg.Profiles.Names()}
-		extra = func(mux *http.ServeMux) { mountExtras(mux, s.Runs, cfg.Profiles, limits, cfg.Logger) }
+		s.limits = limits
+		s.sw.openai.Store(s.openAIMux())
+		extra = func(mux *http.ServeMux) {
+			if s.Pulls != nil {
+				s.Pulls.Register(mux)
+			}
+			mountExtras(mux, &s.sw.openai)
+		}
+	} else if s.Pulls != nil {
+		extra = s.Pulls.Register
 	}
 	s.API = httpapi.New(s.Runs, s.Hub, httpapi.Config{
 		Listener:        s.ln,
@@ -263,6 +281,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.API != nil {
 		s.API.Stopping()
 	}
+	if s.Pulls != nil {
+		s.Pulls.Close() // a download stopped now resumes at the next start
+	}
 	if err := s.Runs.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("shutdown runs: %w", err))
 	}
@@ -294,6 +315,10 @@ func (s *Server) Close() {
 	if s.ln != nil {
 		s.ln.Close()
 	}
+	if s.Pulls != nil {
+		s.Pulls.Close()
+	}
+	s.closeEngines()
 	s.closeLog()
 }
 

@@ -27,7 +27,8 @@ export class Api {
     return this.share ? `${sep}share=${encodeURIComponent(this.share)}` : "";
   }
 
-  private async req<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  /** req calls the API; a failure is an ApiError carrying the server's problem. */
+  async req<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
     let resp: Response;
     try {
       resp = await fetch(this.base + path, {

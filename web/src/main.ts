@@ -5,6 +5,7 @@
 import { Api, ApiError, saveOwnerToken } from "./api.js";
 import { h, isTyping, setText, show } from "./dom.js";
 import { defineElement, type ThinkstreamView } from "./element.js";
+import { downloadPanel } from "./download.js";
 import { renderMath } from "./markdown.js";
 import type { Run, ServerInfo } from "./types.js";
 import { isTerminalState } from "./types.js";
@@ -174,19 +175,25 @@ function homePage() {
     if (!maxEdited && p.max_tokens) maxTokens.value = String(p.max_tokens);
   };
   const engineLine = h("p", { class: "ts-engine", "aria-live": "polite", text: "Checking which engine answers…" });
+  // With the simulator answering, the server may offer to download a real model.
+  const download = h("div", { class: "ts-download-slot" });
+  const showEngine = (info: ServerInfo) => {
+    engineLine.dataset.simulated = String(info.engine.simulated);
+    setText(
+      engineLine,
+      info.engine.simulated
+        ? "Answers here come from the built-in simulator: it replays worked examples to show the interface; no model is loaded. Start the server with --model (a VibeThinker GGUF) or --upstream for real answers."
+        : `Answers come from ${info.engine.model || "the configured model"}.`,
+    );
+  };
   void api
     .info()
     .then((info) => {
       defaults = info.profiles;
       if (info.max_tokens) maxTokens.max = String(info.max_tokens);
       onProfile();
-      engineLine.dataset.simulated = String(info.engine.simulated);
-      setText(
-        engineLine,
-        info.engine.simulated
-          ? "Answers here come from the built-in simulator: it replays worked examples to show the interface; no model is loaded. Start the server with --model (a VibeThinker GGUF) or --upstream for real answers."
-          : `Answers come from ${info.engine.model || "the configured model"}.`,
-      );
+      showEngine(info);
+      if (info.engine.simulated) download.replaceChildren(downloadPanel(api, () => void api.info().then(showEngine, () => undefined)));
     })
     .catch(() => engineLine.remove());
   profileMath.addEventListener("change", onProfile);
@@ -335,7 +342,7 @@ function homePage() {
   };
 
   main.append(
-    h("section", { class: "ts-home-ask", "aria-labelledby": "ask-h" }, h("h1", { id: "ask-h", text: "Watch a model think" }), h("p", { class: "ts-lead", text: "Ask a math or coding problem and follow the model's reasoning live, step by step. Share the link: everyone watching sees the same stream." }), engineLine, form),
+    h("section", { class: "ts-home-ask", "aria-labelledby": "ask-h" }, h("h1", { id: "ask-h", text: "Watch a model think" }), h("p", { class: "ts-lead", text: "Ask a math or coding problem and follow the model's reasoning live, step by step. Share the link: everyone watching sees the same stream." }), engineLine, download, form),
     h("section", { class: "ts-home-examples", "aria-labelledby": "ex-h" }, h("h2", { id: "ex-h", text: "Examples" }), exampleList),
     h("section", { class: "ts-home-runs", "aria-labelledby": "runs-h" }, h("h2", { id: "runs-h", text: "Recent runs" }), runsStatus, runsList, more),
   );
