@@ -170,19 +170,25 @@ func (s RunState) Terminal() bool {
 
 // Run is the metadata of one run, as stored and as returned by the API.
 type Run struct {
-	ID        string     `json:"id"`
-	State     RunState   `json:"state"`
-	Problem   string     `json:"problem"`
-	System    string     `json:"system,omitempty"`
-	Profile   string     `json:"profile,omitempty"`
-	Params    Params     `json:"params"`
-	Engine    string     `json:"engine"`
-	Model     string     `json:"model,omitempty"`
-	Simulated bool       `json:"simulated"`
-	Source    string     `json:"source,omitempty"` // "api", "infer", "openai"
-	CreatedAt time.Time  `json:"created_at"`
-	StartedAt *time.Time `json:"started_at,omitempty"`
-	EndedAt   *time.Time `json:"ended_at,omitempty"`
+	ID        string   `json:"id"`
+	State     RunState `json:"state"`
+	Problem   string   `json:"problem"`
+	System    string   `json:"system,omitempty"`
+	Profile   string   `json:"profile,omitempty"`
+	Params    Params   `json:"params"`
+	Engine    string   `json:"engine"`
+	Model     string   `json:"model,omitempty"`
+	Simulated bool     `json:"simulated"`
+	Source    string   `json:"source,omitempty"` // "api", "infer", "openai"
+	// Owner is the name of the token that created the run; empty for
+	// runs made in open mode (everybody is the same anonymous owner).
+	Owner string `json:"owner,omitempty"`
+	// Visibility says who else may read the run; empty (runs stored
+	// before it existed) reads as private.
+	Visibility Visibility `json:"visibility,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	EndedAt    *time.Time `json:"ended_at,omitempty"`
 	// LastSeq is the highest sequence number logged so far.
 	LastSeq int64     `json:"last_seq"`
 	Answer  string    `json:"answer,omitempty"`
@@ -209,6 +215,10 @@ type RunRequest struct {
 	Messages []Message `json:"messages,omitempty"`
 	// Source says which front door created the run: "api", "infer", "openai".
 	Source string `json:"-"`
+	// Owner and Visibility are set by the front door from who asked (the
+	// authenticated token's name) and what it asked for (default private).
+	Owner      string     `json:"-"`
+	Visibility Visibility `json:"-"`
 }
 
 // ErrRunNotFound is returned by stores and managers for unknown runs.

@@ -4,6 +4,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -128,4 +129,19 @@ func splitToken(tok string) (id, secret string, ok bool) {
 // matches compares a presented secret with the stored hash in constant time.
 func (t Token) matches(secret string) bool {
 	return subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(t.Hash)) == 1
+}
+
+type principalKey struct{}
+
+// NewContext returns ctx carrying p, so that what serves a request (the
+// run manager's callers, the OpenAI-compatible API) knows who asked.
+func NewContext(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the principal NewContext put in ctx (anonymous when
+// none).
+func FromContext(ctx context.Context) Principal {
+	p, _ := ctx.Value(principalKey{}).(Principal)
+	return p
 }

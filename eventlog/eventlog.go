@@ -83,6 +83,10 @@ type Log struct {
 
 	mu    sync.Mutex
 	index map[string][]uint64 // run id → stream seq of per-run seq 1, 1+indexEvery, …
+	// ids is the last list of run ids, valid while the bucket's stream
+	// state is idsMark (see RunIDs).
+	ids     []string
+	idsMark [3]uint64
 }
 
 // Open starts (or connects to) NATS and makes sure the stream and bucket exist.

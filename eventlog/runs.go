@@ -45,7 +45,26 @@ func (l *Log) GetRun(ctx context.Context, id string) (thinkstream.Run, error) {
 
 // RunIDs returns the ids of all stored runs, newest first (ids are
 // time-ordered UUIDv7s, so sorting them sorts by creation time).
+//
+// Listing every key costs the server a map of all the bucket's subjects and
+// the client its JSON (milliseconds at thousands of runs), so the list is
+// kept and reused while the bucket's stream state (first and last sequence,
+// message count) is unchanged: a flood of GET /v1/runs between changes
+// asks only for that state.
 func (l *Log) RunIDs(ctx context.Context) ([]string, error) {
+	st, err := l.js.Stream(ctx, "KV_"+bucketName)
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: list runs: %w", err)
+	}
+	state := st.CachedInfo().State
+	mark := [3]uint64{state.FirstSeq, state.LastSeq, state.Msgs}
+	l.mu.Lock()
+	if l.idsMark == mark && l.ids != nil {
+		ids := slices.Clone(l.ids)
+		l.mu.Unlock()
+		return ids, nil
+	}
+	l.mu.Unlock()
 	keys, _, err := l.bucketKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("eventlog: list runs: %w", err)
@@ -55,6 +74,9 @@ func (l *Log) RunIDs(ctx context.Context) ([]string, error) {
 	}
 	slices.Sort(keys)
 	slices.Reverse(keys)
+	l.mu.Lock()
+	l.ids, l.idsMark = slices.Clone(keys), mark
+	l.mu.Unlock()
 	return keys, nil
 }
 

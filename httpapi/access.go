@@ -28,9 +28,14 @@ type Access struct {
 	// Zero values are the defaults in token mode and off in open mode
 	// (where every local client shares one address); negative disables a
 	// limit.
-	RunsPerMinute        int           // runs created, default 20 (burst 10)
-	AnnotationsPerMinute int           // default 60 (burst 20)
-	BodyTimeout          time.Duration // longest time to receive a request body, default 10s
+	RunsPerMinute        int // runs created, default 20 (burst 10)
+	AnnotationsPerMinute int // default 60 (burst 20)
+	// StreamsPerClient bounds the event streams one client holds open at
+	// once, default 32 (several tabs and a projector; a class behind one
+	// NAT address has a token each, so the per-IP count is only for
+	// clients without one: share-link viewers).
+	StreamsPerClient int
+	BodyTimeout      time.Duration // longest time to receive a request body, default 10s
 }
 
 // Mode names the access mode ("open" or "token").
@@ -47,6 +52,8 @@ type guard struct {
 	tokens      *auth.Store
 	runs        *auth.Limiter
 	annotations *auth.Limiter
+	streams     *auth.Counter
+	maxStreams  int
 	bodyTimeout time.Duration
 	maxBody     int64
 	origins     []string
@@ -70,6 +77,13 @@ func newGuard(acc *Access, maxBody int64, origins []string) *guard {
 	g := &guard{tokens: a.Tokens, maxBody: maxBody, origins: origins}
 	g.runs = auth.NewLimiter(perMinute(a.RunsPerMinute, 20))
 	g.annotations = auth.NewLimiter(perMinute(a.AnnotationsPerMinute, 60))
+	switch n := a.StreamsPerClient; {
+	case n > 0:
+		g.maxStreams = n
+	case n == 0 && defaults:
+		g.maxStreams = 32
+	}
+	g.streams = auth.NewCounter(g.maxStreams)
 	g.bodyTimeout = a.BodyTimeout
 	if g.bodyTimeout <= 0 {
 		g.bodyTimeout = 10 * time.Second
@@ -81,13 +95,8 @@ func newGuard(acc *Access, maxBody int64, origins []string) *guard {
 // cannot set headers) then work without tokens in URLs.
 const loginCookie = "thinkstream_token"
 
-type principalKey struct{}
-
 // principalOf returns the principal of an authenticated request.
-func principalOf(ctx context.Context) auth.Principal {
-	p, _ := ctx.Value(principalKey{}).(auth.Principal)
-	return p
-}
+func principalOf(ctx context.Context) auth.Principal { return auth.FromContext(ctx) }
 
 // clientKey is what per-client limits count by: the token, else the IP.
 func clientKey(r *http.Request) string {
@@ -108,7 +117,12 @@ func scopeFor(r *http.Request) auth.Scope {
 	switch {
 	case p == "/healthz" || p == "/readyz" || p == "/v1/login" || p == "/v1/logout":
 		return ""
-	case p == "/metrics":
+	case strings.HasPrefix(p, "/v1/s/"):
+		return "" // resolving a share link: the secret is the capability
+	case r.Method == http.MethodGet && r.URL.Query().Has("share") && shareReadable(p):
+		return "" // the handler checks that the link opens this run
+	case p == "/metrics", p == "/v1/models/pulls", strings.HasPrefix(p, "/v1/models/pulls/"):
+		// Downloading a model changes what answers everyone: admins only.
 		return auth.ScopeAdmin
 	case p == "/infer":
 		if r.URL.Query().Get("problem") != "" {
@@ -116,6 +130,9 @@ func scopeFor(r *http.Request) auth.Scope {
 		}
 		return auth.ScopeWatch
 	case strings.HasPrefix(p, "/v1/"):
+		if r.Method == http.MethodPatch || r.Method == http.MethodDelete {
+			return auth.ScopeCreate // owners' changes; owners could create
+		}
 		if r.Method == http.MethodPost {
 			if strings.HasSuffix(p, "/annotations") {
 				return auth.ScopeAnnotate
@@ -125,6 +142,17 @@ func scopeFor(r *http.Request) auth.Scope {
 		return auth.ScopeWatch
 	}
 	return "" // the web UI's pages and assets: they hold no data
+}
+
+// shareReadable reports whether a share link may open path: a run's
+// snapshot and its event stream, nothing else (never a list, never a change).
+func shareReadable(p string) bool {
+	rest, ok := strings.CutPrefix(p, "/v1/runs/")
+	if !ok {
+		return false
+	}
+	id, tail, _ := strings.Cut(rest, "/")
+	return id != "" && (tail == "" && !strings.HasSuffix(rest, "/") || tail == "events")
 }
 
 // sideEffect reports whether a request changes state, and so must not be
@@ -147,7 +175,8 @@ func (a *API) admit(w http.ResponseWriter, r *http.Request) *http.Request {
 			"requests that change state must come from this server's own pages or an allowed origin", nil)
 		return nil
 	}
-	if r.Method == http.MethodPost && r.ContentLength != 0 && !isJSON(r.Header.Get("Content-Type")) {
+	hasBody := r.Method == http.MethodPost || r.Method == http.MethodPatch
+	if hasBody && r.ContentLength != 0 && !isJSON(r.Header.Get("Content-Type")) {
 		a.problem(w, r, http.StatusUnsupportedMediaType, "unsupported-media-type", "JSON required",
 			"send the request body as application/json", nil)
 		return nil
@@ -181,8 +210,8 @@ func (a *API) admit(w http.ResponseWriter, r *http.Request) *http.Request {
 			}
 		}
 	}
-	r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
-	if r.Method == http.MethodPost && r.Body != nil && r.Body != http.NoBody {
+	r = r.WithContext(auth.NewContext(r.Context(), p))
+	if hasBody && r.Body != nil && r.Body != http.NoBody {
 		if !a.readBody(w, r) {
 			return nil
 		}
@@ -233,6 +262,19 @@ func (a *API) limited(w http.ResponseWriter, r *http.Request, l *auth.Limiter, w
 	a.problem(w, r, http.StatusTooManyRequests, "rate-limited", "Too many requests",
 		"too many "+what+" from this client; retry in "+strconv.Itoa(max(secs, 1))+"s", nil)
 	return true
+}
+
+// streamSlot takes one of the client's concurrent stream slots, or answers
+// 429 and reports false. release gives it back when the stream ends.
+func (a *API) streamSlot(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	key := clientKey(r)
+	if !a.guard.streams.Acquire(key) {
+		w.Header().Set("Retry-After", "5")
+		a.problem(w, r, http.StatusTooManyRequests, "too-many-streams", "Too many streams",
+			"this client has "+strconv.Itoa(a.guard.maxStreams)+" event streams open already; close one and retry", nil)
+		return nil, false
+	}
+	return func() { a.guard.streams.Release(key) }, true
 }
 
 // bearer returns the request's token: the Authorization header, else the

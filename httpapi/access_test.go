@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thinkstream/thinkstream"
 	"github.com/thinkstream/thinkstream/auth"
 	"github.com/thinkstream/thinkstream/httpapi"
 )
@@ -72,7 +73,7 @@ func call(t *testing.T, method, url, token, ctype, body string, hdr map[string]s
 
 func TestTokenMode(t *testing.T) {
 	s, toks := tokenStack(t, Access{})
-	run := s.create(t, "x")
+	run := s.createAs(t, "x", "student", thinkstream.VisibilityPublic)
 	s.waitEnded(t, run.ID)
 	u := s.srv.URL
 	create := `{"problem":"What is 2+2?"}`
@@ -94,6 +95,9 @@ func TestTokenMode(t *testing.T) {
 		{"watcher cannot annotate", "POST", "/v1/runs/" + run.ID + "/annotations", toks["watcher"], `{"seq":1,"kind":"highlight"}`, 403},
 		{"student creates", "POST", "/v1/runs", toks["student"], create, 201},
 		{"student no metrics", "GET", "/metrics", toks["student"], "", 403},
+		{"anonymous model pulls", "GET", "/v1/models/pulls", "", "", 401},
+		{"student cannot pull a model", "POST", "/v1/models/pulls", toks["student"], `{"quant":"Q4_K_M"}`, 403},
+		{"student cannot cancel a pull", "DELETE", "/v1/models/pulls/x", toks["student"], "", 403},
 		{"teacher creates", "POST", "/v1/runs", toks["teacher"], create, 201},
 	}
 	for _, tt := range tests {
@@ -123,7 +127,7 @@ func TestTokenMode(t *testing.T) {
 // the page's fetches and EventSource work without tokens in URLs.
 func TestLoginCookie(t *testing.T) {
 	s, toks := tokenStack(t, Access{})
-	run := s.create(t, "x")
+	run := s.createAs(t, "x", "student", thinkstream.VisibilityUnlisted)
 	s.waitEnded(t, run.ID)
 	if got, _, _ := call(t, "POST", s.srv.URL+"/v1/login", "", "application/json", `{"token":"tst_0000000000000000_x"}`, nil); got != 401 {
 		t.Errorf("login with a bad token = %d, want 401", got)

@@ -30,6 +30,9 @@ type Runs interface {
 	Create(ctx context.Context, req thinkstream.RunRequest) (runs.Created, error)
 	Get(ctx context.Context, id string) (thinkstream.Run, error)
 	List(ctx context.Context, limit int, before string) ([]thinkstream.Run, string, error)
+	ListFunc(ctx context.Context, limit int, before string, keep func(thinkstream.Run) bool) ([]thinkstream.Run, string, error)
+	SetVisibility(ctx context.Context, id string, v thinkstream.Visibility) (thinkstream.Run, error)
+	Delete(ctx context.Context, id string) error
 	Snapshot(ctx context.Context, id string) (*runs.Snapshot, error)
 	Cancel(ctx context.Context, id, token string) error
 	Pause(ctx context.Context, id, token string) error
@@ -80,6 +83,8 @@ type Config struct {
 	// Access chooses open or token mode and the per-client limits (nil:
 	// open mode, default limits).
 	Access *Access
+	// Shares keeps share links (nil: none can be made).
+	Shares Shares
 }
 
 // maxAnyBody bounds every request body before its handler sees it (the
@@ -134,6 +139,12 @@ func (a *API) routes() {
 	m.HandleFunc("POST /v1/runs", a.createRun)
 	m.HandleFunc("GET /v1/runs", a.listRuns)
 	m.HandleFunc("GET /v1/runs/{id}", a.getRun)
+	m.HandleFunc("PATCH /v1/runs/{id}", a.patchRun)
+	m.HandleFunc("DELETE /v1/runs/{id}", a.deleteRun)
+	m.HandleFunc("POST /v1/runs/{id}/shares", a.createShare)
+	m.HandleFunc("GET /v1/runs/{id}/shares", a.listShares)
+	m.HandleFunc("DELETE /v1/runs/{id}/shares/{share}", a.revokeShare)
+	m.HandleFunc("GET /v1/s/{secret}", a.resolveShare)
 	m.HandleFunc("GET /v1/runs/{id}/events", a.streamRun)
 	m.HandleFunc("POST /v1/runs/{id}/cancel", a.action(a.runs.Cancel))
 	m.HandleFunc("POST /v1/runs/{id}/pause", a.action(a.runs.Pause))
@@ -201,7 +212,10 @@ func creates(r *http.Request) bool {
 // highlights. It answers preflight requests itself (reporting true).
 func (a *API) cors(w http.ResponseWriter, r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	if origin == "" || len(a.cfg.CORSOrigins) == 0 || !strings.HasPrefix(r.URL.Path, "/v1/") {
+	// /assets/ too: the element's loader imports its module script, which
+	// a page of another origin may only run with CORS.
+	api := strings.HasPrefix(r.URL.Path, "/v1/") || strings.HasPrefix(r.URL.Path, "/assets/")
+	if origin == "" || len(a.cfg.CORSOrigins) == 0 || !api {
 		return false
 	}
 	allowed := ""

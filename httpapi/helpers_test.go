@@ -62,7 +62,7 @@ type stack struct {
 // behind a real loopback HTTP server. Stats events are off unless asked for,
 // so that transcripts are exact. setup, if given, adjusts the HTTP server
 // before it starts.
-func newStack(t *testing.T, eng thinkstream.Engine, cfg Config, setup ...func(*httptest.Server)) *stack {
+func newStack(t testing.TB, eng thinkstream.Engine, cfg Config, setup ...func(*httptest.Server)) *stack {
 	t.Helper()
 	cfg.Engine = eng
 	cfg.NoUI = true
@@ -85,8 +85,18 @@ func (s *stack) create(t *testing.T, problem string) runs.Created {
 	return c
 }
 
+// createAs starts a run as the front doors do for an authenticated owner.
+func (s *stack) createAs(t *testing.T, problem, owner string, vis thinkstream.Visibility) runs.Created {
+	t.Helper()
+	c, err := s.mgr.Create(context.Background(), thinkstream.RunRequest{Problem: problem, Source: "api", Owner: owner, Visibility: vis})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // waitEnded waits until a run has its terminal event.
-func (s *stack) waitEnded(t *testing.T, id string) thinkstream.Run {
+func (s *stack) waitEnded(t testing.TB, id string) thinkstream.Run {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -88,7 +87,7 @@ func (e *inferEndpoint) serve(w http.ResponseWriter, r *http.Request) {
 		id = c.ID
 	} else {
 		var err error
-		if id, err = e.liveOrDemo(r.Context()); err != nil {
+		if id, err = e.liveOrDemo(r); err != nil {
 			a.runError(w, r, err)
 			return
 		}
@@ -97,14 +96,16 @@ func (e *inferEndpoint) serve(w http.ResponseWriter, r *http.Request) {
 	a.serveStream(w, r, id, opts)
 }
 
-// liveOrDemo returns the newest run that is still queued or running, or
-// starts the demo problem.
-func (e *inferEndpoint) liveOrDemo(ctx context.Context) (string, error) {
+// liveOrDemo returns the newest run the caller may list that is still
+// queued or running, or starts the demo problem. The demo is public: it is
+// the run everyone opening the page joins.
+func (e *inferEndpoint) liveOrDemo(r *http.Request) (string, error) {
+	ctx := r.Context()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	// The newest few suffice: a live run older than that many newer,
 	// already finished ones is rare, and then the demo starts instead.
-	list, _, err := e.a.runs.List(ctx, 32, "")
+	list, _, err := e.a.runs.ListFunc(ctx, 32, "", e.a.listed(r))
 	if err != nil {
 		return "", err
 	}
@@ -113,7 +114,8 @@ func (e *inferEndpoint) liveOrDemo(ctx context.Context) (string, error) {
 			return run.ID, nil
 		}
 	}
-	c, err := e.a.runs.Create(ctx, thinkstream.RunRequest{Problem: e.demo, Source: "infer"})
+	c, err := e.a.runs.Create(ctx, thinkstream.RunRequest{Problem: e.demo, Source: "infer",
+		Owner: principalOf(ctx).Name, Visibility: thinkstream.VisibilityPublic})
 	if err != nil {
 		return "", err
 	}

@@ -27,6 +27,8 @@ type createRequest struct {
 	System  string             `json:"system"`
 	Profile string             `json:"profile"`
 	Params  thinkstream.Params `json:"params"`
+	// Visibility: private (default), unlisted or public.
+	Visibility string `json:"visibility"`
 }
 
 // decodeJSON reads a JSON body strictly: right media type, bounded size,
@@ -133,6 +135,10 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, req thinkstream.Run
 		a.problem(w, r, http.StatusUnprocessableEntity, "invalid-field", "Invalid field", fe.Error(), []FieldError{{fe.field, fe.msg}})
 		return runs.Created{}, false
 	}
+	req.Owner = principalOf(r.Context()).Name
+	if req.Visibility == "" {
+		req.Visibility = thinkstream.VisibilityPrivate
+	}
 	c, err := a.runs.Create(r.Context(), req)
 	if err != nil {
 		a.runError(w, r, err)
@@ -147,7 +153,13 @@ func (a *API) createRun(w http.ResponseWriter, r *http.Request) {
 	if !a.decodeJSON(w, r, &body) {
 		return
 	}
-	req := thinkstream.RunRequest{Problem: body.Problem, System: body.System, Profile: body.Profile, Params: body.Params, Source: "api"}
+	vis, err := thinkstream.ParseVisibility(body.Visibility)
+	if err != nil {
+		a.problem(w, r, http.StatusUnprocessableEntity, "invalid-field", "Invalid field",
+			"visibility must be private, unlisted or public", []FieldError{{"visibility", "must be private, unlisted or public"}})
+		return
+	}
+	req := thinkstream.RunRequest{Problem: body.Problem, System: body.System, Profile: body.Profile, Params: body.Params, Source: "api", Visibility: vis}
 	c, ok := a.create(w, r, req)
 	if !ok {
 		return
@@ -167,7 +179,7 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	list, next, err := a.runs.List(r.Context(), limit, r.URL.Query().Get("before"))
+	list, next, err := a.runs.ListFunc(r.Context(), limit, r.URL.Query().Get("before"), a.listed(r))
 	if err != nil {
 		a.internal(w, r, err)
 		return
@@ -187,9 +199,8 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	run, err := a.runs.Get(r.Context(), id)
-	if err != nil {
-		a.runError(w, r, err)
+	run, ok := a.runFor(w, r, id, grantShare)
+	if !ok {
 		return
 	}
 	snap, err := a.runs.Snapshot(r.Context(), id)
@@ -208,6 +219,9 @@ func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
 func (a *API) action(fn func(ctx context.Context, id, token string) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
+		if _, ok := a.runFor(w, r, id, grantRead); !ok {
+			return
+		}
 		if err := fn(r.Context(), id, r.Header.Get("X-Thinkstream-Owner")); err != nil {
 			a.runError(w, r, err)
 			return
@@ -240,6 +254,15 @@ func (a *API) annotate(w http.ResponseWriter, r *http.Request) {
 			a.problem(w, r, http.StatusUnprocessableEntity, "invalid-field", "Invalid field", fe.Error(), []FieldError{{fe.Field, fe.Message}})
 			return
 		}
+	}
+	if _, ok := a.runFor(w, r, r.PathValue("id"), grantRead); !ok {
+		return
+	}
+	// In token mode an annotation carries its author's token name, not a
+	// name the client chose; open mode has no names to check, and keeps
+	// the free-text one.
+	if a.guard.tokens != nil {
+		body.By = principalOf(r.Context()).Name
 	}
 	ev, err := a.runs.Annotate(r.Context(), r.PathValue("id"), thinkstream.Annotation{Step: body.Step, Note: body.Note, By: body.By})
 	if err != nil {

@@ -84,6 +84,11 @@ func (a *API) streamRun(w http.ResponseWriter, r *http.Request) {
 // lets the runtime shrink each viewer's stack to half, which at thousands of
 // viewers is tens of megabytes.
 func (a *API) serveStream(w http.ResponseWriter, r *http.Request, id string, opts streamOptions) {
+	release, ok := a.streamSlot(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	st := a.open(w, r, id, opts)
 	if st == nil {
 		return
@@ -108,9 +113,8 @@ type stream struct {
 }
 
 func (a *API) open(w http.ResponseWriter, r *http.Request, id string, opts streamOptions) *stream {
-	run, err := a.runs.Get(r.Context(), id)
-	if err != nil {
-		a.runError(w, r, err)
+	run, ok := a.runFor(w, r, id, grantShare)
+	if !ok {
 		return nil
 	}
 	if opts.after > run.LastSeq {

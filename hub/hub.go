@@ -55,7 +55,8 @@ type Config struct {
 	// Encode frames events for the transport (required for viewers that
 	// park on the direct fan-out; default: the JSON itself).
 	Encode Encoder
-	// Window is how many recent frames a topic keeps in memory (default 4096).
+	// Window is how many recent frames a topic keeps in memory at least
+	// (default 4096; up to a quarter more between trims).
 	Window int
 	// Linger keeps a finished run's topic this long for late viewers
 	// (default 30s).
@@ -301,10 +302,13 @@ func (h *Hub) publish(t *topic, frames []Frame, by *following) error {
 		t.base = frames[0].Seq
 	}
 	t.frames = append(t.frames, frames...)
-	if over := len(t.frames) - h.cfg.Window; over > 0 {
+	// Trim only once a quarter of a window has piled up: trimming at every
+	// frame past Window copied the whole window on every publish (a
+	// 12k-event run spent 2.9 of its 3.3 CPU seconds in that copy).
+	if over := len(t.frames) - h.cfg.Window; over > 0 && over >= max(h.cfg.Window/4, 1) {
 		// Copy rather than reslice so the old backing array can be freed
 		// once no stalled viewer holds it.
-		kept := make([]Frame, h.cfg.Window, h.cfg.Window+h.cfg.Window/4)
+		kept := make([]Frame, h.cfg.Window, h.cfg.Window+h.cfg.Window/4+len(frames))
 		copy(kept, t.frames[over:])
 		t.frames = kept
 		t.base += int64(over)

@@ -113,7 +113,7 @@ func (p *Puller) fetch(ctx context.Context, h *hub, u string, f fileEntry, part 
 		return "", statusError(resp, u)
 	}
 
-	pr := &progress{w: p.Progress, tty: p.Terminal, name: filepath.Base(f.Path), total: total, done: have, from: have, now: p.now}
+	pr := &progress{w: p.Progress, tty: p.Terminal, name: filepath.Base(f.Path), total: total, done: have, from: have, now: p.now, on: p.OnProgress}
 	pr.begin()
 	n, err := copyHashing(fd, sum, resp.Body, pr)
 	have += n
@@ -201,9 +201,10 @@ type progress struct {
 	done  int64
 	from  int64 // bytes present before this session (not in the rate)
 	now   func() time.Time
+	on    func(Progress)
 
-	start, drawn time.Time
-	step         int64 // last 10% step (or 100 MiB when total is unknown) printed
+	start, drawn, told time.Time
+	step               int64 // last 10% step (or 100 MiB when total is unknown) printed
 }
 
 func (pr *progress) clock() time.Time {
@@ -216,6 +217,9 @@ func (pr *progress) clock() time.Time {
 func (pr *progress) begin() {
 	pr.start = pr.clock()
 	pr.step = pr.stepOf(pr.done)
+	if pr.on != nil {
+		pr.on(pr.snapshot()) // the first bytes are reported at once, then every 100ms
+	}
 }
 
 func (pr *progress) stepOf(done int64) int64 {
@@ -227,6 +231,12 @@ func (pr *progress) stepOf(done int64) int64 {
 
 func (pr *progress) add(n int64) {
 	pr.done += n
+	if pr.on != nil {
+		if t := pr.clock(); t.Sub(pr.told) >= 100*time.Millisecond {
+			pr.told = t
+			pr.on(pr.snapshot())
+		}
+	}
 	if pr.w == nil {
 		return
 	}
@@ -244,6 +254,9 @@ func (pr *progress) add(n int64) {
 }
 
 func (pr *progress) end(ok bool) {
+	if pr.on != nil {
+		pr.on(pr.snapshot())
+	}
 	if pr.w == nil {
 		return
 	}
@@ -256,12 +269,29 @@ func (pr *progress) end(ok bool) {
 	}
 }
 
-func (pr *progress) line(bar bool) string {
-	elapsed := pr.clock().Sub(pr.start).Seconds()
-	rate := 0.0
-	if elapsed > 0 {
-		rate = float64(pr.done-pr.from) / elapsed
+// rate is bytes per second over this attempt (resumed bytes excluded).
+func (pr *progress) rate() float64 {
+	if elapsed := pr.clock().Sub(pr.start).Seconds(); elapsed > 0 {
+		return float64(pr.done-pr.from) / elapsed
 	}
+	return 0
+}
+
+func (pr *progress) snapshot() Progress {
+	s := Progress{File: pr.name, Done: pr.done, Total: pr.total, From: pr.from}
+	// The first chunks arrive faster than the link (buffers filling): a
+	// rate from under a second of them promises what will not come.
+	if pr.clock().Sub(pr.start) >= time.Second {
+		s.Rate = pr.rate()
+	}
+	if s.Rate > 0 && pr.total > 0 && pr.done < pr.total {
+		s.ETA = time.Duration(float64(pr.total-pr.done) / s.Rate * float64(time.Second))
+	}
+	return s
+}
+
+func (pr *progress) line(bar bool) string {
+	rate := pr.rate()
 	var b strings.Builder
 	b.WriteString(pr.name)
 	b.WriteString(": ")

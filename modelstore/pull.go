@@ -53,6 +53,9 @@ type Puller struct {
 	Progress io.Writer
 	// Terminal makes Progress a redrawn bar rather than plain lines.
 	Terminal bool
+	// OnProgress, when set, is called as bytes arrive (from the
+	// downloading goroutine, at most every 100ms and once at the end).
+	OnProgress func(Progress)
 	// UserAgent is sent with every request.
 	UserAgent string
 	// now is the clock for progress (tests); time.Now when nil.
@@ -209,3 +212,44 @@ func fileSHA256(path string) (string, error) {
 }
 
 var errRestart = errors.New("server ignored the range request")
+
+// Progress is how far a download has got.
+type Progress struct {
+	File  string `json:"file"`
+	Done  int64  `json:"done"`
+	Total int64  `json:"total"` // -1 when unknown
+	// From is what a resumed download already had.
+	From int64 `json:"from"`
+	// Rate is bytes per second over this attempt; ETA the time left at it.
+	Rate float64       `json:"rate"`
+	ETA  time.Duration `json:"-"`
+}
+
+// RemoteFile is a GGUF file a repository offers.
+type RemoteFile struct {
+	Path  string `json:"path"`
+	Quant string `json:"quant"` // "" when the name has none
+	Size  int64  `json:"size"`  // -1 when the hub does not say
+}
+
+// Files lists the GGUF files of a repository's revision ("main" when
+// empty), with their quantization and size, as Pull would see them.
+func (p *Puller) Files(ctx context.Context, repo, revision string) ([]RemoteFile, error) {
+	if revision == "" {
+		revision = "main"
+	}
+	files, err := p.hub().files(ctx, repo, revision)
+	if err != nil {
+		return nil, fmt.Errorf("modelstore: %w", err)
+	}
+	var out []RemoteFile
+	for _, f := range files {
+		base := filepath.Base(f.Path)
+		if !strings.EqualFold(filepath.Ext(base), ".gguf") || strings.Contains(strings.ToLower(base), "mmproj") || strings.Contains(base, "-of-") {
+			continue
+		}
+		out = append(out, RemoteFile{Path: f.Path, Quant: QuantFromName(base), Size: f.Size})
+	}
+	slices.SortFunc(out, func(a, b RemoteFile) int { return strings.Compare(a.Path, b.Path) })
+	return out, nil
+}

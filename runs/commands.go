@@ -94,11 +94,15 @@ func (m *Manager) pauseResume(ctx context.Context, id, token string, pause bool)
 }
 
 func (m *Manager) pauseResumeLocal(ctx context.Context, id, token string, pause bool) error {
-	p, ok := m.cfg.Engine.(thinkstream.Pauser)
+	r, err := m.activeRun(ctx, id, token)
+	eng := m.Engine()
+	if r != nil {
+		eng = r.eng // after a SetEngine, the run's own engine
+	}
+	p, ok := eng.(thinkstream.Pauser)
 	if !ok {
 		return thinkstream.ErrUnsupported
 	}
-	r, err := m.activeRun(ctx, id, token)
 	if err != nil {
 		return err
 	}
@@ -164,8 +168,9 @@ func (m *Manager) annotateLocal(ctx context.Context, id string, a thinkstream.An
 		// A finished run's stored last_seq follows its annotations; under
 		// the writer's lock, so concurrent annotators store it in order.
 		then = func() {
-			finished.LastSeq = w.last.Load()
-			if err := m.cfg.Log.PutRun(context.WithoutCancel(ctx), *finished); err != nil {
+			if err := m.updateStored(context.WithoutCancel(ctx), id, func(run *thinkstream.Run) {
+				run.LastSeq = max(run.LastSeq, w.last.Load())
+			}); err != nil {
 				m.cfg.Logger.Error("run: store last_seq after an annotation", "run", id, "err", err)
 			}
 		}

@@ -33,6 +33,7 @@ func (m *Manager) Recover(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, err
 		}
+		m.access.set(id, meta.Owner, meta.Visibility)
 		if meta.State.Terminal() || m.alive(ctx, id) {
 			continue // over, or another process of the cluster writes it
 		}
@@ -59,12 +60,39 @@ func (m *Manager) Recover(ctx context.Context) (int, error) {
 			}
 		}
 		r := &run{m: m, meta: meta, created: meta.CreatedAt}
+		// The count the crash took with it, from what the log kept, so the
+		// run's usage and the log line say what it streamed.
+		r.tokens, r.thinking = m.loggedTokens(ctx, id, last)
 		r.w = m.acquireWriter(id, meta.CreatedAt, last, true)
 		r.finish(thinkstream.StateInterrupted, errors.New("server restarted"), thinkstream.Result{})
 		m.releaseWriter(r.w)
 		n++
 	}
 	return n, nil
+}
+
+// loggedTokens estimates how many tokens a run streamed from its log: the
+// last stats event's count, plus one per text event logged after it (the
+// parser makes one text event of each token; the stats event at most a
+// second old does the rest). A log it cannot read counts zero.
+func (m *Manager) loggedTokens(ctx context.Context, id string, last int64) (tokens, thinking int) {
+	_ = m.cfg.Log.Read(ctx, id, 0, last, func(r thinkstream.Record) error {
+		switch r.Type {
+		case thinkstream.EventStats:
+			var ev thinkstream.Event
+			if json.Unmarshal(r.Data, &ev) == nil && ev.Stats != nil {
+				tokens, thinking = ev.Stats.Tokens, ev.Stats.ThinkingTokens
+			}
+		case thinkstream.EventThinking, thinkstream.EventCode, thinkstream.EventAnswer:
+			tokens++
+			var ev thinkstream.Event
+			if r.Type != thinkstream.EventAnswer && json.Unmarshal(r.Data, &ev) == nil && thinkstream.IsReasoning(ev.Type, ev.Channel) {
+				thinking++
+			}
+		}
+		return nil
+	})
+	return tokens, thinking
 }
 
 func (m *Manager) terminalAt(ctx context.Context, id string, seq int64) (thinkstream.RunState, bool) {

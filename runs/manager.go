@@ -40,6 +40,8 @@ type Log interface {
 	PutRun(ctx context.Context, run thinkstream.Run) error
 	GetRun(ctx context.Context, id string) (thinkstream.Run, error)
 	RunIDs(ctx context.Context) ([]string, error)
+	// DeleteRun removes a run's events and metadata for good.
+	DeleteRun(ctx context.Context, runID string) error
 }
 
 // Profiles turns a request into the messages and parameters sent to the
@@ -83,8 +85,14 @@ type Config struct {
 
 // Manager owns the lifecycle of runs.
 type Manager struct {
-	cfg  Config
+	cfg Config
+
+	// emu guards the engine new runs go to and its info (SetEngine).
+	emu  sync.RWMutex
+	eng  thinkstream.Engine
 	info thinkstream.EngineInfo
+	// autoConcurrent: MaxConcurrent follows the engine's MaxParallel.
+	autoConcurrent bool
 
 	mu      sync.Mutex
 	active  map[string]*run // queued and running
@@ -102,16 +110,22 @@ type Manager struct {
 
 	wmu     sync.Mutex
 	writers map[string]*writer // every run someone is writing to
+
+	// putMu orders the stores of run metadata: each store reads the
+	// newest metadata under it, so the last store always carries every
+	// change (a visibility change racing a run's end loses neither).
+	putMu sync.Mutex
+
+	access accessIndex // who may list each run, to skip reading others'
 }
 
 // New returns a manager. Call Recover once before serving.
 func New(cfg Config) *Manager {
 	m := &Manager{cfg: cfg, active: make(map[string]*run), snaps: make(map[string]*Snapshot),
-		writers: make(map[string]*writer)}
-	if d, ok := cfg.Engine.(thinkstream.Describer); ok {
-		m.info = d.Info()
-	}
+		writers: make(map[string]*writer), access: accessIndex{m: make(map[string]access)}}
+	m.eng, m.info = cfg.Engine, describe(cfg.Engine)
 	if m.cfg.MaxConcurrent <= 0 {
+		m.autoConcurrent = true
 		m.cfg.MaxConcurrent = max(m.info.MaxParallel, 1)
 	}
 	if m.cfg.MaxQueue <= 0 {
@@ -131,9 +145,6 @@ func New(cfg Config) *Manager {
 	}
 	return m
 }
-
-// EngineInfo describes the engine runs go to.
-func (m *Manager) EngineInfo() thinkstream.EngineInfo { return m.info }
 
 // Created is what Create returns: the run and the secret that lets its
 // creator cancel or pause it.
@@ -156,16 +167,22 @@ func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Creat
 		return Created{}, fmt.Errorf("runs: new id: %w", err)
 	}
 	now := time.Now()
+	m.emu.RLock()
+	eng, info := m.eng, m.info
+	m.emu.RUnlock()
 	r := &run{
 		m:       m,
+		eng:     eng,
 		created: now,
 		owner:   newToken(),
 		ready:   make(chan struct{}),
+		done:    make(chan struct{}),
 		req:     thinkstream.Request{RunID: id.String(), Messages: msgs, Params: params},
 		meta: thinkstream.Run{
 			ID: id.String(), State: thinkstream.StateQueued, Problem: req.Problem, System: req.System,
-			Profile: req.Profile, Params: params, Engine: m.cfg.Engine.Name(), Model: m.info.Model,
-			Simulated: m.info.Simulated, Source: req.Source, CreatedAt: now.UTC(),
+			Profile: req.Profile, Params: params, Engine: eng.Name(), Model: info.Model,
+			Simulated: info.Simulated, Source: req.Source, CreatedAt: now.UTC(),
+			Owner: req.Owner, Visibility: req.Visibility.Effective(),
 		},
 	}
 	r.w = m.acquireWriter(id.String(), now, 0, true)
@@ -190,6 +207,7 @@ func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Creat
 	m.active[r.meta.ID] = r
 	m.wg.Add(1)
 	m.mu.Unlock()
+	m.access.set(r.meta.ID, r.meta.Owner, r.meta.Visibility)
 
 	if stored, err := m.announce(ctx, r); err != nil {
 		m.abandon(r, stored, err)
@@ -205,7 +223,7 @@ func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Creat
 // announce stores the run and logs run.created (and run.queued); stored
 // says whether the run exists in the store, even when err is set.
 func (m *Manager) announce(ctx context.Context, r *run) (stored bool, err error) {
-	if err := m.cfg.Log.PutRun(ctx, r.meta); err != nil {
+	if err := m.storeMeta(ctx, r); err != nil {
 		return false, err
 	}
 	m.serve(r)
@@ -318,6 +336,7 @@ func (m *Manager) retire(r *run) {
 	delete(m.active, r.meta.ID)
 	m.mu.Unlock()
 	m.releaseWriter(r.w)
+	r.doneOnce.Do(func() { close(r.done) })
 }
 
 // release frees a generation slot and starts the next queued run.
@@ -363,6 +382,14 @@ func (m *Manager) Get(ctx context.Context, id string) (thinkstream.Run, error) {
 // List returns up to limit runs created before the run `before` (all when
 // empty), newest first, and the id to pass as `before` for the next page.
 func (m *Manager) List(ctx context.Context, limit int, before string) ([]thinkstream.Run, string, error) {
+	return m.ListFunc(ctx, limit, before, nil)
+}
+
+// ListFunc is List of the runs keep accepts (nil: all). keep must decide
+// by a run's Owner and Visibility alone: runs it refuses by what this node
+// knows of them are skipped without reading their metadata, so that a
+// caller who may list few of many runs does not read them all.
+func (m *Manager) ListFunc(ctx context.Context, limit int, before string, keep func(thinkstream.Run) bool) ([]thinkstream.Run, string, error) {
 	ids, err := m.cfg.Log.RunIDs(ctx)
 	if err != nil {
 		return nil, "", err
@@ -375,12 +402,24 @@ func (m *Manager) List(ctx context.Context, limit int, before string) ([]thinkst
 		if len(out) == limit {
 			return out, out[len(out)-1].ID, nil
 		}
+		if keep != nil {
+			// Known and refused: skip. What another node changed may be
+			// stale here, but only towards listing less: a run this node
+			// thinks listable is checked below against what is stored.
+			if a, ok := m.access.get(id); ok && !keep(thinkstream.Run{ID: id, Owner: a.owner, Visibility: a.vis}) {
+				continue
+			}
+		}
 		run, err := m.Get(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return nil, "", err
+		}
+		m.access.set(id, run.Owner, run.Visibility)
+		if keep != nil && !keep(run) {
+			continue
 		}
 		out = append(out, run)
 	}

@@ -102,7 +102,8 @@ func (m *Manager) resumeLocal(ctx context.Context, meta thinkstream.Run, last in
 		return false, nil
 	}
 	r := &run{
-		m: m, created: meta.CreatedAt, owner: newToken(), ready: make(chan struct{}), meta: meta,
+		m: m, eng: m.Engine(), created: meta.CreatedAt, owner: newToken(), ready: make(chan struct{}),
+		done: make(chan struct{}), meta: meta,
 		req: thinkstream.Request{RunID: meta.ID, Messages: msgs, Params: params},
 	}
 	close(r.ready)

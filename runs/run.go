@@ -16,10 +16,13 @@ import (
 // readers (GET /v1/runs/{id}) never wait on the log.
 type run struct {
 	m        *Manager
+	eng      thinkstream.Engine // the engine it was created for
 	w        *writer
 	created  time.Time
 	owner    string
 	ready    chan struct{} // closed once announce is over (run.created logged or failed)
+	done     chan struct{} // closed once the run has left the active set
+	doneOnce sync.Once
 	req      thinkstream.Request
 	startNow bool
 	position int // queue position, 0 when not queued; guarded by m.mu
@@ -32,6 +35,7 @@ type run struct {
 	stopWith thinkstream.RunState // why cancel was called
 	failure  error                // why announce failed, with stopWith
 	unstored bool                 // announce could not even store it: log nothing
+	deleted  bool                 // Delete forgot it: store nothing more
 	unserve  func()               // stops answering other processes' commands
 	attempt  int                  // times a worker took the run (Take); 0: admitted here
 	left     bool                 // its worker stopped: no terminal event, another continues
@@ -149,20 +153,18 @@ func (r *run) work() {
 	}
 	// The run shows as running only once run.started is logged, so that
 	// nothing a client does on seeing it (pause, annotate) precedes it.
-	var meta thinkstream.Run
 	err = r.w.emitFunc(ctx, false, func() []thinkstream.Event {
 		return []thinkstream.Event{first}
 	}, func() {
 		r.mu.Lock()
 		r.meta.State, r.meta.StartedAt = thinkstream.StateRunning, &started
-		meta = r.meta
 		r.mu.Unlock()
 	})
 	if err != nil {
 		r.finish(thinkstream.StateFailed, err, thinkstream.Result{})
 		return
 	}
-	_ = r.m.cfg.Log.PutRun(ctx, meta)
+	_ = r.m.storeMeta(ctx, r)
 	r.m.cfg.Metrics.Runs.WithLabelValues(string(thinkstream.StateRunning)).Inc()
 
 	statsDone := make(chan struct{})
@@ -179,7 +181,7 @@ func (r *run) work() {
 	var buf []thinkstream.Event
 	var pending []string // model output not yet logged with an event
 	rawLost := false
-	res, err := r.m.cfg.Engine.Generate(ctx, r.req, func(tok thinkstream.Token) error {
+	res, err := r.eng.Generate(ctx, r.req, func(tok thinkstream.Token) error {
 		// Output an engine split into channels has no raw text that a
 		// resumed run could feed back: such runs are not resumed.
 		rawLost = rawLost || tok.Channel != thinkstream.ChannelRaw
@@ -354,7 +356,7 @@ func (r *run) finish(state thinkstream.RunState, cause error, res thinkstream.Re
 	// Whether or not the terminal event made it, nothing more will be
 	// published: a topic still open now would keep its viewers forever.
 	r.w.close()
-	if err := r.m.cfg.Log.PutRun(ctx, meta); err != nil {
+	if err := r.m.storeMeta(ctx, r); err != nil {
 		r.m.cfg.Logger.Error("run: store final state", "run", meta.ID, "err", err)
 	}
 	r.m.cfg.Metrics.Runs.WithLabelValues(string(state)).Inc()

@@ -46,18 +46,21 @@ func (m *Manager) createQueued(ctx context.Context, req thinkstream.RunRequest) 
 		return Created{}, fmt.Errorf("runs: new id: %w", err)
 	}
 	now := time.Now()
+	eng, info := m.Engine(), m.EngineInfo()
 	r := &run{
-		m: m, created: now, owner: newToken(), ready: make(chan struct{}),
+		m: m, eng: eng, created: now, owner: newToken(), ready: make(chan struct{}), done: make(chan struct{}),
 		req: thinkstream.Request{RunID: id.String(), Messages: msgs, Params: params},
 		meta: thinkstream.Run{
 			ID: id.String(), State: thinkstream.StateQueued, Problem: req.Problem, System: req.System,
-			Profile: req.Profile, Params: params, Engine: m.cfg.Engine.Name(), Model: m.info.Model,
-			Simulated: m.info.Simulated, Source: req.Source, CreatedAt: now.UTC(),
+			Profile: req.Profile, Params: params, Engine: eng.Name(), Model: info.Model,
+			Simulated: info.Simulated, Source: req.Source, CreatedAt: now.UTC(),
+			Owner: req.Owner, Visibility: req.Visibility.Effective(),
 		},
 	}
 	r.w = m.acquireWriter(r.meta.ID, now, 0, true)
 	defer m.releaseWriter(r.w)
-	if err := m.cfg.Log.PutRun(ctx, r.meta); err != nil {
+	m.access.set(r.meta.ID, r.meta.Owner, r.meta.Visibility)
+	if err := m.storeMeta(ctx, r); err != nil {
 		return Created{}, err
 	}
 	meta := r.meta
@@ -92,10 +95,11 @@ func (m *Manager) Take(ctx context.Context, job Job, attempt int) error {
 	}
 	m.cfg.Logger.Info("run taken", "run", job.RunID, "attempt", attempt)
 	r := &run{
-		m: m, created: meta.CreatedAt, owner: job.Owner, ready: make(chan struct{}), meta: meta,
-		req:     thinkstream.Request{RunID: job.RunID, Messages: job.Messages, Params: job.Params},
-		attempt: attempt,
+		m: m, eng: m.Engine(), created: meta.CreatedAt, owner: job.Owner, ready: make(chan struct{}),
+		done: make(chan struct{}), meta: meta, attempt: attempt,
+		req: thinkstream.Request{RunID: job.RunID, Messages: job.Messages, Params: job.Params},
 	}
+	m.access.set(meta.ID, meta.Owner, meta.Visibility)
 	close(r.ready)
 	r.w = m.acquireWriter(job.RunID, meta.CreatedAt, 0, false)
 	r.w.fold = &fold{}

@@ -36,6 +36,7 @@ type writer struct {
 	synced bool  // false: seq must be (re)read from the log first
 	live   bool  // the hub topic is open and fed by this writer
 	ended  bool  // the terminal event is logged
+	gone   bool  // the run was deleted: nothing may be appended
 
 	last atomic.Int64 // seq, for readers that must not wait on an append
 	fold *fold        // incremental snapshot, nil for writers of finished runs
@@ -130,6 +131,9 @@ func (w *writer) emitTokens(ctx context.Context, raw []string, evs []thinkstream
 func (w *writer) append(ctx context.Context, after bool, build func() []thinkstream.Event, then func(), raw []string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.gone {
+		return ErrNotFound
+	}
 	if w.ended && !after {
 		return errStopped
 	}

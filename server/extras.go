@@ -4,24 +4,34 @@ import (
 	"context"
 	"errors"
 	"iter"
-	"log/slog"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/thinkstream/thinkstream"
+	"github.com/thinkstream/thinkstream/auth"
 	"github.com/thinkstream/thinkstream/openaiapi"
-	"github.com/thinkstream/thinkstream/profile"
 	"github.com/thinkstream/thinkstream/runs"
 	"github.com/thinkstream/thinkstream/web"
 )
 
-// mountExtras adds the web UI and the OpenAI-compatible API.
-func mountExtras(mux *http.ServeMux, mgr *runs.Manager, profiles *profile.Set, limits thinkstream.RequestLimits, logger *slog.Logger) {
-	models, aliases, owner := modelIDs(mgr.EngineInfo())
-	maxTokens := limits.MaxTokens
-	openaiapi.New(OpenAIRuns{M: mgr, Limits: limits}, openaiapi.Options{
+// mountExtras adds the web UI and the OpenAI-compatible API, whose
+// routes go to the mux openai holds now (it changes with the engine).
+func mountExtras(mux *http.ServeMux, openai *atomic.Pointer[http.ServeMux]) {
+	cur := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { openai.Load().ServeHTTP(w, r) })
+	mux.Handle("POST /v1/chat/completions", cur)
+	mux.Handle("GET /v1/models", cur)
+	mux.Handle("GET /v1/models/{model...}", cur)
+	mux.Handle("/", web.Handler())
+}
+
+// openAIMux serves the OpenAI-compatible API for the engine new runs go to.
+func (s *Server) openAIMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	models, aliases, owner := modelIDs(s.Runs.EngineInfo())
+	openaiapi.New(OpenAIRuns{M: s.Runs, Limits: s.limits}, openaiapi.Options{
 		Models: models, Aliases: aliases, OwnedBy: owner,
-		Profiles:     profiles.Names(),
-		MaxTokensCap: maxTokens,
+		Profiles:     s.cfg.Profiles.Names(),
+		MaxTokensCap: s.limits.MaxTokens,
 		ErrorStatus: func(err error) int {
 			switch {
 			case errors.Is(err, runs.ErrQueueFull):
@@ -31,9 +41,9 @@ func mountExtras(mux *http.ServeMux, mgr *runs.Manager, profiles *profile.Set, l
 			}
 			return http.StatusBadRequest
 		},
-		Logger: logger,
+		Logger: s.logger,
 	}).Register(mux)
-	mux.Handle("/", web.Handler())
+	return mux
 }
 
 // modelIDs names the engine honestly on /v1/models: the simulator lists
@@ -67,6 +77,9 @@ func (o OpenAIRuns) Create(ctx context.Context, req thinkstream.RunRequest) (thi
 	if err := o.Limits.Validate(req); err != nil {
 		return thinkstream.Run{}, err
 	}
+	// Its runs are the caller's own, private, like those of POST /v1/runs.
+	req.Owner = auth.FromContext(ctx).Name
+	req.Visibility = thinkstream.VisibilityPrivate
 	c, err := o.M.Create(ctx, req)
 	return c.Run, err
 }

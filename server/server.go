@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,8 +23,10 @@ import (
 	"github.com/thinkstream/thinkstream/eventlog"
 	"github.com/thinkstream/thinkstream/httpapi"
 	"github.com/thinkstream/thinkstream/hub"
+	"github.com/thinkstream/thinkstream/modelpull"
 	"github.com/thinkstream/thinkstream/profile"
 	"github.com/thinkstream/thinkstream/runs"
+	"github.com/thinkstream/thinkstream/shares"
 )
 
 // Config is the whole server's configuration. Zero values are the
@@ -77,6 +80,9 @@ type Config struct {
 	DemoProblem string
 	// Access is the access mode and per-client limits (nil: open mode).
 	Access *httpapi.Access
+	// Models offers the page's model download and the switch to the
+	// model downloaded (nil: no download offered).
+	Models *ModelsConfig
 	// NoUI leaves out the web UI and the OpenAI-compatible API (tests of
 	// the runs API alone).
 	NoUI bool
@@ -92,6 +98,7 @@ type Server struct {
 	Log      *eventlog.Log
 	Hub      *hub.Hub
 	Runs     *runs.Manager
+	Shares   *shares.Store
 	API      *httpapi.API
 	Registry *prometheus.Registry
 	// Recovered is how many runs that a previous crash cut short were
@@ -99,13 +106,17 @@ type Server struct {
 	Recovered int
 	// MaxTokens is the effective max_tokens cap.
 	MaxTokens int
+	// Pulls runs the page's model downloads (nil without Config.Models).
+	Pulls *modelpull.Manager
 
 	cfg      Config
+	limits   thinkstream.RequestLimits
 	logger   *slog.Logger
 	closeLog func() // the log, then the data dir's lock
 	ln       *httpapi.Listener
 	http     *http.Server
 	streams  context.CancelFunc
+	sw       engineSwitch
 }
 
 // New opens the log, recovers runs cut short by a crash and builds every
@@ -150,6 +161,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Log: log, Registry: reg, cfg: cfg, logger: cfg.Logger, closeLog: closeLog}
+	bucket, err := log.Bucket(ctx, sharesBucket)
+	if err != nil {
+		closeLog()
+		return nil, err
+	}
+	s.Shares = shares.New(bucket)
 	var follower hub.Follower
 	var remote runs.Remote
 	var queue runs.Queue
@@ -201,6 +218,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.Recovered > 0 {
 		cfg.Logger.Warn("ended runs interrupted by a previous crash", "runs", s.Recovered)
 	}
+	s.Pulls = s.newPulls()
 	s.MaxTokens = cfg.MaxTokens
 	if c := cfg.Profiles.MaxTokensCap(); c > 0 { // 0: the file sets no cap
 		s.MaxTokens = min(s.MaxTokens, c)
@@ -211,6 +229,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// sharesBucket holds the share links, beside the runs in the same JetStream.
+const sharesBucket = "thinkstream_shares"
+
 // Listen wraps a listener so that finished event streams can hand their
 // connections back to the HTTP server, and builds the HTTP API around it.
 // Call it once, before Serve.
@@ -220,13 +241,23 @@ func (s *Server) Listen(tcp net.Listener) net.Listener {
 	var extra func(*http.ServeMux)
 	if !cfg.NoUI {
 		limits := thinkstream.RequestLimits{MaxProblemBytes: cfg.MaxProblemBytes, MaxTokens: s.MaxTokens, Profiles: cfg.Profiles.Names()}
-		extra = func(mux *http.ServeMux) { mountExtras(mux, s.Runs, cfg.Profiles, limits, cfg.Logger) }
+		s.limits = limits
+		s.sw.openai.Store(s.openAIMux())
+		extra = func(mux *http.ServeMux) {
+			if s.Pulls != nil {
+				s.Pulls.Register(mux)
+			}
+			mountExtras(mux, &s.sw.openai)
+		}
+	} else if s.Pulls != nil {
+		extra = s.Pulls.Register
 	}
 	s.API = httpapi.New(s.Runs, s.Hub, httpapi.Config{
 		Listener:        s.ln,
 		MaxProblemBytes: cfg.MaxProblemBytes, MaxTokens: s.MaxTokens, Heartbeat: cfg.Heartbeat,
 		WriteTimeout: cfg.WriteTimeout, Retry: cfg.Retry, CORSOrigins: cfg.CORSOrigins, Access: cfg.Access, DemoProblem: cfg.DemoProblem,
 		Profiles: cfg.Profiles.Names(), ProfileSource: cfg.Profiles, Logger: cfg.Logger, Gatherer: s.Registry, Extra: extra,
+		Shares: s.Shares,
 	})
 	return s.ln
 }
@@ -285,6 +316,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.API != nil {
 		s.API.Stopping()
 	}
+	if s.Pulls != nil {
+		s.Pulls.Close() // a download stopped now resumes at the next start
+	}
 	if err := s.Runs.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("shutdown runs: %w", err))
 	}
@@ -316,6 +350,10 @@ func (s *Server) Close() {
 	if s.ln != nil {
 		s.ln.Close()
 	}
+	if s.Pulls != nil {
+		s.Pulls.Close()
+	}
+	s.closeEngines()
 	s.closeLog()
 }
 
@@ -327,10 +365,21 @@ func logRequests(next http.Handler, logger *slog.Logger) http.Handler {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
 		logger.LogAttrs(r.Context(), slog.LevelDebug, "http request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("method", r.Method), slog.String("path", redactShare(r.URL.Path)),
 			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)),
 			slog.String("remote", r.RemoteAddr))
 	})
+}
+
+// redactShare hides a share link's secret (/s/{secret}, /v1/s/{secret}):
+// whoever reads the log must not be able to open the run with it.
+func redactShare(p string) string {
+	for _, prefix := range []string{"/s/", "/v1/s/"} {
+		if strings.HasPrefix(p, prefix) && len(p) > len(prefix) {
+			return prefix + "…"
+		}
+	}
+	return p
 }
 
 type statusWriter struct {

@@ -1,5 +1,6 @@
-// Package web serves thinkstream's browser UI: the page (index.html for "/"
-// and "/r/{id}"), its assets under "/assets/", and "/embed-example.html".
+// Package web serves thinkstream's browser UI: the page (index.html for "/",
+// "/r/{id}" and share links "/s/{secret}"), its assets under "/assets/", and
+// "/embed-example.html".
 // The files are built from web/src by `npm run build` into web/dist, which
 // is committed and embedded here, so the server binary needs nothing else.
 //
@@ -81,9 +82,13 @@ func serve(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
 }
 
-// isRunPage reports whether p is "/r/{id}" (a trailing slash allowed).
+// isRunPage reports whether p is "/r/{id}" or "/s/{secret}" (a trailing slash allowed).
 func isRunPage(p string) bool {
 	id, ok := strings.CutPrefix(p, "/r/")
+	if !ok {
+		// A share link (/s/{secret}) opens the same page, read-only.
+		id, ok = strings.CutPrefix(p, "/s/")
+	}
 	if !ok {
 		return false
 	}

@@ -20,7 +20,7 @@ func TestPagesServeIndexWithCSP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"/", "/r/01HZYX", "/r/abc/"} {
+	for _, p := range []string{"/", "/r/01HZYX", "/r/abc/", "/s/0123456789abcdefSECRET"} {
 		rec := get(t, p)
 		if rec.Code != http.StatusOK {
 			t.Fatalf("%s: status %d", p, rec.Code)

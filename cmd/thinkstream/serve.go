@@ -58,6 +58,7 @@ type serveConfig struct {
 	TokensFile     string
 	LimitRuns      int
 	LimitNotes     int
+	LimitStreams   int
 	BodyTimeout    time.Duration
 	Repair         bool
 
@@ -74,10 +75,11 @@ type serveConfig struct {
 	UpstreamPar    int
 	UpstreamPass   string
 
-	Model    string
-	Threads  int
-	Parallel int
-	Context  int
+	Model     string
+	ModelsDir string
+	Threads   int
+	Parallel  int
+	Context   int
 }
 
 func serveFlags(c *serveConfig, home string) *flag.FlagSet {
@@ -111,6 +113,7 @@ func serveFlags(c *serveConfig, home string) *flag.FlagSet {
 	fs.StringVar(&c.TokensFile, "tokens-file", "", "token file of token mode (default: DATA-DIR/tokens.json; see `thinkstream token`)")
 	fs.IntVar(&c.LimitRuns, "limit-runs", 0, "runs a client (token, else IP) may start per minute (0: 20 in token mode, off in open mode; -1: off)")
 	fs.IntVar(&c.LimitNotes, "limit-annotations", 0, "annotations a client may post per minute (0: 60 in token mode, off in open mode; -1: off)")
+	fs.IntVar(&c.LimitStreams, "limit-streams", 0, "event streams a client (token, else IP) may hold open at once (0: 32 in token mode, off in open mode; -1: off)")
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", 10*time.Second, "longest time a client may take to send a request body")
 	fs.BoolVar(&c.Repair, "repair", false, "repair a damaged event log at start (see thinkstream doctor) instead of refusing to start")
 	fs.StringVar(&c.Profiles, "profiles", "", "JSON file of model profiles (default: built-in math and code)")
@@ -126,7 +129,8 @@ func serveFlags(c *serveConfig, home string) *flag.FlagSet {
 	fs.IntVar(&c.UpstreamPar, "upstream-parallel", 16, "upstream: generations the upstream serves at once")
 	fs.StringVar(&c.UpstreamPass, "upstream-pass-through", strings.Join(openai.DefaultPassThrough, ","),
 		"upstream: extra sampling parameters sent when a run sets them (comma-separated; \"none\" for servers that reject unknown fields)")
-	fs.StringVar(&c.Model, "model", "", "local engine: GGUF model name or path")
+	fs.StringVar(&c.Model, "model", "", "local engine: GGUF model name or path (default: a VibeThinker GGUF pulled into the models directory, if any)")
+	fs.StringVar(&c.ModelsDir, "models-dir", "", "models directory (default $THINKSTREAM_MODELS, else $XDG_DATA_HOME/thinkstream/models)")
 	fs.IntVar(&c.Threads, "threads", 0, "local engine: threads (0: all cores)")
 	fs.IntVar(&c.Parallel, "parallel", 1, "local engine: parallel sequences")
 	fs.IntVar(&c.Context, "context", 0, "local engine: context size in tokens (0: model default, capped)")
@@ -270,6 +274,16 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
+	// With nothing configured, a VibeThinker pulled earlier answers; with
+	// none, the simulator answers and the page offers the download.
+	var models *server.ModelsConfig
+	if c.Engine == "" && c.Model == "" && c.Upstream == "" {
+		if path, dir := pulledModel(e.getenv, c.ModelsDir, logger); path != "" {
+			c.Model = path
+		} else if dir != "" {
+			models = pullOffer(c, e.getenv, dir, logger)
+		}
+	}
 	eng, closeEngine, err := newEngine(c, e.getenv, logger)
 	if err != nil {
 		return err
@@ -297,7 +311,7 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 		RetentionAge: c.RetentionAge, RetentionBytes: c.RetentionBytes, Profiles: profiles,
 		MaxConcurrent: c.MaxConcurrent, MaxQueue: c.MaxQueue, MaxTokens: c.MaxTokens, MaxProblemBytes: c.MaxProblem,
 		Heartbeat: c.Heartbeat, WriteTimeout: c.WriteTimeout, ShutdownGrace: c.ShutdownGrace, Window: c.Window,
-		CORSOrigins: corsOrigins(c.CORSOrigins), Access: access, Logger: logger,
+		CORSOrigins: corsOrigins(c.CORSOrigins), Access: access, Logger: logger, Models: models,
 	})
 	if err != nil {
 		return err
@@ -314,8 +328,17 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 	}
 	fmt.Fprintf(e.stdout, "listening on %s://%s\n", scheme, ln.Addr())
 	info := srv.Runs.EngineInfo()
-	logger.Info("thinkstream serving", "addr", ln.Addr().String(), "access", access.Mode(), "engine", eng.Name(), "model", info.Model,
-		"simulated", info.Simulated, "data_dir", c.DataDir)
+	if models != nil {
+		// The first thing a newcomer reads: what answers, and the way to a real model.
+		fmt.Fprintf(e.stdout, "no model configured: the built-in simulator answers. Download VibeThinker-1.5B from the home page (%s://%s/), "+
+			"or run: thinkstream pull %s:%s\n", scheme, ln.Addr(), srv.Pulls.Repo(), srv.Pulls.DefaultQuant())
+	}
+	attrs := []any{"addr", ln.Addr().String(), "access", access.Mode(), "engine", eng.Name(), "model", info.Model,
+		"simulated", info.Simulated, "data_dir", c.DataDir}
+	if models != nil {
+		attrs = append(attrs, "real_model", "download VibeThinker-1.5B on the home page, or: thinkstream pull "+srv.Pulls.Repo()+":"+srv.Pulls.DefaultQuant())
+	}
+	logger.Info("thinkstream serving", attrs...)
 	if access.Tokens != nil && access.Tokens.Len() == 0 {
 		logger.Warn("token mode and no token yet: every API request is refused until you make one",
 			"make_one", "thinkstream token create --data-dir "+c.DataDir+" --name teacher --scope admin")
@@ -339,7 +362,7 @@ func serve(ctx context.Context, e *env, c serveConfig, logger *slog.Logger) erro
 // accessConfig chooses the access mode: token mode on any address but
 // loopback, unless open mode is asked for explicitly there.
 func accessConfig(c serveConfig) (*httpapi.Access, error) {
-	acc := &httpapi.Access{RunsPerMinute: c.LimitRuns, AnnotationsPerMinute: c.LimitNotes, BodyTimeout: c.BodyTimeout}
+	acc := &httpapi.Access{RunsPerMinute: c.LimitRuns, AnnotationsPerMinute: c.LimitNotes, StreamsPerClient: c.LimitStreams, BodyTimeout: c.BodyTimeout}
 	loopback := isLoopbackAddr(c.Addr)
 	mode := c.Access
 	if mode == "auto" || mode == "" {

@@ -31,10 +31,13 @@ export function serverBin() {
  * with a data dir (a fresh temp one unless given) and waits for its
  * "listening on URL" line.
  */
-export async function startServer({ dataDir, port = 0, simRate = 500, simTtft = "50ms", extraArgs = [] } = {}) {
+export async function startServer({ dataDir, port = 0, simRate = 500, simTtft = "50ms", extraArgs = [], env = {} } = {}) {
   const dir = dataDir || mkdtempSync(join(tmpdir(), "thinkstream-browser-data-"));
   const args = ["serve", "--addr", `127.0.0.1:${port}`, "--data-dir", dir, "--sim-rate", String(simRate), "--sim-ttft", simTtft, ...extraArgs];
-  const proc = spawn(serverBin(), args, { stdio: ["ignore", "pipe", "pipe"] });
+  // An empty models directory of its own unless env names one: a model
+  // the machine's user pulled must not answer the tests.
+  const models = env.THINKSTREAM_MODELS ? {} : { THINKSTREAM_MODELS: join(dir, "models") };
+  const proc = spawn(serverBin(), args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...models, ...env } });
   let log = "";
   proc.stderr.on("data", (d) => {
     log += d;

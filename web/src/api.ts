@@ -1,7 +1,7 @@
 // Thin fetch wrappers for the thinkstream HTTP API.
 
 import { requestLogin } from "./login.js";
-import type { Problem, Run, RunDetail, RunList, ServerInfo } from "./types.js";
+import type { Problem, Run, RunDetail, RunList, ServerInfo, ShareLink, WhoAmI } from "./types.js";
 
 export class ApiError extends Error {
   constructor(
@@ -13,10 +13,22 @@ export class ApiError extends Error {
 }
 
 export class Api {
-  /** base is the server origin ("" for the page's own). */
-  constructor(public base = "") {}
+  /**
+   * base is the server origin ("" for the page's own); share, when set, is
+   * a share link's secret: the run and its stream are read with it, and a
+   * refused request does not ask for a login (its holder has no token).
+   */
+  constructor(
+    public base = "",
+    public share?: string,
+  ) {}
 
-  private async req<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  private shareQuery(sep: "?" | "&"): string {
+    return this.share ? `${sep}share=${encodeURIComponent(this.share)}` : "";
+  }
+
+  /** req calls the API; a failure is an ApiError carrying the server's problem. */
+  async req<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
     let resp: Response;
     try {
       resp = await fetch(this.base + path, {
@@ -37,7 +49,7 @@ export class Api {
         data = undefined;
       }
     }
-    if (resp.status === 401 && this.base === "") requestLogin();
+    if (resp.status === 401 && this.base === "" && !this.share) requestLogin();
     if (!resp.ok) {
       const p = (data && typeof data === "object" ? data : { title: text.slice(0, 200) || resp.statusText }) as Problem;
       p.status ??= resp.status;
@@ -61,7 +73,21 @@ export class Api {
   }
 
   getRun(id: string): Promise<RunDetail> {
-    return this.req<RunDetail>("GET", `/v1/runs/${encodeURIComponent(id)}`);
+    return this.req<RunDetail>("GET", `/v1/runs/${encodeURIComponent(id)}${this.shareQuery("?")}`);
+  }
+
+  /** createShare makes a read-only share link of a run (its owner only). */
+  createShare(id: string, expiresIn?: number): Promise<ShareLink> {
+    return this.req<ShareLink>("POST", `/v1/runs/${encodeURIComponent(id)}/shares`, expiresIn ? { expires_in: expiresIn } : {});
+  }
+
+  /** resolveShare says which run a share link's secret opens. */
+  resolveShare(secret: string): Promise<{ run_id: string; expires_at?: string }> {
+    return this.req("GET", `/v1/s/${encodeURIComponent(secret)}`);
+  }
+
+  whoami(): Promise<WhoAmI> {
+    return this.req<WhoAmI>("GET", "/v1/whoami");
   }
 
   control(id: string, action: "cancel" | "pause" | "resume", owner: string): Promise<unknown> {
@@ -73,7 +99,7 @@ export class Api {
   }
 
   eventsURL(id: string, after: number, extra = "coalesce=1"): string {
-    return `${this.base}/v1/runs/${encodeURIComponent(id)}/events?after=${after}${extra ? "&" + extra : ""}`;
+    return `${this.base}/v1/runs/${encodeURIComponent(id)}/events?after=${after}${extra ? "&" + extra : ""}${this.shareQuery("&")}`;
   }
 }
 

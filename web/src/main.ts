@@ -5,6 +5,7 @@
 import { Api, ApiError, saveOwnerToken } from "./api.js";
 import { h, isTyping, setText, show } from "./dom.js";
 import { defineElement, type ThinkstreamView } from "./element.js";
+import { downloadPanel } from "./download.js";
 import { renderMath } from "./markdown.js";
 import type { Run, ServerInfo } from "./types.js";
 import { isTerminalState } from "./types.js";
@@ -86,7 +87,9 @@ function route() {
   cleanup = undefined;
   main.replaceChildren();
   const m = /^\/r\/([^/]+)\/?$/.exec(location.pathname);
+  const s = /^\/s\/([^/]+)\/?$/.exec(location.pathname);
   if (m) runPage(decodeURIComponent(m[1]));
+  else if (s) sharedPage(decodeURIComponent(s[1]));
   else homePage();
   window.scrollTo(0, 0);
 }
@@ -102,9 +105,37 @@ function runPage(id: string) {
   const el = document.createElement("thinkstream-view") as ThinkstreamView;
   el.setAttribute("page", "");
   el.setAttribute("run", id);
+  el.shareLink = makeShareLink;
   main.append(el);
   const onNav = (e: Event) => navigate(`/r/${encodeURIComponent((e as CustomEvent).detail.run)}`);
   el.addEventListener("thinkstream-navigate", onNav);
+  const retitle = setInterval(() => {
+    const t = el.querySelector(".ts-problem-title")?.textContent;
+    if (t) {
+      document.title = `${excerpt(t, 60)} · thinkstream`;
+      clearInterval(retitle);
+    }
+  }, 300);
+  cleanup = () => clearInterval(retitle);
+}
+
+// makeShareLink is what Share copies on a token-mode server: a read-only
+// share link (/s/{secret}) that works for anyone, logged in or not. In open
+// mode, or for a run one does not own, it is the run's own link.
+async function makeShareLink(id: string): Promise<string | undefined> {
+  const who = await api.whoami();
+  if (who.mode !== "token") return undefined;
+  const link = await api.createShare(id);
+  return new URL(link.path, location.href).toString();
+}
+
+// sharedPage is the run page of a share link: read-only, no login needed.
+function sharedPage(secret: string) {
+  document.title = "Shared run · thinkstream";
+  const el = document.createElement("thinkstream-view") as ThinkstreamView;
+  el.setAttribute("page", "");
+  el.setAttribute("share", secret);
+  main.append(el);
   const retitle = setInterval(() => {
     const t = el.querySelector(".ts-problem-title")?.textContent;
     if (t) {
@@ -144,19 +175,25 @@ function homePage() {
     if (!maxEdited && p.max_tokens) maxTokens.value = String(p.max_tokens);
   };
   const engineLine = h("p", { class: "ts-engine", "aria-live": "polite", text: "Checking which engine answers…" });
+  // With the simulator answering, the server may offer to download a real model.
+  const download = h("div", { class: "ts-download-slot" });
+  const showEngine = (info: ServerInfo) => {
+    engineLine.dataset.simulated = String(info.engine.simulated);
+    setText(
+      engineLine,
+      info.engine.simulated
+        ? "Answers here come from the built-in simulator: it replays worked examples to show the interface; no model is loaded. Start the server with --model (a VibeThinker GGUF) or --upstream for real answers."
+        : `Answers come from ${info.engine.model || "the configured model"}.`,
+    );
+  };
   void api
     .info()
     .then((info) => {
       defaults = info.profiles;
       if (info.max_tokens) maxTokens.max = String(info.max_tokens);
       onProfile();
-      engineLine.dataset.simulated = String(info.engine.simulated);
-      setText(
-        engineLine,
-        info.engine.simulated
-          ? "Answers here come from the built-in simulator: it replays worked examples to show the interface; no model is loaded. Start the server with --model (a VibeThinker GGUF) or --upstream for real answers."
-          : `Answers come from ${info.engine.model || "the configured model"}.`,
-      );
+      showEngine(info);
+      if (info.engine.simulated) download.replaceChildren(downloadPanel(api, () => void api.info().then(showEngine, () => undefined)));
     })
     .catch(() => engineLine.remove());
   profileMath.addEventListener("change", onProfile);
@@ -305,7 +342,7 @@ function homePage() {
   };
 
   main.append(
-    h("section", { class: "ts-home-ask", "aria-labelledby": "ask-h" }, h("h1", { id: "ask-h", text: "Watch a model think" }), h("p", { class: "ts-lead", text: "Ask a math or coding problem and follow the model's reasoning live, step by step. Share the link: everyone watching sees the same stream." }), engineLine, form),
+    h("section", { class: "ts-home-ask", "aria-labelledby": "ask-h" }, h("h1", { id: "ask-h", text: "Watch a model think" }), h("p", { class: "ts-lead", text: "Ask a math or coding problem and follow the model's reasoning live, step by step. Share the link: everyone watching sees the same stream." }), engineLine, download, form),
     h("section", { class: "ts-home-examples", "aria-labelledby": "ex-h" }, h("h2", { id: "ex-h", text: "Examples" }), exampleList),
     h("section", { class: "ts-home-runs", "aria-labelledby": "runs-h" }, h("h2", { id: "runs-h", text: "Recent runs" }), runsStatus, runsList, more),
   );

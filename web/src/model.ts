@@ -2,8 +2,8 @@
 // DOM) so it can be tested in node, and it records what changed since the
 // view last looked so rendering work stays proportional to new text.
 
-import type { Annotation, Run, RunError, RunState, Stats, TSEvent, Timings, Usage } from "./types.js";
-import { isTerminal } from "./types.js";
+import type { Annotation, Run, RunDetail, RunError, RunState, Stats, TSEvent, Timings, Usage } from "./types.js";
+import { isTerminal, isTerminalState } from "./types.js";
 import { isReasoning } from "./reasoning.js";
 
 export interface Step {
@@ -27,6 +27,26 @@ export interface Changes {
 }
 
 export class RunModel {
+  /** fromDetail folds a run's snapshot (GET /v1/runs/{id}) into a model that resumes at next_seq. */
+  static fromDetail(d: RunDetail): RunModel {
+    const m = new RunModel();
+    m.run = d.run;
+    m.state = d.run.state;
+    m.viewers = d.viewers || 0;
+    for (const ev of d.snapshot?.events || []) m.apply(ev);
+    for (const a of d.snapshot?.annotations || []) m.addAnnotation(a);
+    if (d.next_seq > 0 && m.lastSeq < d.next_seq - 1) m.lastSeq = d.next_seq - 1;
+    if (d.run.state && !isTerminalState(m.state)) m.state = d.run.state;
+    if (isTerminalState(d.run.state)) {
+      m.ended = true;
+      m.usage ??= d.run.usage;
+      m.timings ??= d.run.timings;
+      if (d.run.error) m.terminalError ??= d.run.error;
+      if (m.result === undefined && d.snapshot?.result) m.result = d.snapshot.result;
+    }
+    return m;
+  }
+
   run?: Run;
   state: RunState | "paused" | "unknown" = "unknown";
   steps: Step[] = [];

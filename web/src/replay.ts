@@ -141,3 +141,83 @@ export class ReplayClock {
     this.timer = setTimeout(this.step, Math.max(0, Math.min(wait, 1000)));
   };
 }
+
+/** ReplayTarget is the view a Replayer plays into. */
+export interface ReplayTarget extends ReplayHooks {
+  /** loading: the events are being read (the first replay only). */
+  loading(): void;
+  failed(err: Error): void;
+  /** begin empties the view for a replay of events at speed. */
+  begin(events: TSEvent[], speed: number): void;
+}
+
+/**
+ * Replayer is a view's replay: it reads the run's events once, keeps them
+ * for the next replay, and drives a ReplayClock into the target. The
+ * pause button reads "Resume replay" while a replay is paused.
+ */
+export class Replayer {
+  private events?: TSEvent[];
+  private clock?: ReplayClock;
+
+  constructor(
+    private pauseBtn: HTMLElement,
+    private target: ReplayTarget,
+  ) {}
+
+  async start(url: string, speed: number): Promise<void> {
+    this.stop();
+    if (!this.events) {
+      this.target.loading();
+      try {
+        this.events = await fetchAllEvents(url);
+      } catch (err) {
+        this.target.failed(err as Error);
+        return;
+      }
+    }
+    this.target.begin(this.events, speed);
+    this.clock = new ReplayClock(this.events, this.target);
+    this.clock.start(speed);
+  }
+
+  /** togglePause pauses or resumes the replay; it returns true when it paused. */
+  togglePause(): boolean {
+    const b = this.pauseBtn;
+    const c = this.clock;
+    if (!c) return false;
+    if (!c.paused) {
+      c.pause();
+      b.textContent = "Resume replay";
+      b.setAttribute("aria-pressed", "true");
+      return true;
+    }
+    b.textContent = "Pause view";
+    b.setAttribute("aria-pressed", "false");
+    c.resume();
+    return false;
+  }
+
+  /**
+   * fastForward applies everything up to step n at once, if the replay has
+   * not reached it; then render and call proceed. It reports whether it did.
+   */
+  fastForward(n: number): boolean {
+    return !!this.clock?.fastForward(n);
+  }
+
+  proceed(): void {
+    this.clock?.proceed();
+  }
+
+  stop(): void {
+    this.clock?.stop();
+    this.clock = undefined;
+    if (this.pauseBtn.textContent !== "Pause view") this.pauseBtn.textContent = "Pause view";
+  }
+
+  /** forget drops the events read (another run is shown). */
+  forget(): void {
+    this.events = undefined;
+  }
+}

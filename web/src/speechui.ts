@@ -1,7 +1,8 @@
 // The read-aloud controls of a run view: the button, what to read, and the
 // voice and rate of the Speaker. The view decides what is spoken when.
 
-import { h } from "./dom.js";
+import { h, setText } from "./dom.js";
+import type { RunModel } from "./model.js";
 import { Speaker, type SpeechMode } from "./speech.js";
 
 export interface SpeechControls {
@@ -42,4 +43,48 @@ export function speechControls(speaker: Speaker, onMode: (mode: SpeechMode) => v
     h("div", {}, h("label", {}, "Voice", voice), h("label", {}, "Rate", rate)),
   );
   return { root: h("div", { class: "ts-speech", role: "group", "aria-label": "Read aloud" }, button, mode, opts), mode, button };
+}
+
+/** SpeechToggle starts and stops reading a view's model aloud with the controls it builds. */
+export class SpeechToggle {
+  readonly controls: SpeechControls;
+
+  constructor(
+    private speaker: Speaker,
+    private model: () => RunModel,
+  ) {
+    this.controls = speechControls(speaker, (mode) => {
+      if (speaker.active) this.start(mode);
+    });
+  }
+
+  toggle(): void {
+    if (!Speaker.supported()) return;
+    if (this.speaker.active) {
+      this.stop();
+      return;
+    }
+    this.start((this.controls.mode?.value as SpeechMode) || "answer");
+  }
+
+  /** start reads mode, catching up with what the model already holds. */
+  start(mode: SpeechMode): void {
+    this.speaker.start(mode);
+    this.setPressed(true);
+    const m = this.model();
+    if (mode === "thinking") for (const s of m.steps) if (s.done) this.speaker.step(s.index, s.src);
+    if (mode === "answer" && m.ended) this.speaker.answer(m.answer, m.result);
+  }
+
+  stop(): void {
+    this.speaker.stop();
+    this.setPressed(false);
+  }
+
+  private setPressed(on: boolean) {
+    const b = this.controls.button;
+    if (!b) return;
+    b.setAttribute("aria-pressed", String(on));
+    setText(b, on ? "Stop reading" : "Read aloud");
+  }
 }

@@ -136,3 +136,19 @@ export function isTerminal(type: string): boolean {
 export function isTerminalState(s: string | undefined): boolean {
   return s === "completed" || s === "cancelled" || s === "failed" || s === "interrupted";
 }
+
+/** A share link as POST /v1/runs/{id}/shares returns it. */
+export interface ShareLink {
+  id: string;
+  run_id: string;
+  path: string;
+  url: string;
+  secret: string;
+  expires_at?: string;
+}
+
+export interface WhoAmI {
+  mode: "open" | "token";
+  name?: string;
+  scopes?: string[];
+}

@@ -94,3 +94,24 @@ test("failed run keeps its error", () => {
   assert.equal(m.terminalError?.message, "boom");
   assert.ok(m.ended);
 });
+
+test("fromDetail: a finished run's snapshot resumes after next_seq and keeps the run's usage and result", () => {
+  const evs = script().filter((e) => !["annotation", "result", "stats", "run.completed"].includes(e.type));
+  const m = RunModel.fromDetail({
+    run: { id: "r", state: "completed", problem: "p", params: {}, usage: { prompt_tokens: 1, completion_tokens: 9 } } as never,
+    snapshot: { events: evs, result: "42", annotations: [{ step: 1, note: "key" }] },
+    next_seq: 40,
+    viewers: 3,
+  });
+  assert.equal(m.ended, true);
+  assert.equal(m.lastSeq, 39);
+  assert.equal(m.viewers, 3);
+  assert.equal(m.usage?.completion_tokens, 9);
+  assert.equal(m.result, "42", "the snapshot's result, the result event being missing");
+  assert.equal(m.step(1)?.annotations.length, 1);
+
+  const live = RunModel.fromDetail({ run: { id: "r", state: "running", problem: "p", params: {} } as never, snapshot: { events: [] }, next_seq: 0, viewers: 0 });
+  assert.equal(live.ended, false);
+  assert.equal(live.state, "running");
+  assert.equal(live.lastSeq, 0);
+});

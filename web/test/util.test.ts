@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatDuration, looksNonEnglish, speakable, stableBoundary } from "../src/util.js";
+import { formatBytes, formatDuration, looksNonEnglish, speakable, stableBoundary } from "../src/util.js";
 
 test("formatDuration", () => {
   assert.equal(formatDuration(42_000), "42 s");
@@ -41,4 +41,16 @@ test("speakable drops code and reads simple math", () => {
   assert.ok(s.includes("1 over 2"));
   assert.ok(s.includes("the answer is 7"));
   assert.ok(!/[\\$`]/.test(s));
+});
+
+test("formatBytes", () => {
+  const cases: [number, string][] = [
+    [0, "0 B"],
+    [1023, "1023 B"],
+    [1024, "1.0 KiB"],
+    [1.5 * 1024 * 1024, "1.5 MiB"],
+    [1.1 * 1024 ** 3, "1.1 GiB"],
+    [-1, "0 B"],
+  ];
+  for (const [n, want] of cases) assert.equal(formatBytes(n), want, String(n));
 });

@@ -56,6 +56,11 @@ func TestAVX512EqualsAVX2(t *testing.T) {
 				asmDot4(m, r, &a, 0, &wide4)
 				asm512On = false
 				asmDot4(m, r, &a, 0, &narrow4)
+				for k := range narrow4 { // four vectors equal one at a time
+					if one := m.dotRow(r, &a, k); math.Float32bits(one) != math.Float32bits(narrow4[k]) {
+						t.Errorf("%s %d blocks row %d, vector %d: AVX2 one vector %g, four %g", typ, nb, r, k, one, narrow4[k])
+					}
+				}
 				for k := range wide4 {
 					if math.Float32bits(wide4[k]) != math.Float32bits(narrow4[k]) || math.Float32bits(vnni4[k]) != math.Float32bits(narrow4[k]) {
 						t.Errorf("%s %d blocks row %d, four vectors, #%d: AVX-512 VNNI %g, AVX-512 %g, AVX2 %g", typ, nb, r, k, vnni4[k], wide4[k], narrow4[k])

@@ -22,7 +22,7 @@ func dotQ8_0AVX2x4(w *byte, q *int8, d *float32, nb, qstride, dstride int, out *
 func dotQ4KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32
 
 //go:noescape
-func dotQ4KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32)
+func dotQ4KAVX2x4(w, sc *byte, q *int8, d *float32, bs32 *int32, nb, qstride, dstride, bstride int, out *[4]float32)
 
 //go:noescape
 func dotQ4KAVX512(w *byte, q *int8, d *float32, bs *int32, nb int) float32
@@ -51,18 +51,22 @@ func q4kScalesRow(row []byte, nb int, sc []byte) {
 // q4kScaleBytes is the size of one block's unpacked scales (KSCALES).
 const q4kScaleBytes = 32
 
-// dotQ4K512x4 is rows' four-vector product on the AVX-512 kernels, with
-// the row's scales already unpacked into sc by q4kScales.
-func dotQ4K512x4(row, sc []byte, a *Acts, t int, out *[4]float32) {
+// dotQ4Kx4 is a row's four-vector product on the assembly kernels (VNNI,
+// AVX-512 or AVX2), with the row's scales already unpacked into sc by
+// q4kScales.
+func dotQ4Kx4(row, sc []byte, a *Acts, t int, out *[4]float32) {
 	c := a.Cols
 	nb := c / QK_K
 	q, d, bs32 := a.q[t*c:(t+4)*c], a.d[t*nb:(t+4)*nb], a.bs32[t*c/32:(t+4)*c/32]
 	_, _ = row[nb*q4KBytes-1], sc[nb*q4kScaleBytes-1]
-	if vnniOn {
+	switch {
+	case vnniOn:
 		dotQ4KVNNIx4(&row[0], &sc[0], &q[0], &d[0], &bs32[0], nb, c, 4*nb, c/8, out)
-		return
+	case asm512On:
+		dotQ4KAVX512x4(&row[0], &sc[0], &q[0], &d[0], &bs32[0], nb, c, 4*nb, c/8, out)
+	default:
+		dotQ4KAVX2x4(&row[0], &sc[0], &q[0], &d[0], &bs32[0], nb, c, 4*nb, c/8, out)
 	}
-	dotQ4KAVX512x4(&row[0], &sc[0], &q[0], &d[0], &bs32[0], nb, c, 4*nb, c/8, out)
 }
 
 //go:noescape
@@ -198,15 +202,9 @@ func asmDot4(m *Matrix, r int, a *Acts, t int, out *[4]float32) bool {
 		if nb > maxQ4KBlocks {
 			return false
 		}
-		q, d, bs := a.q[t*c:(t+4)*c], a.d[t*nb:(t+4)*nb], a.bs[t*c/16:(t+4)*c/16]
-		_ = row[nb*q4KBytes-1]
-		if asm512On {
-			var sc [maxQ4KBlocks * q4kScaleBytes]byte
-			q4kScalesRow(row, nb, sc[:])
-			dotQ4K512x4(row, sc[:], a, t, out)
-			return true
-		}
-		dotQ4KAVX2x4(&row[0], &q[0], &d[0], &bs[0], nb, c, 4*nb, c/4, out)
+		var sc [maxQ4KBlocks * q4kScaleBytes]byte
+		q4kScalesRow(row, nb, sc[:])
+		dotQ4Kx4(row, sc[:], a, t, out)
 		return true
 	case Q5_K:
 		nb := c / QK_K

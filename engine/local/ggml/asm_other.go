@@ -26,7 +26,7 @@ const q4kScaleBytes = 32
 
 func q4kScalesRow([]byte, int, []byte) {}
 
-func dotQ4K512x4([]byte, []byte, *Acts, int, *[4]float32) {}
+func dotQ4Kx4([]byte, []byte, *Acts, int, *[4]float32) {}
 
 // maxQ4KBlocks: see asm_amd64.go.
 const maxQ4KBlocks = 64

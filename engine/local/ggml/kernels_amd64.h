@@ -85,3 +85,20 @@ q4kprepdone:
 	VMOVSHDUP X5, X5; \
 	VBROADCASTSS X5, Y7; \
 	VFNMADD231PS Y7, Y13, acc
+
+// Q4KX4FIN32 is Q4KX4FIN with the activations' sums of 32 at bs32
+// (Acts.bs32: no pairwise adding of the sums of 16) and their product with
+// the mins (Y12, zero-extended) by VPMADDWD: the sums fit 16 bits, so it
+// is VPMULLD's product exactly. X5 holds the row block's d and dmin; the
+// scale products go through the stack to broadcast loads (no shuffles).
+#define Q4KX4FIN32(bs32, da, isum, acc, slot) \
+	VPMADDWD bs32, Y12, Y13; \
+	VCVTDQ2PS Y13, Y13; \
+	VCVTDQ2PS isum, isum; \
+	VBROADCASTSS da, X6; \
+	VMULPS X6, X5, X6; \
+	VMOVQ X6, (8*slot)(SP); \
+	VBROADCASTSS (8*slot)(SP), Y7; \
+	VFMADD231PS Y7, isum, acc; \
+	VBROADCASTSS (4+8*slot)(SP), Y7; \
+	VFNMADD231PS Y7, Y13, acc

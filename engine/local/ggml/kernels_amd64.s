@@ -184,27 +184,24 @@ q4kdone:
 	MOVSS X0, ret+40(FP)
 	RET
 
-// func dotQ4KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32) (nb <= 64)
+// func dotQ4KAVX2x4(w, sc *byte, q *int8, d *float32, bs32 *int32, nb, qstride, dstride, bstride int, out *[4]float32)
 //
-// dotQ4KAVX2 for four activation vectors: the scales are unpacked and the
-// nibbles split once for all four; per vector the arithmetic is the same.
-TEXT ·dotQ4KAVX2x4(SB), 0, $2048-72
+// dotQ4KAVX2 for four activation vectors: the nibbles are split once for
+// all four, the scales come unpacked (sc, by q4kScales, once per row for a
+// whole prompt), and per vector the arithmetic is the same (Q4KX4FIN32).
+TEXT ·dotQ4KAVX2x4(SB), 0, $32-80
 	MOVQ w+0(FP), SI
-	MOVQ nb+32(FP), CX
-	LEAQ 0(SP), AX
-	KSCALES(144)
-	MOVQ w+0(FP), SI
-	MOVQ q+8(FP), DI
-	MOVQ d+16(FP), DX
-	MOVQ bs+24(FP), BX
-	MOVQ nb+32(FP), CX
-	MOVQ qstride+40(FP), R8
+	MOVQ sc+8(FP), AX
+	MOVQ q+16(FP), DI
+	MOVQ d+24(FP), DX
+	MOVQ bs32+32(FP), BX
+	MOVQ nb+40(FP), CX
+	MOVQ qstride+48(FP), R8
 	LEAQ (R8)(R8*2), R9
-	MOVQ dstride+48(FP), R12
+	MOVQ dstride+56(FP), R12
 	LEAQ (R12)(R12*2), R13
-	MOVQ bstride+56(FP), R10
+	MOVQ bstride+64(FP), R10
 	LEAQ (R10)(R10*2), R11
-	LEAQ 0(SP), AX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -246,22 +243,23 @@ q4kx4loop:
 	Q4KX4GROUP(3)
 
 	VPMOVZXBD 16(AX), Y12
+	VMOVQ 24(AX), X5
 
-	Q4KX4FIN((BX), 32(BX), (DX), Y8, Y0)
-	Q4KX4FIN((BX)(R10*1), 32(BX)(R10*1), (DX)(R12*1), Y9, Y1)
-	Q4KX4FIN((BX)(R10*2), 32(BX)(R10*2), (DX)(R12*2), Y10, Y2)
-	Q4KX4FIN((BX)(R11*1), 32(BX)(R11*1), (DX)(R13*1), Y11, Y3)
+	Q4KX4FIN32((BX), (DX), Y8, Y0, 0)
+	Q4KX4FIN32((BX)(R10*1), (DX)(R12*1), Y9, Y1, 1)
+	Q4KX4FIN32((BX)(R10*2), (DX)(R12*2), Y10, Y2, 2)
+	Q4KX4FIN32((BX)(R11*1), (DX)(R13*1), Y11, Y3, 3)
 
 	ADDQ $144, SI
 	ADDQ $256, DI
 	ADDQ $4, DX
-	ADDQ $64, BX
+	ADDQ $32, BX
 	ADDQ $32, AX
 	DECQ CX
 	JMP  q4kx4loop
 
 q4kx4done:
-	MOVQ out+64(FP), BX
+	MOVQ out+72(FP), BX
 	HSUMTO(Y0, X0, 0)
 	HSUMTO(Y1, X1, 4)
 	HSUMTO(Y2, X2, 8)

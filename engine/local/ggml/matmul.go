@@ -109,21 +109,21 @@ type MatMul struct {
 	lanes  [][]uint64
 	sums   [][]int32
 	rowf   [][]float32 // F16 rows converted to float32
-	scales [][]byte    // Q4_K rows' unpacked scales (runQ4K512)
+	scales [][]byte    // Q4_K rows' unpacked scales (runQ4K)
 	// Rows unpacked at once (see scratchBytes).
 	blockRows int
-	q4k512    bool // runQ4K512 runs
+	q4k       bool // runQ4K runs
 }
 
-// q4kBlock is runQ4K512's block of rows: their unpacked scales (32 bytes a
+// q4kBlock is runQ4K's block of rows: their unpacked scales (32 bytes a
 // block of 256 columns) stay in L1 while every vector passes over them.
 const q4kBlock = 16
 
-// runQ4K512 is Run for Q4_K on the AVX-512 kernels: each row's scales are
+// runQ4K is Run for Q4_K on the assembly kernels: each row's scales are
 // unpacked once for all the vectors (unpacking them is as costly as a
 // four-vector product of the block), then four vectors at a time go over
 // the block's rows; the rest, one at a time, on the one-vector kernel.
-func (mm *MatMul) runQ4K512(worker, lo, hi int) {
+func (mm *MatMul) runQ4K(worker, lo, hi int) {
 	m, a, y := mm.m, mm.a, mm.y
 	nb := m.Cols / QK_K
 	sc := mm.scales[worker]
@@ -137,7 +137,7 @@ func (mm *MatMul) runQ4K512(worker, lo, hi int) {
 		for ; t+4 <= a.N; t += 4 {
 			for r := r0; r < r1; r++ {
 				i := r - r0
-				dotQ4K512x4(m.Data[r*m.rowBytes:(r+1)*m.rowBytes], sc[i*nb*q4kScaleBytes:(i+1)*nb*q4kScaleBytes], a, t, &four)
+				dotQ4Kx4(m.Data[r*m.rowBytes:(r+1)*m.rowBytes], sc[i*nb*q4kScaleBytes:(i+1)*nb*q4kScaleBytes], a, t, &four)
 				y[t*m.Rows+r], y[(t+1)*m.Rows+r], y[(t+2)*m.Rows+r], y[(t+3)*m.Rows+r] = four[0], four[1], four[2], four[3]
 			}
 		}
@@ -158,8 +158,8 @@ func (mm *MatMul) Run(worker, lo, hi int) {
 		mm.runUnpacked(worker, lo, hi)
 		return
 	}
-	if mm.q4k512 {
-		mm.runQ4K512(worker, lo, hi)
+	if mm.q4k {
+		mm.runQ4K(worker, lo, hi)
 		return
 	}
 	// Blocks of rows small enough to stay in cache while every vector
@@ -266,8 +266,8 @@ func (mm *MatMul) runUnpacked(worker, lo, hi int) {
 func (mm *MatMul) reserve(threads int, m *Matrix, n int) {
 	nl, ns, ok := unpackedSize(m.Type, m.Cols)
 	mm.unpack = ok && n > 1 && !simdHas(m.Type) && !asmHas(m.Type)
-	mm.q4k512 = m.Type == Q4_K && asm512On && n >= 4 && m.Cols/QK_K <= maxQ4KBlocks
-	if mm.q4k512 {
+	mm.q4k = m.Type == Q4_K && asmOn && n >= 4 && m.Cols/QK_K <= maxQ4KBlocks
+	if mm.q4k {
 		for len(mm.scales) < threads {
 			mm.scales = append(mm.scales, nil)
 		}

@@ -5,14 +5,14 @@
   if (!document.querySelector("link[data-thinkstream]")) {
     var l = document.createElement("link");
     l.rel = "stylesheet";
-    l.href = new URL("app-2UXJPZRR.css", base).href;
+    l.href = new URL("app-OWZNNBGF.css", base).href;
     l.setAttribute("data-thinkstream", "");
     document.head.appendChild(l);
   }
   if (!window.customElements || !customElements.get("thinkstream-view")) {
     var m = document.createElement("script");
     m.type = "module";
-    m.src = new URL("app-INWBXNIJ.js", base).href;
+    m.src = new URL("app-64S5BS67.js", base).href;
     document.head.appendChild(m);
   }
 })();
