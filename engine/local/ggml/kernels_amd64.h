@@ -102,3 +102,37 @@ q4kprepdone:
 	VFMADD231PS Y7, isum, acc; \
 	VBROADCASTSS (4+8*slot)(SP), Y7; \
 	VFNMADD231PS Y7, Y13, acc
+
+// The four-vector AVX-512 kernels' common parts: X4FOLD512 folds the four
+// zmm lane sums Z24…Z27 into the AVX2 kernels' eight lanes (Y8…Y11);
+// X4CLEAR512 clears the upper registers they used (VZEROUPPER does not
+// reach Z16…Z31); X4SUMS stores the four accumulators' sums at BX.
+#define X4FOLD512 \
+	VEXTRACTI64X4 $1, Z24, Y8; \
+	VPADDD Y24, Y8, Y8; \
+	VEXTRACTI64X4 $1, Z25, Y9; \
+	VPADDD Y25, Y9, Y9; \
+	VEXTRACTI64X4 $1, Z26, Y10; \
+	VPADDD Y26, Y10, Y10; \
+	VEXTRACTI64X4 $1, Z27, Y11; \
+	VPADDD Y27, Y11, Y11
+
+#define X4CLEAR512 \
+	VPXORD Z16, Z16, Z16; \
+	VPXORD Z17, Z17, Z17; \
+	VPXORD Z18, Z18, Z18; \
+	VPXORD Z19, Z19, Z19; \
+	VPXORD Z20, Z20, Z20; \
+	VPXORD Z21, Z21, Z21; \
+	VPXORD Z22, Z22, Z22; \
+	VPXORD Z23, Z23, Z23; \
+	VPXORD Z24, Z24, Z24; \
+	VPXORD Z25, Z25, Z25; \
+	VPXORD Z26, Z26, Z26; \
+	VPXORD Z27, Z27, Z27
+
+#define X4SUMS \
+	HSUMTO(Y0, X0, 0); \
+	HSUMTO(Y1, X1, 4); \
+	HSUMTO(Y2, X2, 8); \
+	HSUMTO(Y3, X3, 12)
