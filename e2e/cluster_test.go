@@ -64,16 +64,20 @@ func startProc(t *testing.T, name, ready string, bin string, args ...string) (*p
 	}
 	lines := make(chan string, 1)
 	go func() {
+		// The scanner's own copy of ready: the test goroutine reads ready
+		// below. Wait only after the last read of stdout (os/exec's rule).
+		want := ready
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if ready != "" && strings.HasPrefix(sc.Text(), ready) {
-				lines <- strings.TrimPrefix(sc.Text(), ready)
-				ready = ""
+			if want != "" && strings.HasPrefix(sc.Text(), want) {
+				lines <- strings.TrimPrefix(sc.Text(), want)
+				want = ""
 			}
 		}
 		close(lines)
+		_ = cmd.Wait()
+		close(p.done)
 	}()
-	go func() { _ = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		p.kill()
 		if t.Failed() {
