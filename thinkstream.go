@@ -195,6 +195,10 @@ type Run struct {
 	Usage   *Usage    `json:"usage,omitempty"`
 	Timings *Timings  `json:"timings,omitempty"`
 	Error   *RunError `json:"error,omitempty"`
+	// OwnerKey is the SHA-256 (hex) of the run's owner token: kept with
+	// the stored metadata so that the token still cancels and pauses the
+	// run after a restart continued it; never shown to clients.
+	OwnerKey string `json:"-"`
 }
 
 // RunError is the error a failed run ended with, safe to show.

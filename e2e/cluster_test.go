@@ -20,6 +20,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/thinkstream/thinkstream"
 )
 
 // proc is a process of the cluster test: a NATS node, a gateway or a
@@ -284,6 +286,13 @@ func waitSeq(t *testing.T, base, id string, seq int64) {
 
 func createSeeded(t *testing.T, base string, seed int) string {
 	t.Helper()
+	id, _ := createOwned(t, base, seed)
+	return id
+}
+
+// createOwned creates a seeded run and returns its id and owner token.
+func createOwned(t *testing.T, base string, seed int) (id, owner string) {
+	t.Helper()
 	body, _ := json.Marshal(map[string]any{"problem": "How many ways to choose 3 of 5?", "params": map[string]any{"seed": seed}})
 	resp, err := http.Post(base+"/v1/runs", "application/json", bytes.NewReader(body))
 	if err != nil {
@@ -295,12 +304,13 @@ func createSeeded(t *testing.T, base string, seed int) string {
 		t.Fatalf("create: %d %s", resp.StatusCode, b)
 	}
 	var c struct {
-		ID string `json:"id"`
+		ID    string `json:"id"`
+		Owner string `json:"owner_token"`
 	}
 	if err := json.Unmarshal(b, &c); err != nil {
 		t.Fatal(err)
 	}
-	return c.ID
+	return c.ID, c.Owner
 }
 
 // modelOutput is the parser's events of a transcript without seq and t.
@@ -443,13 +453,13 @@ func TestClusterSurvivesKills(t *testing.T) {
 	}
 }
 
-// TestServerResumesAfterKill: a single server with --resume-interrupted,
-// killed with SIGKILL mid-run and started again on its data dir,
-// continues the run instead of ending it: one transcript, run.resumed at
-// the seam, the model output of an uninterrupted run.
+// TestServerResumesAfterKill: a single server with default flags, killed
+// with SIGKILL mid-run and started again on its data dir, continues the
+// run instead of ending it: one transcript, run.resumed at the seam, the
+// model output of an uninterrupted run.
 func TestServerResumesAfterKill(t *testing.T) {
 	dir := t.TempDir()
-	flags := []string{"--sim-rate", "300", "--sim-jitter", "-1", "--sim-ttft", "-1ms", "--resume-interrupted"}
+	flags := []string{"--sim-rate", "300", "--sim-jitter", "-1", "--sim-ttft", "-1ms", "--max-concurrent", "1"}
 	s := start(t, dir, "127.0.0.1:0", flags...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -458,13 +468,41 @@ func TestServerResumesAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := createSeeded(t, s.url, 7)
+	// Two more wait in the queue behind it when the server dies.
+	queued := createSeeded(t, s.url, 7)
+	dropped, owner := createOwned(t, s.url, 8)
 	waitSeq(t, s.url, id, 150)
 	_ = s.cmd.Process.Signal(syscall.SIGKILL)
 	<-s.done
 	s2 := start(t, dir, "127.0.0.1:0", flags...)
+	// The owner token outlives the process that made it.
+	req, _ := http.NewRequest(http.MethodPost, s2.url+"/v1/runs/"+dropped+"/cancel", nil)
+	req.Header.Set("X-Thinkstream-Owner", owner)
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("cancel a queued run with its owner token after the restart: status %d", resp.StatusCode)
+	}
 	got, err := viewer(ctx, []string{s2.url}, 0, id)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The queued run keeps its place and runs once the slot is free, as
+	// if nothing had happened: run.started, not run.resumed.
+	after, err := viewer(ctx, []string{s2.url}, 0, queued)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(modelOutput(t, ref), modelOutput(t, after)); diff != "" {
+		t.Errorf("model output of the run queued at the crash (-uninterrupted +after):\n%s", diff)
+	}
+	for i, f := range after {
+		if !strings.HasPrefix(f, fmt.Sprintf("id: %d\n", i+1)) || strings.Contains(f, "\nevent: run.resumed\n") {
+			t.Fatalf("run queued at the crash, frame %d: %q", i, f)
+		}
+	}
+	if run := getRun(t, s2.url, dropped); run.State != thinkstream.StateCancelled {
+		t.Errorf("run cancelled after the restart is %s", run.State)
 	}
 	if !strings.Contains(got[len(got)-1], "event: run.completed") {
 		t.Fatalf("run ends %q, want run.completed", got[len(got)-1])

@@ -191,7 +191,9 @@ func TestKillAndRestart(t *testing.T) {
 	resp.Body.Close()
 
 	addr := strings.TrimPrefix(s.url, "http://")
-	s2 := start(t, dir, addr, "--sim-rate", "3000")
+	// Opted out of continuing interrupted runs (the default; see
+	// TestServerResumesAfterKill): the cut run ends with run.interrupted.
+	s2 := start(t, dir, addr, "--sim-rate", "3000", "--resume-interrupted=false")
 	after := frames(t, s2.url+"/v1/runs/"+finished.ID+"/events")
 	if len(after) != len(before) {
 		t.Fatalf("finished run replays %d frames, had %d", len(after), len(before))

@@ -1,7 +1,9 @@
 package eventlog
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -82,7 +84,7 @@ func TestAppendReadRestart(t *testing.T) {
 	if got, _ := l.LastSeq(ctx, "runb"); got != 70 {
 		t.Errorf("last seq runb = %d, want 70", got)
 	}
-	run := thinkstream.Run{ID: "runa", State: thinkstream.StateRunning, Problem: "p"}
+	run := thinkstream.Run{ID: "runa", State: thinkstream.StateRunning, Problem: "p", OwnerKey: "k3y"}
 	if err := l.PutRun(ctx, run); err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +105,10 @@ func TestAppendReadRestart(t *testing.T) {
 	}
 	if diff := cmp.Diff(run, got); diff != "" {
 		t.Errorf("run (-want +got):\n%s", diff)
+	}
+	// The store keeps the owner key; clients never see it.
+	if b, _ := json.Marshal(got); bytes.Contains(b, []byte("k3y")) {
+		t.Errorf("a run's JSON shows its owner key: %s", b)
 	}
 	if _, err := l.GetRun(ctx, "nope"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetRun(nope) err = %v, want ErrNotFound", err)

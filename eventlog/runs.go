@@ -14,7 +14,7 @@ import (
 
 // PutRun stores a run's metadata.
 func (l *Log) PutRun(ctx context.Context, run thinkstream.Run) error {
-	b, err := json.Marshal(run)
+	b, err := json.Marshal(storedRun{run, run.OwnerKey})
 	if err != nil {
 		return fmt.Errorf("eventlog: encode run: %w", err)
 	}
@@ -37,10 +37,19 @@ func (l *Log) GetRun(ctx context.Context, id string) (thinkstream.Run, error) {
 	if err != nil {
 		return run, fmt.Errorf("eventlog: load run %s: %w", id, err)
 	}
-	if err := json.Unmarshal(e.Value(), &run); err != nil {
+	var st storedRun
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
 		return run, fmt.Errorf("eventlog: decode run %s: %w", id, err)
 	}
-	return run, nil
+	st.Run.OwnerKey = st.OwnerKey
+	return st.Run, nil
+}
+
+// storedRun is a run's metadata as the bucket keeps it: with the fields
+// that clients never see.
+type storedRun struct {
+	thinkstream.Run
+	OwnerKey string `json:"owner_key,omitempty"`
 }
 
 // RunIDs returns the ids of all stored runs, newest first (ids are

@@ -22,15 +22,19 @@ func (m *Manager) cancelLocal(ctx context.Context, id, token string) error {
 	if err != nil {
 		return err
 	}
+	m.cancelRun(r)
+	return nil
+}
+
+func (m *Manager) cancelRun(r *run) {
 	m.mu.Lock()
 	queued := m.removeQueued(r)
 	m.mu.Unlock()
 	if queued {
 		go r.endQueued(thinkstream.StateCancelled)
-		return nil
+		return
 	}
 	r.stop(thinkstream.StateCancelled)
-	return nil
 }
 
 // CancelAny cancels a run without an owner check (the server's own front
@@ -49,7 +53,8 @@ func (m *Manager) cancelAnyLocal(ctx context.Context, id string) error {
 	if r == nil {
 		return m.notActive(ctx, id)
 	}
-	return m.cancelLocal(ctx, id, r.owner)
+	m.cancelRun(r)
+	return nil
 }
 
 func (m *Manager) activeRun(ctx context.Context, id, token string) (*run, error) {

@@ -1,11 +1,13 @@
 package runs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,8 +17,10 @@ import (
 )
 
 // Recover ends the runs a crash left queued or running with run.interrupted,
-// so that every run in the log has exactly one terminal event. It returns
-// how many runs it ended.
+// so that every run in the log has exactly one terminal event, or, with
+// Config.ResumeInterrupted, continues them: a running one from its logged
+// output, a queued one from its place in the queue. It returns how many
+// runs it ended or continued.
 func (m *Manager) Recover(ctx context.Context) (int, error) {
 	if m.cfg.Queue != nil {
 		// A gateway's runs belong to the work queue: it gives every run
@@ -28,6 +32,7 @@ func (m *Manager) Recover(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	n := 0
+	var cut []cutRun
 	for _, id := range ids {
 		meta, err := m.cfg.Log.GetRun(ctx, id)
 		if err != nil {
@@ -50,25 +55,56 @@ func (m *Manager) Recover(ctx context.Context) (int, error) {
 			}
 			continue
 		}
-		if m.cfg.ResumeInterrupted && meta.State == thinkstream.StateRunning {
-			if ok, err := m.resumeLocal(ctx, meta, last); err != nil || ok {
-				if err != nil {
-					return n, err
-				}
-				n++
-				continue
-			}
+		if m.cfg.ResumeInterrupted && meta.Source != "openai" {
+			cut = append(cut, cutRun{meta, last})
+			continue
 		}
-		r := &run{m: m, meta: meta, created: meta.CreatedAt}
-		// The count the crash took with it, from what the log kept, so the
-		// run's usage and the log line say what it streamed.
-		r.tokens, r.thinking = m.loggedTokens(ctx, id, last)
-		r.w = m.acquireWriter(id, meta.CreatedAt, last, true)
-		r.finish(thinkstream.StateInterrupted, errors.New("server restarted"), thinkstream.Result{})
-		m.releaseWriter(r.w)
+		m.endInterrupted(ctx, meta, last)
 		n++
 	}
+	// Oldest first, the runs that were generating before those that
+	// waited: they take the free slots in the order they had them, and the
+	// rest queue behind them.
+	slices.Reverse(cut)
+	slices.SortStableFunc(cut, func(a, b cutRun) int {
+		return cmp.Compare(stateRank(a.meta.State), stateRank(b.meta.State))
+	})
+	for _, c := range cut {
+		ok, err := m.resumeLocal(ctx, c.meta, c.last)
+		if err != nil {
+			return n, err
+		}
+		if !ok {
+			m.endInterrupted(ctx, c.meta, c.last)
+		}
+		n++
+	}
+	m.renumber()
 	return n, nil
+}
+
+// cutRun is a run a crash left queued or running.
+type cutRun struct {
+	meta thinkstream.Run
+	last int64
+}
+
+func stateRank(s thinkstream.RunState) int {
+	if s == thinkstream.StateRunning {
+		return 0
+	}
+	return 1
+}
+
+// endInterrupted ends a run a crash cut short with run.interrupted.
+func (m *Manager) endInterrupted(ctx context.Context, meta thinkstream.Run, last int64) {
+	r := &run{m: m, meta: meta, created: meta.CreatedAt}
+	// The count the crash took with it, from what the log kept, so the
+	// run's usage and the log line say what it streamed.
+	r.tokens, r.thinking = m.loggedTokens(ctx, meta.ID, last)
+	r.w = m.acquireWriter(meta.ID, meta.CreatedAt, last, true)
+	r.finish(thinkstream.StateInterrupted, errors.New("server restarted"), thinkstream.Result{})
+	m.releaseWriter(r.w)
 }
 
 // loggedTokens estimates how many tokens a run streamed from its log: the

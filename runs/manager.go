@@ -8,6 +8,7 @@ package runs
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -185,6 +186,7 @@ func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Creat
 			Owner: req.Owner, Visibility: req.Visibility.Effective(),
 		},
 	}
+	r.meta.OwnerKey = ownerKey(r.owner)
 	r.w = m.acquireWriter(id.String(), now, 0, true)
 	r.w.fold = &fold{}
 	m.mu.Lock()
@@ -433,4 +435,10 @@ func newToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// ownerKey is what the store keeps of an owner token.
+func ownerKey(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }

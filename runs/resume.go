@@ -88,21 +88,17 @@ func (r *run) continueFrom(p *resumed, parser *reasoning.Parser) (int, error) {
 
 // resumeLocal continues, at start-up, a run that this server generated
 // when it died: as a worker continues a dead worker's run, from the logged
-// output, with run.resumed at the seam. It reports false for runs it
-// cannot continue here (created with their own messages, which the
-// metadata does not keep); Recover ends those as before. The run's owner
-// token died with the process: only the server's own front doors can
-// cancel it now.
+// output, with run.resumed at the seam, or, when it never started, from
+// its place in the queue. It reports false for runs whose request the
+// metadata cannot rebuild; Recover ends those as before. The owner token
+// still cancels and pauses the run: the metadata keeps its key.
 func (m *Manager) resumeLocal(ctx context.Context, meta thinkstream.Run, last int64) (bool, error) {
-	if meta.Source == "openai" {
-		return false, nil
-	}
 	msgs, params, err := m.apply(thinkstream.RunRequest{Problem: meta.Problem, System: meta.System, Profile: meta.Profile, Params: meta.Params})
 	if err != nil {
 		return false, nil
 	}
 	r := &run{
-		m: m, eng: m.Engine(), created: meta.CreatedAt, owner: newToken(), ready: make(chan struct{}),
+		m: m, eng: m.Engine(), created: meta.CreatedAt, ready: make(chan struct{}),
 		done: make(chan struct{}), meta: meta,
 		req: thinkstream.Request{RunID: meta.ID, Messages: msgs, Params: params},
 	}
@@ -132,15 +128,26 @@ func (m *Manager) resumeLocal(ctx context.Context, meta thinkstream.Run, last in
 	} else if p != nil {
 		r.attempt += p.handOver
 	}
-	m.mu.Lock()
-	m.active[meta.ID] = r
-	m.running++
-	m.wg.Add(1)
-	m.mu.Unlock()
 	m.serve(r)
 	r.w.open()
-	go r.work()
-	m.cfg.Logger.Info("continuing a run the last crash cut short", "run", meta.ID, "attempt", r.attempt)
+	m.mu.Lock()
+	m.active[meta.ID] = r
+	m.wg.Add(1)
+	start := m.running < m.cfg.MaxConcurrent
+	if start {
+		m.running++
+	} else {
+		// More were cut than this server now runs at once (or the run
+		// was waiting): it waits its turn, and renumber tells its viewers.
+		m.queue = append(m.queue, r)
+		r.position = len(m.queue)
+		r.meta.State = thinkstream.StateQueued
+	}
+	m.mu.Unlock()
+	if start {
+		go r.work()
+	}
+	m.cfg.Logger.Info("continuing a run the last crash cut short", "run", meta.ID, "attempt", r.attempt, "queued", !start)
 	return true, nil
 }
 

@@ -50,8 +50,16 @@ var (
 	errStopped = errors.New("run stopped")
 )
 
+// ownedBy says whether token is the run's owner token. A run continued
+// after a restart knows only the token's key (thinkstream.Run.OwnerKey).
 func (r *run) ownedBy(token string) bool {
-	return token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(r.owner)) == 1
+	if token == "" {
+		return false
+	}
+	if r.owner != "" {
+		return subtle.ConstantTimeCompare([]byte(token), []byte(r.owner)) == 1
+	}
+	return r.meta.OwnerKey != "" && subtle.ConstantTimeCompare([]byte(ownerKey(token)), []byte(r.meta.OwnerKey)) == 1
 }
 
 func (r *run) snapshotMeta() thinkstream.Run {

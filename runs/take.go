@@ -57,6 +57,7 @@ func (m *Manager) createQueued(ctx context.Context, req thinkstream.RunRequest) 
 			Owner: req.Owner, Visibility: req.Visibility.Effective(),
 		},
 	}
+	r.meta.OwnerKey = ownerKey(r.owner)
 	r.w = m.acquireWriter(r.meta.ID, now, 0, true)
 	defer m.releaseWriter(r.w)
 	m.access.set(r.meta.ID, r.meta.Owner, r.meta.Visibility)

@@ -53,6 +53,7 @@ type follower struct {
 	heartbeats  int    // keep-alive comments
 	gapOpen     bool   // a stream.open said events were gone
 	streamErrs  int    // stream.error frames
+	resumed     int    // run.resumed frames received (a repeat counts again)
 	terminal    string // type of the terminal event; "" when none arrived
 	lastSeq     int64  // seq of the terminal event
 	closedClean bool   // the server ended the stream after the terminal event
@@ -176,6 +177,9 @@ func (f *follower) connect(ctx context.Context) (done bool, err error) {
 		}
 		now := time.Now()
 		f.record(fm, now, start)
+		if fm.event == thinkstream.EventRunResumed {
+			f.resumed++
+		}
 		if thinkstream.IsTerminal(fm.event) {
 			stopDrop()
 			f.terminal, f.lastSeq = fm.event, fm.id

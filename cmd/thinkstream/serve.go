@@ -90,7 +90,7 @@ func serveFlags(c *serveConfig, home string) *flag.FlagSet {
 	fs.StringVar(&c.Engine, "engine", "", "sim | upstream | local (default: local with --model, upstream with --upstream, else sim)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "use this external NATS (JetStream) instead of the embedded one")
 	fs.StringVar(&c.Role, "role", "all", "all (generate runs here) | gateway (with --nats-url: admit runs and queue them for `thinkstream worker`)")
-	fs.BoolVar(&c.ResumeRuns, "resume-interrupted", false, "at start, continue the runs a crash cut short from their logged output instead of ending them (run.interrupted)")
+	fs.BoolVar(&c.ResumeRuns, "resume-interrupted", true, "at start, continue the runs a crash left running or queued (a running one from its logged output); false ends them with run.interrupted")
 	fs.DurationVar(&c.Lease, "lease", 30*time.Second, "cluster: how long a worker holds a run without a heartbeat before another takes it over")
 	fs.IntVar(&c.WorkReplicas, "nats-replicas", 1, "cluster: replicas of the event log and the work queue on the NATS cluster (3 on a 3-node cluster)")
 	fs.DurationVar(&c.RetentionAge, "retention-age", 30*24*time.Hour, "drop runs older than this (0 keeps them forever)")

@@ -453,6 +453,10 @@ export class RunView {
       if (!this.thinkingOpen) this.toggleThinking(true);
       sv.li.scrollIntoView({ block: "start" });
       sv.li.focus({ preventScroll: true });
+      // A busy page may not have laid the step out yet (its group is
+      // skipped by layout until shown), and then focus() does nothing:
+      // try again once the frame that shows it is painted.
+      if (document.activeElement !== sv.li) requestAnimationFrame(() => sv.li.focus({ preventScroll: true }));
       this.updateJump();
     };
     if (this.steps.get(n)) go();

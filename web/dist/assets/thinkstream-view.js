@@ -12,7 +12,7 @@
   if (!window.customElements || !customElements.get("thinkstream-view")) {
     var m = document.createElement("script");
     m.type = "module";
-    m.src = new URL("app-64S5BS67.js", base).href;
+    m.src = new URL("app-IH4PSQ3T.js", base).href;
     document.head.appendChild(m);
   }
 })();
