@@ -76,16 +76,23 @@ test("owner controls, pause view, auto-scroll and jump to latest, keyboard", asy
   await waitFor(async () => (await domSteps(page)) === (await transcript(page)).steps, { timeout: 2000, message: "caught up" });
 
   // Owner: pause generation (the sim engine cannot: 501 → said in place), then cancel.
-  await page.getByRole("button", { name: "Pause generation" }).click();
+  // The page follows the live run, so these buttons move while a pointer
+  // aims at them (a mouse user scrolls up first, which stops following):
+  // use them from the keyboard, as focus holds however the page scrolls.
+  const activate = async (name) => {
+    await page.getByRole("button", { name }).focus();
+    await page.keyboard.press("Enter");
+  };
+  await activate("Pause generation");
   await waitFor(async () => (await page.locator(".ts-badge[data-state=paused]").count()) || (await page.locator(".ts-error", { hasText: "cannot pause" }).count()), { message: "paused or cannot pause" });
   if (await page.locator(".ts-badge[data-state=paused]").count()) {
-    await page.getByRole("button", { name: "Resume generation" }).click();
+    await activate("Resume generation");
     await page.locator(".ts-badge[data-state=running]").waitFor();
   } else {
     await page.getByRole("button", { name: "Pause generation" }).waitFor({ state: "hidden" });
   }
   page.once("dialog", (d) => d.accept());
-  await page.getByRole("button", { name: "Cancel run" }).click();
+  await activate("Cancel run");
   await page.locator(".ts-badge[data-state=cancelled]").waitFor();
   await page.locator(".ts-error", { hasText: "cancelled" }).waitFor();
   const d = await waitRunEnded(srv.url, id);
