@@ -19,7 +19,7 @@ type run struct {
 	eng      thinkstream.Engine // the engine it was created for
 	w        *writer
 	created  time.Time
-	owner    string
+	owner    string        // the owner token, where this process made it (for Created and the job); checks use meta.OwnerKey
 	ready    chan struct{} // closed once announce is over (run.created logged or failed)
 	done     chan struct{} // closed once the run has left the active set
 	doneOnce sync.Once
@@ -50,16 +50,12 @@ var (
 	errStopped = errors.New("run stopped")
 )
 
-// ownedBy says whether token is the run's owner token. A run continued
-// after a restart knows only the token's key (thinkstream.Run.OwnerKey).
+// ownedBy says whether token is the run's owner token, by its key
+// (thinkstream.Run.OwnerKey): the one thing every process that writes the
+// run knows of it, also after a restart continued it.
 func (r *run) ownedBy(token string) bool {
-	if token == "" {
-		return false
-	}
-	if r.owner != "" {
-		return subtle.ConstantTimeCompare([]byte(token), []byte(r.owner)) == 1
-	}
-	return r.meta.OwnerKey != "" && subtle.ConstantTimeCompare([]byte(ownerKey(token)), []byte(r.meta.OwnerKey)) == 1
+	return token != "" && r.meta.OwnerKey != "" &&
+		subtle.ConstantTimeCompare([]byte(ownerKey(token)), []byte(r.meta.OwnerKey)) == 1
 }
 
 func (r *run) snapshotMeta() thinkstream.Run {

@@ -95,8 +95,11 @@ func (m *Manager) Take(ctx context.Context, job Job, attempt int) error {
 		return nil // ended while queued (or by its last worker, just before it died)
 	}
 	m.cfg.Logger.Info("run taken", "run", job.RunID, "attempt", attempt)
+	if meta.OwnerKey == "" && job.Owner != "" {
+		meta.OwnerKey = ownerKey(job.Owner) // queued before the metadata kept the key
+	}
 	r := &run{
-		m: m, eng: m.Engine(), created: meta.CreatedAt, owner: job.Owner, ready: make(chan struct{}),
+		m: m, eng: m.Engine(), created: meta.CreatedAt, ready: make(chan struct{}),
 		done: make(chan struct{}), meta: meta, attempt: attempt,
 		req: thinkstream.Request{RunID: job.RunID, Messages: job.Messages, Params: job.Params},
 	}
