@@ -199,6 +199,10 @@ type Run struct {
 	// the stored metadata so that the token still cancels and pauses the
 	// run after a restart continued it; never shown to clients.
 	OwnerKey string `json:"-"`
+	// Taken says a cluster's worker took the run from the work queue
+	// (kept with the stored metadata, never shown): from then on only
+	// that worker ends it, and a gateway sends it commands instead.
+	Taken bool `json:"-"`
 }
 
 // RunError is the error a failed run ended with, safe to show.
@@ -227,6 +231,11 @@ type RunRequest struct {
 
 // ErrRunNotFound is returned by stores and managers for unknown runs.
 var ErrRunNotFound = errors.New("run not found")
+
+// ErrLogConflict is returned by a log append that was made on the
+// condition that the run's log still ends where the writer read it, when
+// another writer appended meanwhile.
+var ErrLogConflict = errors.New("another writer appended to the run")
 
 // Record is one logged event: its per-run sequence, its type and time (so
 // readers need not parse the JSON the process wrote itself), and its JSON

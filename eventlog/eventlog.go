@@ -212,24 +212,13 @@ func (l *Log) Append(ctx context.Context, runID string, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	subj := subject(runID)
 	futures := make([]jetstream.PubAckFuture, 0, len(recs))
 	for _, r := range recs {
-		m := nats.NewMsg(subj)
-		m.Data = r.Data
-		m.Header.Set(seqHeader, strconv.FormatInt(r.Seq, 10))
-		if r.Type != "" {
-			m.Header.Set(typeHeader, r.Type)
-			m.Header.Set(timeHeader, strconv.FormatInt(r.T, 10))
+		m, err := message(runID, r)
+		if err != nil {
+			return err
 		}
-		if len(r.Raw) > 0 {
-			raw, err := json.Marshal(r.Raw)
-			if err != nil {
-				return fmt.Errorf("eventlog: encode raw of %s seq %d: %w", runID, r.Seq, err)
-			}
-			m.Header.Set(rawHeader, string(raw))
-		}
-		f, err := l.js.PublishMsgAsync(m, jetstream.WithMsgID(runID+":"+strconv.FormatInt(r.Seq, 10)))
+		f, err := l.js.PublishMsgAsync(m, jetstream.WithMsgID(msgID(runID, r.Seq)))
 		if err != nil {
 			return fmt.Errorf("eventlog: publish %s seq %d: %w", runID, r.Seq, err)
 		}
@@ -249,6 +238,28 @@ func (l *Log) Append(ctx context.Context, runID string, recs []Record) error {
 	}
 	return nil
 }
+
+// message is the JetStream message that logs r.
+func message(runID string, r Record) (*nats.Msg, error) {
+	m := nats.NewMsg(subject(runID))
+	m.Data = r.Data
+	m.Header.Set(seqHeader, strconv.FormatInt(r.Seq, 10))
+	if r.Type != "" {
+		m.Header.Set(typeHeader, r.Type)
+		m.Header.Set(timeHeader, strconv.FormatInt(r.T, 10))
+	}
+	if len(r.Raw) > 0 {
+		raw, err := json.Marshal(r.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("eventlog: encode raw of %s seq %d: %w", runID, r.Seq, err)
+		}
+		m.Header.Set(rawHeader, string(raw))
+	}
+	return m, nil
+}
+
+// msgID is the id JetStream deduplicates a run's event by.
+func msgID(runID string, seq int64) string { return runID + ":" + strconv.FormatInt(seq, 10) }
 
 // noteIndex remembers where every indexEvery-th event of a run is.
 func (l *Log) noteIndex(runID string, seq int64, streamSeq uint64) {

@@ -14,9 +14,9 @@ import (
 
 // PutRun stores a run's metadata.
 func (l *Log) PutRun(ctx context.Context, run thinkstream.Run) error {
-	b, err := json.Marshal(storedRun{run, run.OwnerKey})
+	b, err := encodeRun(run)
 	if err != nil {
-		return fmt.Errorf("eventlog: encode run: %w", err)
+		return err
 	}
 	if _, err := l.kv.Put(ctx, run.ID, b); err != nil {
 		return fmt.Errorf("eventlog: store run %s: %w", run.ID, err)
@@ -24,25 +24,74 @@ func (l *Log) PutRun(ctx context.Context, run thinkstream.Run) error {
 	return nil
 }
 
+func encodeRun(run thinkstream.Run) ([]byte, error) {
+	b, err := json.Marshal(storedRun{run, run.OwnerKey, run.Taken})
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: encode run: %w", err)
+	}
+	return b, nil
+}
+
 // GetRun loads a run's metadata.
 func (l *Log) GetRun(ctx context.Context, id string) (thinkstream.Run, error) {
-	var run thinkstream.Run
+	run, _, err := l.getRun(ctx, id)
+	return run, err
+}
+
+// getRun loads a run's metadata and its revision in the bucket.
+func (l *Log) getRun(ctx context.Context, id string) (thinkstream.Run, uint64, error) {
 	if !validKey(id) {
-		return run, ErrNotFound
+		return thinkstream.Run{}, 0, ErrNotFound
 	}
 	e, err := l.kv.Get(ctx, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return run, ErrNotFound
+		return thinkstream.Run{}, 0, ErrNotFound
 	}
 	if err != nil {
-		return run, fmt.Errorf("eventlog: load run %s: %w", id, err)
+		return thinkstream.Run{}, 0, fmt.Errorf("eventlog: load run %s: %w", id, err)
 	}
 	var st storedRun
 	if err := json.Unmarshal(e.Value(), &st); err != nil {
-		return run, fmt.Errorf("eventlog: decode run %s: %w", id, err)
+		return thinkstream.Run{}, 0, fmt.Errorf("eventlog: decode run %s: %w", id, err)
 	}
-	st.Run.OwnerKey = st.OwnerKey
-	return st.Run, nil
+	st.Run.OwnerKey, st.Run.Taken = st.OwnerKey, st.Taken
+	return st.Run, e.Revision(), nil
+}
+
+// updateTries bounds UpdateRun's rounds; each lost round means another
+// process stored the run in between, which a handful of processes cannot
+// keep doing for long.
+const updateTries = 32
+
+// UpdateRun changes a run's stored metadata with a compare-and-set:
+// change sees the newest stored value, and when another process stores
+// the run between the read and the write, the round is done again on what
+// it stored. An error from change leaves the run as it is and is returned
+// with the value it saw. Of processes that race to change a run (a worker
+// taking a queued run, a gateway cancelling it), each change applies to
+// what the one before it stored, so exactly one sees it still queued.
+func (l *Log) UpdateRun(ctx context.Context, id string, change func(*thinkstream.Run) error) (thinkstream.Run, error) {
+	for range updateTries {
+		run, rev, err := l.getRun(ctx, id)
+		if err != nil {
+			return run, err
+		}
+		if err := change(&run); err != nil {
+			return run, err
+		}
+		b, err := encodeRun(run)
+		if err != nil {
+			return run, err
+		}
+		_, err = l.kv.Update(ctx, id, b, rev)
+		if err == nil {
+			return run, nil
+		}
+		if !wrongLast(err) {
+			return run, fmt.Errorf("eventlog: update run %s: %w", id, err)
+		}
+	}
+	return thinkstream.Run{}, fmt.Errorf("eventlog: update run %s: %w", id, ErrConflict)
 }
 
 // storedRun is a run's metadata as the bucket keeps it: with the fields
@@ -50,6 +99,7 @@ func (l *Log) GetRun(ctx context.Context, id string) (thinkstream.Run, error) {
 type storedRun struct {
 	thinkstream.Run
 	OwnerKey string `json:"owner_key,omitempty"`
+	Taken    bool   `json:"taken,omitempty"`
 }
 
 // RunIDs returns the ids of all stored runs, newest first (ids are

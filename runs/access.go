@@ -57,21 +57,21 @@ func (m *Manager) storeMeta(ctx context.Context, r *run) error {
 	return m.cfg.Log.PutRun(ctx, meta)
 }
 
-// updateStored changes a finished run's stored metadata (read anew under
-// putMu, so concurrent updates do not undo each other). A run that is gone
-// stays gone.
+// updateStored changes a finished run's stored metadata (read anew and
+// written by compare-and-set, so concurrent updates, from this process or
+// another gateway of a cluster, do not undo each other). A run that is
+// gone stays gone.
 func (m *Manager) updateStored(ctx context.Context, id string, change func(*thinkstream.Run)) error {
 	m.putMu.Lock()
 	defer m.putMu.Unlock()
-	run, err := m.cfg.Log.GetRun(ctx, id)
+	run, err := m.cfg.Log.UpdateRun(ctx, id, func(run *thinkstream.Run) error {
+		change(run)
+		return nil
+	})
 	if errors.Is(err, thinkstream.ErrRunNotFound) {
 		return ErrNotFound
 	}
 	if err != nil {
-		return err
-	}
-	change(&run)
-	if err := m.cfg.Log.PutRun(ctx, run); err != nil {
 		return err
 	}
 	m.access.set(id, run.Owner, run.Visibility)

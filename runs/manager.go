@@ -37,9 +37,17 @@ type Log interface {
 	Append(ctx context.Context, runID string, recs []thinkstream.Record) error
 	Read(ctx context.Context, runID string, after, until int64, fn func(thinkstream.Record) error) error
 	LastSeq(ctx context.Context, runID string) (int64, error)
+	// Tail returns the run's last event and its position, for AppendAfter.
+	Tail(ctx context.Context, runID string) (thinkstream.Record, uint64, error)
+	// AppendAfter appends only if the log still ends at position fence,
+	// else fails with thinkstream.ErrLogConflict.
+	AppendAfter(ctx context.Context, runID string, fence uint64, recs []thinkstream.Record) error
 	FirstSeq(ctx context.Context, runID string) (int64, error)
 	PutRun(ctx context.Context, run thinkstream.Run) error
 	GetRun(ctx context.Context, id string) (thinkstream.Run, error)
+	// UpdateRun changes a run's stored metadata by compare-and-set, so
+	// that of processes racing to change it each sees the other's change.
+	UpdateRun(ctx context.Context, id string, change func(*thinkstream.Run) error) (thinkstream.Run, error)
 	RunIDs(ctx context.Context) ([]string, error)
 	// DeleteRun removes a run's events and metadata for good.
 	DeleteRun(ctx context.Context, runID string) error
@@ -216,10 +224,14 @@ func (m *Manager) Create(ctx context.Context, req thinkstream.RunRequest) (Creat
 		return Created{}, err
 	}
 	m.cfg.Metrics.Runs.WithLabelValues(string(thinkstream.StateQueued)).Inc()
+	// The reply describes the run as admitted: taken after the work
+	// starts, a short run could be over already (and the reply say
+	// "completed" for a run its client has not yet watched).
+	created := Created{Run: r.snapshotMeta(), OwnerToken: r.owner}
 	if r.startNow {
 		go r.work()
 	}
-	return Created{Run: r.snapshotMeta(), OwnerToken: r.owner}, nil
+	return created, nil
 }
 
 // announce stores the run and logs run.created (and run.queued); stored

@@ -109,6 +109,10 @@ func (m *Manager) forward(ctx context.Context, id string, cmd Command) (ev *thin
 		return nil, false, nil
 	}
 	rep, err := m.cfg.Remote.Send(ctx, id, cmd)
+	if errors.Is(err, ErrNoWriter) && run.State == thinkstream.StateQueued && (cmd.Op == OpCancel || cmd.Op == OpCancelAny) {
+		// Waiting in a cluster's work queue: no worker has it yet.
+		return nil, true, m.cancelUntaken(ctx, id, cmd)
+	}
 	if errors.Is(err, ErrNoWriter) {
 		// Stored as live but written by no one: its process died, and
 		// its recovery will end or resume it.

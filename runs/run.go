@@ -53,9 +53,11 @@ var (
 // ownedBy says whether token is the run's owner token, by its key
 // (thinkstream.Run.OwnerKey): the one thing every process that writes the
 // run knows of it, also after a restart continued it.
-func (r *run) ownedBy(token string) bool {
-	return token != "" && r.meta.OwnerKey != "" &&
-		subtle.ConstantTimeCompare([]byte(ownerKey(token)), []byte(r.meta.OwnerKey)) == 1
+func (r *run) ownedBy(token string) bool { return ownsKey(r.meta.OwnerKey, token) }
+
+// ownsKey says whether token is the owner token whose key is key.
+func ownsKey(key, token string) bool {
+	return token != "" && key != "" && subtle.ConstantTimeCompare([]byte(ownerKey(token)), []byte(key)) == 1
 }
 
 func (r *run) snapshotMeta() thinkstream.Run {
@@ -353,8 +355,11 @@ func (r *run) finish(state thinkstream.RunState, cause error, res thinkstream.Re
 	err := r.w.emitFunc(ctx, false, func() []thinkstream.Event { return evs }, final)
 	if err != nil {
 		// No retry: a failed append may still have been stored, and a
-		// second terminal event would break "exactly one".
-		r.m.cfg.Logger.Error("run: log terminal event", "run", r.meta.ID, "err", err)
+		// second terminal event would break "exactly one". errStopped:
+		// another process logged the run's end first (logEnd).
+		if !errors.Is(err, errStopped) {
+			r.m.cfg.Logger.Error("run: log terminal event", "run", r.meta.ID, "err", err)
+		}
 		final()
 	}
 	// Whether or not the terminal event made it, nothing more will be

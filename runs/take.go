@@ -87,17 +87,27 @@ var ErrLeft = errors.New("runs: left the run to another worker")
 // the run was taken, from 1. When ctx ends first (this worker stops) the
 // run gets no terminal event and Take returns ErrLeft.
 func (m *Manager) Take(ctx context.Context, job Job, attempt int) error {
-	meta, err := m.cfg.Log.GetRun(ctx, job.RunID)
+	// The claim: from here on the gateway no longer ends the run itself
+	// when it is cancelled, it sends the cancel here (cancelUntaken).
+	meta, err := m.cfg.Log.UpdateRun(ctx, job.RunID, func(run *thinkstream.Run) error {
+		if run.State.Terminal() {
+			return errEnded
+		}
+		run.Taken = true
+		if run.OwnerKey == "" && job.Owner != "" {
+			run.OwnerKey = ownerKey(job.Owner) // queued before the metadata kept the key
+		}
+		return nil
+	})
+	if errors.Is(err, errEnded) {
+		// Ended while queued, or by its last worker just before it died.
+		m.logEnd(ctx, meta)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	if meta.State.Terminal() {
-		return nil // ended while queued (or by its last worker, just before it died)
-	}
 	m.cfg.Logger.Info("run taken", "run", job.RunID, "attempt", attempt)
-	if meta.OwnerKey == "" && job.Owner != "" {
-		meta.OwnerKey = ownerKey(job.Owner) // queued before the metadata kept the key
-	}
 	r := &run{
 		m: m, eng: m.Engine(), created: meta.CreatedAt, ready: make(chan struct{}),
 		done: make(chan struct{}), meta: meta, attempt: attempt,
@@ -154,4 +164,78 @@ func (r *run) leave() {
 	if r.cancel != nil {
 		r.cancel(errStopped)
 	}
+}
+
+var (
+	errEnded = errors.New("runs: the run has ended")
+	errTaken = errors.New("runs: a worker took the run")
+)
+
+// untakenWait bounds how long a cancel waits for the worker that has just
+// taken a queued run to answer for it (it does once it has read the run's
+// log: milliseconds).
+const untakenWait = 5 * time.Second
+
+// cancelUntaken cancels a run that waits in a cluster's work queue. No
+// process writes it yet, so the gateway ends it itself if its
+// compare-and-set on the run's metadata comes before the claim of the
+// worker taking it (Take); if the worker's came first, the command goes
+// to that worker as soon as it answers for the run.
+func (m *Manager) cancelUntaken(ctx context.Context, id string, cmd Command) error {
+	deadline := time.Now().Add(untakenWait)
+	for {
+		meta, err := m.cfg.Log.UpdateRun(ctx, id, func(run *thinkstream.Run) error {
+			if run.State != thinkstream.StateQueued || run.Taken {
+				return errTaken
+			}
+			if cmd.Op != OpCancelAny && !ownsKey(run.OwnerKey, cmd.Token) {
+				return ErrForbidden
+			}
+			run.State = thinkstream.StateCancelled
+			return nil
+		})
+		if err == nil {
+			m.logEnd(ctx, meta)
+			return nil
+		}
+		if !errors.Is(err, errTaken) {
+			return err
+		}
+		if meta.State.Terminal() {
+			return ErrNotActive
+		}
+		rep, err := m.cfg.Remote.Send(ctx, id, cmd)
+		if err == nil {
+			return rep.err()
+		}
+		if !errors.Is(err, ErrNoWriter) {
+			return fmt.Errorf("runs: send %s for %s: %w", cmd.Op, id, err)
+		}
+		if time.Now().After(deadline) || !sleepCtx(ctx, 20*time.Millisecond) {
+			return ErrNotActive // taken by a worker that went away: its recovery ends or resumes it
+		}
+	}
+}
+
+// logEnd logs the terminal event of a run cancelled while no process
+// wrote it, unless the log has it already: the process that cancelled it
+// may have died in between, or is logging it now (then one of the two
+// appends finds the other's terminal event and stops, appendFenced).
+func (m *Manager) logEnd(ctx context.Context, meta thinkstream.Run) {
+	if meta.State != thinkstream.StateCancelled {
+		return
+	}
+	last, err := m.cfg.Log.LastSeq(ctx, meta.ID)
+	if err != nil {
+		m.cfg.Logger.Error("run: read the end of a cancelled run", "run", meta.ID, "err", err)
+		return
+	}
+	if _, ok := m.terminalAt(ctx, meta.ID, last); ok {
+		return
+	}
+	r := &run{m: m, meta: meta, created: meta.CreatedAt}
+	r.w = m.acquireWriter(meta.ID, meta.CreatedAt, 0, false)
+	defer m.releaseWriter(r.w)
+	r.finish(thinkstream.StateCancelled, nil, thinkstream.Result{})
+	m.dropSnapshot(meta.ID)
 }

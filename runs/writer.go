@@ -1,6 +1,7 @@
 package runs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,6 +35,7 @@ type writer struct {
 	mu     sync.Mutex
 	seq    int64 // last seq logged; valid once synced
 	synced bool  // false: seq must be (re)read from the log first
+	fenced bool  // the next append must find the log where it was read (appendFenced)
 	live   bool  // the hub topic is open and fed by this writer
 	ended  bool  // the terminal event is logged
 	gone   bool  // the run was deleted: nothing may be appended
@@ -80,7 +82,7 @@ func (w *writer) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w.seq, w.synced = last, true
+	w.seq, w.synced, w.fenced = last, true, true
 	w.last.Store(last)
 	return nil
 }
@@ -145,34 +147,33 @@ func (w *writer) append(ctx context.Context, after bool, build func() []thinkstr
 	// away: whoever asked, the run's log stays consistent.
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if !w.synced {
-		last, err := w.m.cfg.Log.LastSeq(lctx, w.id)
-		if err != nil {
+	var recs []thinkstream.Record
+	// Annotations are fenced always: on a finished run any process may
+	// add them (every gateway of a cluster), and this writer cannot know
+	// whether another did since its last append.
+	if !w.synced || w.fenced || after {
+		var err error
+		if recs, err = w.appendFenced(lctx, after, evs, raw); err != nil {
 			return err
 		}
-		w.seq, w.synced = last, true
-		w.last.Store(last)
-	}
-	recs := make([]thinkstream.Record, len(evs))
-	t := time.Since(w.created).Milliseconds()
-	terminal := false
-	for i := range evs {
-		evs[i].Seq = w.seq + int64(i) + 1
-		evs[i].T = t
-		data, err := json.Marshal(evs[i])
-		if err != nil {
-			return fmt.Errorf("runs: encode event: %w", err)
+		w.synced, w.fenced = true, false
+		w.seq = recs[0].Seq - 1
+	} else {
+		var err error
+		if recs, err = w.number(evs, raw); err != nil {
+			return err
 		}
-		recs[i] = thinkstream.Record{Seq: evs[i].Seq, Type: evs[i].Type, T: t, Data: data}
-		terminal = terminal || thinkstream.IsTerminal(evs[i].Type)
+		if err := w.appendRetrying(lctx, recs); err != nil {
+			// Part of the batch may be stored: learn where the log really
+			// ends before numbering anything else, or the next batch would
+			// reuse a stored seq and be deduplicated away.
+			w.synced = false
+			return err
+		}
 	}
-	recs[len(recs)-1].Raw = raw
-	if err := w.appendRetrying(lctx, recs); err != nil {
-		// Part of the batch may be stored: learn where the log really
-		// ends before numbering anything else, or the next batch would
-		// reuse a stored seq and be deduplicated away.
-		w.synced = false
-		return err
+	terminal := false
+	for _, r := range recs {
+		terminal = terminal || thinkstream.IsTerminal(r.Type)
 	}
 	w.seq += int64(len(evs))
 	w.last.Store(w.seq)
@@ -192,6 +193,105 @@ func (w *writer) append(ctx context.Context, after bool, build func() []thinkstr
 		}
 	}
 	return nil
+}
+
+// number gives evs the seqs after w.seq and the time since the run was
+// created, and encodes them, raw on the last.
+func (w *writer) number(evs []thinkstream.Event, raw []string) ([]thinkstream.Record, error) {
+	recs := make([]thinkstream.Record, len(evs))
+	t := time.Since(w.created).Milliseconds()
+	for i := range evs {
+		evs[i].Seq = w.seq + int64(i) + 1
+		evs[i].T = t
+		data, err := json.Marshal(evs[i])
+		if err != nil {
+			return nil, fmt.Errorf("runs: encode event: %w", err)
+		}
+		recs[i] = thinkstream.Record{Seq: evs[i].Seq, Type: evs[i].Type, T: t, Data: data}
+	}
+	recs[len(recs)-1].Raw = raw
+	return recs, nil
+}
+
+// fenceTries bounds appendFenced's rounds.
+const fenceTries = 8
+
+// appendFenced appends evs right after the event that ends the run's log
+// now, as read from the log, for a writer that does not know it yet or
+// took the run over: annotations of a finished run (any gateway of a
+// cluster may add them), a worker's first events, recovery. When another
+// process appended between the read and the write, the log refuses the
+// batch (thinkstream.ErrLogConflict) and it is numbered anew after what that
+// process logged — unless that was a terminal event and evs are not
+// annotations: then the run has ended and nothing else may follow.
+func (w *writer) appendFenced(ctx context.Context, after bool, evs []thinkstream.Event, raw []string) ([]thinkstream.Record, error) {
+	var sent []thinkstream.Record // the last round's batch: it may be stored, in part
+	var err error
+	for try := range fenceTries {
+		if try > 0 && !errors.Is(err, thinkstream.ErrLogConflict) {
+			if errors.Is(err, nats.ErrConnectionClosed) || !sleepCtx(ctx, time.Duration(try)*100*time.Millisecond) {
+				break
+			}
+		}
+		tail, fence, terr := w.m.cfg.Log.Tail(ctx, w.id)
+		if terr != nil {
+			err = terr
+			continue
+		}
+		w.last.Store(max(w.last.Load(), tail.Seq))
+		if k := storedPart(sent, tail); k > 0 {
+			// The last round's batch is logged up to its k-th record (the
+			// refusal or the error was about a try of our own): send the
+			// rest.
+			if k == len(sent) {
+				return sent, nil
+			}
+			if err = w.m.cfg.Log.AppendAfter(ctx, w.id, fence, sent[k:]); err == nil {
+				return sent, nil
+			}
+			continue
+		}
+		if thinkstream.IsTerminal(tail.Type) && !after {
+			w.seq, w.synced, w.ended = tail.Seq, true, true
+			return nil, errStopped
+		}
+		w.seq = tail.Seq
+		if sent, err = w.number(evs, raw); err != nil {
+			return nil, err
+		}
+		if err = w.m.cfg.Log.AppendAfter(ctx, w.id, fence, sent); err == nil {
+			return sent, nil
+		}
+		if !errors.Is(err, thinkstream.ErrLogConflict) {
+			w.m.cfg.Logger.Warn("run: log append failed; sending again", "run", w.id, "try", try+1, "err", err)
+		}
+	}
+	return nil, err
+}
+
+// storedPart says how much of batch the log holds when tail is the run's
+// last logged event: the records up to tail's, if tail is one of them.
+func storedPart(batch []thinkstream.Record, tail thinkstream.Record) int {
+	if len(batch) == 0 {
+		return 0
+	}
+	i := tail.Seq - batch[0].Seq
+	if i < 0 || i >= int64(len(batch)) || !bytes.Equal(batch[i].Data, tail.Data) {
+		return 0
+	}
+	return int(i) + 1
+}
+
+// sleepCtx waits d and reports true, or false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // appendTries bounds how often a batch is sent again when the log failed

@@ -12,6 +12,7 @@ import (
 
 	"github.com/thinkstream/thinkstream"
 	"github.com/thinkstream/thinkstream/eventlog"
+	"github.com/thinkstream/thinkstream/hub"
 )
 
 // logged reads a run's whole log.
@@ -160,6 +161,53 @@ func TestAnnotateFinishedConcurrently(t *testing.T) {
 	}
 }
 
+// TestAnnotateFinishedFromTwoProcesses: two managers on one log (two
+// gateways of a cluster) annotate a finished run at once. Each reads where
+// the log ends; without the fence both would number the same seq and the
+// log's dedup by run and seq would drop one of the two notes silently.
+func TestAnnotateFinishedFromTwoProcesses(t *testing.T) {
+	e := newEnv(t, &scripted{tokens: []string{"<think>a", "</think>b"}}, Config{})
+	m2 := New(Config{Engine: &scripted{}, Log: e.log, Hub: hub.New(e.log, hub.Config{Linger: time.Millisecond})})
+	t.Cleanup(func() { _ = m2.Shutdown(context.Background()) })
+	ctx := context.Background()
+	c, err := e.m.Create(ctx, thinkstream.RunRequest{Problem: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := collect(t, e.m, c.ID)
+	waitFor(t, "run to leave the active set", func() bool { q, r := e.m.Active(); return q+r == 0 })
+
+	const n = 40
+	var wg sync.WaitGroup
+	seqs := make([]int64, n)
+	errs := make([]error, n)
+	for i := range n {
+		m := e.m
+		if i%2 == 1 {
+			m = m2
+		}
+		wg.Go(func() {
+			ev, err := m.Annotate(ctx, c.ID, thinkstream.Annotation{Step: 1, Note: fmt.Sprint(i)})
+			seqs[i], errs[i] = ev.Seq, err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("annotation %d: %v", i, err)
+		}
+	}
+	evs := logged(t, e.log, c.ID)
+	checkDense(t, evs)
+	if len(evs) != len(before)+n {
+		t.Fatalf("log has %d events, want %d + %d", len(evs), len(before), n)
+	}
+	checkAnnotations(t, evs, seqs, n)
+	if run, err := m2.Get(ctx, c.ID); err != nil || run.LastSeq != evs[len(evs)-1].Seq {
+		t.Errorf("run's last_seq after annotating = %d (%v), want %d", run.LastSeq, err, evs[len(evs)-1].Seq)
+	}
+}
+
 func TestAnnotateLiveConcurrently(t *testing.T) {
 	eng := &scripted{tokens: []string{"<think>a", "b", "</think>c"}, gate: make(chan struct{})}
 	e := newEnv(t, eng, Config{StatsEvery: time.Hour})
@@ -212,6 +260,16 @@ func (f *failLog) Append(ctx context.Context, id string, recs []thinkstream.Reco
 		return errInjected
 	}
 	return f.Log.Append(ctx, id, recs)
+}
+
+func (f *failLog) AppendAfter(ctx context.Context, id string, fence uint64, recs []thinkstream.Record) error {
+	f.mu.Lock()
+	fail := f.fail != nil && f.fail(recs)
+	f.mu.Unlock()
+	if fail {
+		return errInjected
+	}
+	return f.Log.AppendAfter(ctx, id, fence, recs)
 }
 
 func (f *failLog) set(fail func(recs []thinkstream.Record) bool) {
@@ -363,6 +421,14 @@ func (b *blockLog) Append(ctx context.Context, id string, recs []thinkstream.Rec
 		<-b.release
 	}
 	return b.Log.Append(ctx, id, recs)
+}
+
+func (b *blockLog) AppendAfter(ctx context.Context, id string, fence uint64, recs []thinkstream.Record) error {
+	if hasType(b.typ)(recs) {
+		b.entered <- struct{}{}
+		<-b.release
+	}
+	return b.Log.AppendAfter(ctx, id, fence, recs)
 }
 
 // TestSlowAppendDoesNotBlockReaders: while a run's append hangs, its
