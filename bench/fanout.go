@@ -55,6 +55,14 @@ type FanoutConfig struct {
 	// connections instead of one HTTP/1.1 connection each.
 	RootCAs *x509.CertPool
 	HTTP2   bool
+	// Gateways are more servers of the same cluster, on srv's NATS: the
+	// run is created on srv and the viewers are spread over srv and these
+	// in turn, so that those on a gateway get the run through its log
+	// follower (docs/scale-out.md). Their CPU and memory add to srv's.
+	Gateways []Server
+	// Log, when set, is the NATS server process they share: its CPU in
+	// the window is reported apart (LogCPU), not as other processes'.
+	Log Server
 	// Logf reports progress (nil: quiet).
 	Logf func(format string, args ...any)
 }
@@ -112,6 +120,12 @@ type FanoutResult struct {
 	OtherCPU     time.Duration `json:"other_cpu_ns"`
 	ServerLagP50 time.Duration `json:"server_lag_p50_ns"`
 	ServerLagP99 time.Duration `json:"server_lag_p99_ns"`
+
+	// With Gateways: per server (the run's first), its viewers and its
+	// CPU in the window; LogCPU is the shared NATS's (-1: not given).
+	GatewayViewers []int           `json:"gateway_viewers,omitempty"`
+	GatewayCPU     []time.Duration `json:"gateway_cpu_ns,omitempty"`
+	LogCPU         time.Duration   `json:"log_cpu_ns"`
 }
 
 func (c *FanoutConfig) defaults() {
@@ -169,7 +183,8 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 	var from, to atomic.Int64
 	to.Store(1<<63 - 1)
 	win := func() window { return window{from.Load(), to.Load()} }
-	url := srv.URL() + "/v1/runs/" + run.ID + "/events"
+	servers := append([]Server{srv}, cfg.Gateways...)
+	res := FanoutResult{Viewers: cfg.Viewers, GatewayViewers: make([]int, len(servers)), LogCPU: -1}
 	viewers := make([]*viewer, cfg.Viewers)
 	first := newFirstArrivals(1 << 18)
 	sem := make(chan struct{}, cfg.ConnectParallel)
@@ -178,6 +193,8 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 	for i := range viewers {
 		v := &viewer{created: run.CreatedAt.UnixNano(), first: first}
 		viewers[i] = v
+		url := servers[i%len(servers)].URL() + "/v1/runs/" + run.ID + "/events"
+		res.GatewayViewers[i%len(servers)]++
 		opened.Add(1)
 		done.Add(1)
 		sem <- struct{}{}
@@ -189,7 +206,7 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 		}()
 	}
 	opened.Wait()
-	res := FanoutResult{Viewers: cfg.Viewers, ConnectTime: time.Since(start)}
+	res.ConnectTime = time.Since(start)
 	cfg.Logf("viewers connected in %v; settling %v", res.ConnectTime.Round(time.Millisecond), cfg.Settle)
 	if err := sleep(ctx, cfg.Settle); err != nil {
 		return res, err
@@ -197,7 +214,8 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 
 	// A server whose process cannot be read (another machine) still gets
 	// latency and exactness measured; its resources are left unknown.
-	cpu0, cpuErr := srv.CPU()
+	cpu0, cpuErr := cpuOf(servers)
+	log0, logErr := cpuOf([]Server{cfg.Log})
 	lag0, _ := scrapeLag(ctx, hc, srv.URL())
 	busy0, _, merr := machineCPU()
 	self := ProcStats{PID: os.Getpid()}
@@ -218,7 +236,8 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 	done.Wait()
 	t1 := time.Now()
 	to.Store(t1.UnixNano())
-	cpu1, cpuErr2 := srv.CPU()
+	cpu1, cpuErr2 := cpuOf(servers)
+	log1, logErr2 := cpuOf([]Server{cfg.Log})
 	res.ServerKnown = cpuErr == nil && cpuErr2 == nil
 	ccpu1, cerr2 := self.CPU()
 	busy1, _, merr2 := machineCPU()
@@ -230,13 +249,27 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 	}
 	res.Window = t1.Sub(t0)
 	if res.ServerKnown {
-		res.ServerCPU = cpu1 - cpu0
-		res.ServerRSS, res.ServerPeakRSS, _ = srv.Memory()
+		for i := range servers {
+			res.ServerCPU += cpu1[i] - cpu0[i]
+			rss, peak, _ := servers[i].Memory()
+			res.ServerRSS, res.ServerPeakRSS = res.ServerRSS+rss, res.ServerPeakRSS+peak
+			if len(servers) > 1 {
+				res.GatewayCPU = append(res.GatewayCPU, cpu1[i]-cpu0[i])
+			}
+		}
+	}
+	logCPU := time.Duration(0)
+	if cfg.Log != nil && logErr == nil && logErr2 == nil {
+		logCPU = log1[0] - log0[0]
+		res.LogCPU = logCPU
+	}
+	if len(servers) == 1 {
+		res.GatewayViewers = nil
 	}
 	if cerr == nil && cerr2 == nil {
 		res.ClientCPU, res.ClientCPUKnown = ccpu1-ccpu0, true
 		if merr == nil && merr2 == nil && res.ServerKnown {
-			res.OtherCPU = max(busy1-busy0-res.ServerCPU-res.ClientCPU, 0)
+			res.OtherCPU = max(busy1-busy0-res.ServerCPU-res.ClientCPU-logCPU, 0)
 		}
 	}
 	res.summarize(viewers)
@@ -251,6 +284,22 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 		res.CPUPerEventUS = float64(res.ServerCPU.Microseconds()) / float64(res.DeliveredInWindow)
 	}
 	return res, nil
+}
+
+// cpuOf reads the CPU time of each server (nil entries: 0).
+func cpuOf(servers []Server) ([]time.Duration, error) {
+	out := make([]time.Duration, len(servers))
+	for i, s := range servers {
+		if s == nil {
+			continue
+		}
+		c, err := s.CPU()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = c
+	}
+	return out, nil
 }
 
 // summarize folds the viewers' counts and latencies into r.

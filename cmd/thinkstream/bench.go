@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/thinkstream/thinkstream/bench"
 )
@@ -21,8 +24,11 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 && args[0] == "engine" {
 		return cmdBenchEngine(ctx, e, args[1:])
 	}
+	if len(args) > 0 && args[0] == "nats" {
+		return cmdBenchNATS(ctx, e, args[1:])
+	}
 	if len(args) == 0 || args[0] != "fanout" {
-		fmt.Fprintln(e.stderr, "Usage: thinkstream bench fanout --viewers N --rate R [--events E | --duration D] [--json]")
+		fmt.Fprintln(e.stderr, "Usage: thinkstream bench fanout --viewers N --rate R [--events E | --duration D] [--gateways G] [--json]")
 		fmt.Fprintln(e.stderr, "       thinkstream bench engine --model FILE [--prompt N] [--gen N] [--threads T] [--reps R] [--json]")
 		fmt.Fprintln(e.stderr, "       thinkstream bench soak [--scenario all|long,storm,kill,annotate,lock,damage] [--short] [--json]")
 		return errUsage
@@ -49,8 +55,13 @@ func cmdBenchFanout(ctx context.Context, e *env, args []string) error {
 	useTLS := fs.Bool("tls", false, "serve over TLS (throwaway certificate); viewers use HTTP/1.1 over TLS")
 	useH2 := fs.Bool("http2", false, "with --tls: viewers share HTTP/2 connections")
 	serverCPUs := fs.String("server-cpus", "", "run the server pinned to these CPUs (taskset -c list, e.g. 0), to find where one core saturates")
+	gateways := fs.Int("gateways", 1, "servers sharing one NATS (a child `bench nats` process); the viewers are spread over them")
+	sharedNATS := fs.Bool("nats", false, "with --gateways 1: the server uses a separate NATS process too (to compare with --gateways N alone)")
 	if err := parseFlags(fs, args, e.getenv, nil); err != nil {
 		return err
+	}
+	if *gateways < 1 || *gateways > 1 && (*remote != "" || *useTLS) {
+		return fmt.Errorf("bench: --gateways must be at least 1, and 1 with --remote or --tls: %w", errUsage)
 	}
 	limit, err := bench.RaiseFileLimit()
 	if err != nil {
@@ -61,23 +72,50 @@ func cmdBenchFanout(ctx context.Context, e *env, args []string) error {
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(e.stderr, "bench: "+format+"\n", a...) }
 	var srv bench.Server
+	var more []bench.Server
+	var logSrv bench.Server
 	var pool *x509.CertPool
 	if *remote != "" {
 		srv = bench.Remote{BaseURL: strings.TrimRight(*remote, "/"), PID: *remotePID}
 		logf("server at %s (pid %d); %d viewers at the server's own rate", *remote, *remotePID, *viewers)
 	} else {
-		p, err := startBenchServer(ctx, e, *serverBin, *rate, *serverCPUs, *useTLS)
-		if err != nil {
-			return err
+		var extra []string
+		if *gateways > 1 || *sharedNATS {
+			n, err := startBenchNATS(ctx, e, *serverBin)
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			logSrv, extra = n, []string{"--nats-url", n.URL()}
+			logf("nats pid %d at %s", n.PID, n.URL())
 		}
-		defer p.Close()
-		srv, pool = p, p.pool
-		logf("server pid %d at %s; %d viewers, %.0f events/s", p.PID, p.URL(), *viewers, *rate)
+		for i := range *gateways {
+			p, err := startBenchServer(ctx, e, *serverBin, *rate, *serverCPUs, *useTLS, extra...)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			if i == 0 {
+				srv, pool = p, p.pool
+			} else {
+				more = append(more, p)
+			}
+			if *gateways == 1 {
+				logf("server pid %d at %s", p.PID, p.URL())
+			} else {
+				logf("server %d: pid %d at %s", i+1, p.PID, p.URL())
+			}
+		}
+		logf("%d viewers, %.0f events/s", *viewers, *rate)
 	}
-	res, err := bench.Fanout(ctx, srv, bench.FanoutConfig{
+	cfg := bench.FanoutConfig{
 		Viewers: *viewers, Events: *events, Duration: *duration, Settle: *settle, Logf: logf,
-		RootCAs: pool, HTTP2: *useH2,
-	})
+		RootCAs: pool, HTTP2: *useH2, Gateways: more,
+	}
+	if logSrv != nil {
+		cfg.Log = logSrv
+	}
+	res, err := bench.Fanout(ctx, srv, cfg)
 	if err != nil {
 		return err
 	}
@@ -105,7 +143,7 @@ func exactness(res bench.FanoutResult) error {
 // startBenchServer runs `thinkstream serve` as a child process with a
 // steady sim engine (no jitter, no time to first token) and a fresh data
 // directory, removed when the process is closed.
-func startBenchServer(ctx context.Context, e *env, exe string, rate float64, cpus string, useTLS bool) (*benchServer, error) {
+func startBenchServer(ctx context.Context, e *env, exe string, rate float64, cpus string, useTLS bool, extra ...string) (*benchServer, error) {
 	if exe == "" {
 		var err error
 		if exe, err = os.Executable(); err != nil {
@@ -119,6 +157,7 @@ func startBenchServer(ctx context.Context, e *env, exe string, rate float64, cpu
 	argv := []string{exe, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir,
 		"--sim-rate", strconv.FormatFloat(rate, 'f', -1, 64), "--sim-jitter", "-1", "--sim-ttft", "-1s",
 		"--max-tokens", "40960", "--log-level", "warn", "--shutdown-grace", "0s"}
+	argv = append(argv, extra...)
 	var pool *x509.CertPool
 	if useTLS {
 		certFile, keyFile, p, err := bench.SelfSigned(dir)
@@ -142,6 +181,60 @@ func startBenchServer(ctx context.Context, e *env, exe string, rate float64, cpu
 		return nil, err
 	}
 	return &benchServer{Process: p, dir: dir, pool: pool}, nil
+}
+
+// startBenchNATS runs `thinkstream bench nats` as a child process: a NATS
+// server with JetStream on a loopback port for the benchmark's servers to
+// share, its CPU read apart from theirs. exe is the thinkstream binary
+// (default: this one).
+func startBenchNATS(ctx context.Context, e *env, exe string) (*benchServer, error) {
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, err
+		}
+	}
+	dir, err := os.MkdirTemp("", "thinkstream-bench-nats-")
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	p, err := bench.StartProcess(sctx, []string{exe, "bench", "nats", "--store", dir}, e.stderr)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return &benchServer{Process: p, dir: dir}, nil
+}
+
+// cmdBenchNATS serves NATS with JetStream on a free loopback port until
+// stopped, for `bench fanout --gateways`: it prints "listening on URL".
+func cmdBenchNATS(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("bench nats", flag.ContinueOnError)
+	setUsage(fs, e.stderr, "bench nats --store DIR", "Serves NATS JetStream on a loopback port for the fan-out benchmark's servers.")
+	fs.SetOutput(e.stderr)
+	store := fs.String("store", "", "JetStream's directory (required)")
+	if err := parseFlags(fs, args, e.getenv, nil); err != nil {
+		return err
+	}
+	if *store == "" {
+		return fmt.Errorf("bench nats: --store is required: %w", errUsage)
+	}
+	ns, err := natsserver.NewServer(&natsserver.Options{
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: *store, NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		return fmt.Errorf("bench nats: %w", err)
+	}
+	ns.Start()
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		return errors.New("bench nats: not ready in 30s")
+	}
+	fmt.Fprintf(e.stdout, "listening on %s\n", ns.ClientURL())
+	<-ctx.Done()
+	return nil
 }
 
 // benchServer is the child server and its data directory.
@@ -183,6 +276,17 @@ func printFanout(e *env, r bench.FanoutResult) {
 	}
 	if r.ServerKnown {
 		fmt.Fprintf(w, "server memory      RSS %.1f MB now, peak (VmHWM) %.1f MB\n", float64(r.ServerRSS)/1e6, float64(r.ServerPeakRSS)/1e6)
+	}
+	for i, c := range r.GatewayCPU {
+		role := "generates the run"
+		if i > 0 {
+			role = "follows it from the log"
+		}
+		fmt.Fprintf(w, "  server %d         %d viewers, %.2f s CPU (%.0f%% of a core); %s\n",
+			i+1, r.GatewayViewers[i], c.Seconds(), 100*c.Seconds()/max(r.Window.Seconds(), 1e-9), role)
+	}
+	if r.LogCPU >= 0 {
+		fmt.Fprintf(w, "nats (shared)      %.2f s CPU in the window (not counted above)\n", r.LogCPU.Seconds())
 	}
 	if r.ClientCPU > 0 {
 		fmt.Fprintf(w, "client CPU         %.2f s in the window (viewers, not counted above)\n", r.ClientCPU.Seconds())
