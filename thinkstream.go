@@ -203,6 +203,10 @@ type Run struct {
 	// (kept with the stored metadata, never shown): from then on only
 	// that worker ends it, and a gateway sends it commands instead.
 	Taken bool `json:"-"`
+	// InWorkQueue says a gateway handed the run to the cluster's work
+	// queue (kept with the stored metadata, never shown): its workers
+	// continue it, a server recovering from a crash leaves it alone.
+	InWorkQueue bool `json:"-"`
 }
 
 // RunError is the error a failed run ended with, safe to show.

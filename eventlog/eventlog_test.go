@@ -84,7 +84,7 @@ func TestAppendReadRestart(t *testing.T) {
 	if got, _ := l.LastSeq(ctx, "runb"); got != 70 {
 		t.Errorf("last seq runb = %d, want 70", got)
 	}
-	run := thinkstream.Run{ID: "runa", State: thinkstream.StateRunning, Problem: "p", OwnerKey: "k3y"}
+	run := thinkstream.Run{ID: "runa", State: thinkstream.StateRunning, Problem: "p", OwnerKey: "k3y", Taken: true, InWorkQueue: true}
 	if err := l.PutRun(ctx, run); err != nil {
 		t.Fatal(err)
 	}

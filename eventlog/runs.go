@@ -25,7 +25,7 @@ func (l *Log) PutRun(ctx context.Context, run thinkstream.Run) error {
 }
 
 func encodeRun(run thinkstream.Run) ([]byte, error) {
-	b, err := json.Marshal(storedRun{run, run.OwnerKey, run.Taken})
+	b, err := json.Marshal(storedRun{run, run.OwnerKey, run.Taken, run.InWorkQueue})
 	if err != nil {
 		return nil, fmt.Errorf("eventlog: encode run: %w", err)
 	}
@@ -54,7 +54,7 @@ func (l *Log) getRun(ctx context.Context, id string) (thinkstream.Run, uint64, e
 	if err := json.Unmarshal(e.Value(), &st); err != nil {
 		return thinkstream.Run{}, 0, fmt.Errorf("eventlog: decode run %s: %w", id, err)
 	}
-	st.Run.OwnerKey, st.Run.Taken = st.OwnerKey, st.Taken
+	st.Run.OwnerKey, st.Run.Taken, st.Run.InWorkQueue = st.OwnerKey, st.Taken, st.InWorkQueue
 	return st.Run, e.Revision(), nil
 }
 
@@ -98,8 +98,9 @@ func (l *Log) UpdateRun(ctx context.Context, id string, change func(*thinkstream
 // that clients never see.
 type storedRun struct {
 	thinkstream.Run
-	OwnerKey string `json:"owner_key,omitempty"`
-	Taken    bool   `json:"taken,omitempty"`
+	OwnerKey    string `json:"owner_key,omitempty"`
+	Taken       bool   `json:"taken,omitempty"`
+	InWorkQueue bool   `json:"work_queue,omitempty"`
 }
 
 // RunIDs returns the ids of all stored runs, newest first (ids are

@@ -39,8 +39,10 @@ func (m *Manager) Recover(ctx context.Context) (int, error) {
 			return n, err
 		}
 		m.access.set(id, meta.Owner, meta.Visibility)
-		if meta.State.Terminal() || m.alive(ctx, id) {
-			continue // over, or another process of the cluster writes it
+		if meta.State.Terminal() || meta.InWorkQueue || m.alive(ctx, id) {
+			// Over, the work queue's (a worker takes or continues it), or
+			// another process of the cluster writes it.
+			continue
 		}
 		last, err := m.cfg.Log.LastSeq(ctx, id)
 		if err != nil {

@@ -57,7 +57,7 @@ func (m *Manager) createQueued(ctx context.Context, req thinkstream.RunRequest) 
 			Owner: req.Owner, Visibility: req.Visibility.Effective(),
 		},
 	}
-	r.meta.OwnerKey = ownerKey(r.owner)
+	r.meta.OwnerKey, r.meta.InWorkQueue = ownerKey(r.owner), true
 	r.w = m.acquireWriter(r.meta.ID, now, 0, true)
 	defer m.releaseWriter(r.w)
 	m.access.set(r.meta.ID, r.meta.Owner, r.meta.Visibility)

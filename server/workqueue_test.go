@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/thinkstream/thinkstream/engine/sim"
+	"github.com/thinkstream/thinkstream/server"
+	"github.com/thinkstream/thinkstream/server/servertest"
 )
 
 // eventTypes returns the event names of a transcript's frames.
@@ -96,5 +100,28 @@ func TestCancelInWorkQueue(t *testing.T) {
 		if terminal != 1 || types[len(types)-1] != "run.cancelled" {
 			t.Errorf("race %d: events %v, want one terminal event, run.cancelled", i, types)
 		}
+	}
+}
+
+// TestServerLeavesWorkQueueRuns: a server that starts on the cluster's
+// NATS (role all) while a run waits in the work queue does not take it
+// for one that a crash cut short: the run stays queued and a worker
+// generates it, from run.started on.
+func TestServerLeavesWorkQueueRuns(t *testing.T) {
+	const lease = 2 * time.Second
+	url := startNATS(t)
+	g := gateway(t, url, lease)
+	c := createRun(t, g.URL, "How many ways to choose 3 of 5?")
+	late := servertest.New(t, server.Config{Engine: sim.New(sim.Config{}), NATSURL: url, NoUI: true})
+	if late.Recovered != 0 {
+		t.Errorf("a server starting beside the work queue recovered %d runs", late.Recovered)
+	}
+	if s := runState(t, late.URL, c.ID); s != "queued" {
+		t.Fatalf("the queued run is %s after another server started, want queued", s)
+	}
+	startWorker(t, url, 2000, lease)
+	types := eventTypes(transcript(t, g.URL+"/v1/runs/"+c.ID+"/events", "", 0))
+	if len(types) < 3 || types[1] != "run.started" || types[len(types)-1] != "run.completed" {
+		t.Errorf("events %v, want run.created, run.started … run.completed", types)
 	}
 }
