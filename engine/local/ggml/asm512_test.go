@@ -70,3 +70,49 @@ func TestAVX512EqualsAVX2(t *testing.T) {
 		}
 	}
 }
+
+// TestF16EightEqualsOne holds the eight-vector AVX-512 F16 kernel to the
+// one-vector AVX2 kernel bit for bit, on row lengths with and without a
+// tail past the last 16.
+func TestF16EightEqualsOne(t *testing.T) {
+	if !asm512Supported() {
+		t.Skip("this CPU (or GOARCH) has no AVX-512 kernels")
+	}
+	defer SetAssembly(true)
+	SetAssembly(true)
+	for _, cols := range []int{16, 48, 1536, 1539, 8960} {
+		rng := rand.New(rand.NewPCG(uint64(cols), 16))
+		m, _ := randomMatrix(t, F16, 3, cols, rng)
+		x := make([]float32, 9*cols)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		var a Acts
+		if err := a.Prepare(F16, x, 9, cols); err != nil {
+			t.Fatal(err)
+		}
+		for r := 0; r < m.Rows; r++ {
+			var eight [8]float32
+			if !asmDot8F16(m, r, &a, 1, &eight) {
+				t.Fatalf("%d columns: the eight-vector kernel did not run", cols)
+			}
+			for k, got := range eight {
+				if one := m.dotRow(r, &a, 1+k); math.Float32bits(one) != math.Float32bits(got) {
+					t.Errorf("%d columns row %d vector %d: eight at once %g, one %g", cols, r, 1+k, got, one)
+				}
+			}
+			if r+2 > m.Rows {
+				continue
+			}
+			var sixteen [16]float32
+			if !asmDot2x8F16(m, r, &a, 1, &sixteen) {
+				t.Fatalf("%d columns: the two-row kernel did not run", cols)
+			}
+			for i, got := range sixteen {
+				if one := m.dotRow(r+i/8, &a, 1+i%8); math.Float32bits(one) != math.Float32bits(got) {
+					t.Errorf("%d columns rows %d+%d vector %d: two rows × eight %g, one %g", cols, r, i/8, 1+i%8, got, one)
+				}
+			}
+		}
+	}
+}

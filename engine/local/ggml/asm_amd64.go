@@ -91,6 +91,12 @@ func dotF16AVX2(w *uint16, x *float32, n int) float32
 func dotF16AVX2x4(w *uint16, x *float32, n, xstride int, out *[4]float32)
 
 //go:noescape
+func dotF16AVX512x8(w *uint16, x *float32, n, xstride int, out *[8]float32)
+
+//go:noescape
+func dotF16AVX512x2x8(w *uint16, wstride int, x *float32, n, xstride int, out *[16]float32)
+
+//go:noescape
 func dotF32AVX2(a, b *float32, n int) float32
 
 // maxQ4KBlocks is the most Q4_K (or Q5_K) blocks per row the kernels unpack scales
@@ -100,10 +106,11 @@ const maxQ4KBlocks = 64
 
 func asmSupported() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C }
 
-// asm512Supported says whether the AVX-512 single-vector kernels can run
-// (kernels_512_amd64.s: F and BW, on top of asmSupported's set).
+// asm512Supported says whether the AVX-512 kernels can run
+// (kernels_512_amd64.s: F and BW, on top of asmSupported's set; the F16
+// kernels' sums use EVEX forms of 128- and 256-bit instructions, VL).
 func asm512Supported() bool {
-	return asmSupported() && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+	return asmSupported() && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL
 }
 
 // vnniSupported says whether the AVX-512 kernels may use VPDPWSSD.
@@ -232,6 +239,48 @@ func asmDot4(m *Matrix, r int, a *Acts, t int, out *[4]float32) bool {
 		return true
 	}
 	return false
+}
+
+// asmDot8F16 is asmDot4 for F16 weights and the eight vectors t … t+7, on
+// AVX-512: each half is converted once for eight vectors, and per vector
+// the arithmetic is dotF16AVX2's (kernels_f16512_amd64.s), so the results
+// equal asmDot's bit for bit.
+func asmDot8F16(m *Matrix, r int, a *Acts, t int, out *[8]float32) bool {
+	c := m.Cols
+	if !asm512On || m.Type != F16 || t+8 > a.N || c < 16 {
+		return false
+	}
+	w, x := m.u16[r*c:(r+1)*c], a.f[t*c:(t+8)*c]
+	n := c &^ 15
+	dotF16AVX512x8(&w[0], &x[0], n, 4*c, out)
+	for k := n; k < c; k++ { // the tail, as asmDotF16 adds it
+		h := f16Table[w[k]]
+		for i := range out {
+			out[i] += h * x[i*c+k]
+		}
+	}
+	return true
+}
+
+// asmDot2x8F16 is asmDot8F16 for the rows r and r+1 at once: out[8i+k]
+// is row r+i · vector t+k.
+func asmDot2x8F16(m *Matrix, r int, a *Acts, t int, out *[16]float32) bool {
+	c := m.Cols
+	if !asm512On || m.Type != F16 || t+8 > a.N || r+2 > m.Rows || c < 16 {
+		return false
+	}
+	w, x := m.u16[r*c:(r+2)*c], a.f[t*c:(t+8)*c]
+	n := c &^ 15
+	dotF16AVX512x2x8(&w[0], 2*c, &x[0], n, 4*c, out)
+	for i := range 2 {
+		for k := n; k < c; k++ { // the tail, as asmDotF16 adds it
+			h := f16Table[w[i*c+k]]
+			for j := range 8 {
+				out[8*i+j] += h * x[j*c+k]
+			}
+		}
+	}
+	return true
 }
 
 // asmDotF16 is w · x for F16 weights; x holds f16-rounded values.

@@ -95,3 +95,54 @@ func BenchmarkRowKernel4(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRowKernelF16 is the F16 prompt kernels on a block of 16 rows of
+// 1536 columns (as MatMul.Run walks them) and eight vectors: the AVX-512
+// eight-vector kernel against the AVX2 four-vector one called twice.
+func BenchmarkRowKernelF16(b *testing.B) {
+	defer SetAssembly(true)
+	const rows, cols = 16, 1536
+	rng := rand.New(rand.NewPCG(1, 16))
+	m, _ := randomMatrix(b, F16, rows, cols, rng)
+	x := make([]float32, 8*cols)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	var a Acts
+	if err := a.Prepare(F16, x, 8, cols); err != nil {
+		b.Fatal(err)
+	}
+	for _, set := range []string{"avx512x2x8", "avx512x8", "avx2x4"} {
+		b.Run(set, func(b *testing.B) {
+			SetAssembly(true)
+			if set != "avx2x4" && !asm512On {
+				b.Skip("no AVX-512")
+			}
+			var four [4]float32
+			var eight [8]float32
+			var sixteen [16]float32
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			cpu0 := threadCPU()
+			for b.Loop() {
+				if set == "avx512x2x8" {
+					for r := 0; r < rows; r += 2 {
+						asmDot2x8F16(m, r, &a, 0, &sixteen)
+					}
+					continue
+				}
+				for r := range rows {
+					if set == "avx512x8" {
+						asmDot8F16(m, r, &a, 0, &eight)
+					} else {
+						asmDot4(m, r, &a, 0, &four)
+						asmDot4(m, r, &a, 4, &four)
+					}
+				}
+			}
+			per := float64(b.N) * rows * cols / 256 * 8
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/per, "ns/256/token")
+			b.ReportMetric(float64((threadCPU()-cpu0).Nanoseconds())/per, "cpu-ns/256/token")
+		})
+	}
+}

@@ -167,9 +167,30 @@ func (mm *MatMul) Run(worker, lo, hi int) {
 	// block instead of once per row.
 	const block = 16
 	var four [4]float32
+	var eight [8]float32
+	var sixteen [16]float32
 	for r0 := lo; r0 < hi; r0 += block {
 		r1 := min(r0+block, hi)
 		t := 0
+		for ; t+8 <= a.N; t += 8 {
+			// F16 on AVX-512: two rows × eight vectors at a time.
+			if !asmDot8F16(m, r0, a, t, &eight) {
+				break
+			}
+			r := r0
+			for ; r+2 <= r1; r += 2 {
+				asmDot2x8F16(m, r, a, t, &sixteen)
+				for i, v := range sixteen {
+					y[(t+i%8)*m.Rows+r+i/8] = v
+				}
+			}
+			if r < r1 {
+				asmDot8F16(m, r, a, t, &eight)
+				for i, v := range eight {
+					y[(t+i)*m.Rows+r] = v
+				}
+			}
+		}
 		for ; t+4 <= a.N; t += 4 {
 			if !asmDot4(m, r0, a, t, &four) {
 				break

@@ -227,7 +227,8 @@ func TestPoolCoversEveryIndexOnce(t *testing.T) {
 // (the unpacked batched kernels) gives bit for bit what multiplying them
 // one at a time gives.
 func TestBatchedEqualsSingle(t *testing.T) {
-	const rows, cols, n = 19, 768, 5
+	// 13 vectors: eight at a time (F16 on AVX-512), four, then one.
+	const rows, cols, n = 19, 768, 13
 	for _, typ := range []Type{F32, F16, Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K} {
 		t.Run(typ.String(), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(9, uint64(typ)))
