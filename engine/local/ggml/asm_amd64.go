@@ -246,10 +246,10 @@ func asmDot4(m *Matrix, r int, a *Acts, t int, out *[4]float32) bool {
 // the arithmetic is dotF16AVX2's (kernels_f16512_amd64.s), so the results
 // equal asmDot's bit for bit.
 func asmDot8F16(m *Matrix, r int, a *Acts, t int, out *[8]float32) bool {
-	c := m.Cols
-	if !asm512On || m.Type != F16 || t+8 > a.N || c < 16 {
+	if !asmHasF16x8(m, a, t) {
 		return false
 	}
+	c := m.Cols
 	w, x := m.u16[r*c:(r+1)*c], a.f[t*c:(t+8)*c]
 	n := c &^ 15
 	dotF16AVX512x8(&w[0], &x[0], n, 4*c, out)
@@ -262,11 +262,17 @@ func asmDot8F16(m *Matrix, r int, a *Acts, t int, out *[8]float32) bool {
 	return true
 }
 
+// asmHasF16x8 says whether asmDot8F16 and asmDot2x8F16 run for m and the
+// vectors t … t+7.
+func asmHasF16x8(m *Matrix, a *Acts, t int) bool {
+	return asm512On && m.Type == F16 && t+8 <= a.N && m.Cols >= 16
+}
+
 // asmDot2x8F16 is asmDot8F16 for the rows r and r+1 at once: out[8i+k]
 // is row r+i · vector t+k.
 func asmDot2x8F16(m *Matrix, r int, a *Acts, t int, out *[16]float32) bool {
 	c := m.Cols
-	if !asm512On || m.Type != F16 || t+8 > a.N || r+2 > m.Rows || c < 16 {
+	if !asmHasF16x8(m, a, t) || r+2 > m.Rows {
 		return false
 	}
 	w, x := m.u16[r*c:(r+2)*c], a.f[t*c:(t+8)*c]

@@ -174,7 +174,7 @@ func (mm *MatMul) Run(worker, lo, hi int) {
 		t := 0
 		for ; t+8 <= a.N; t += 8 {
 			// F16 on AVX-512: two rows × eight vectors at a time.
-			if !asmDot8F16(m, r0, a, t, &eight) {
+			if !asmHasF16x8(m, a, t) {
 				break
 			}
 			r := r0
