@@ -115,15 +115,22 @@ func checkAnnotations(t *testing.T, evs []thinkstream.Event, seqs []int64, n int
 	}
 }
 
-func TestAnnotateFinishedConcurrently(t *testing.T) {
-	e := newEnv(t, &scripted{tokens: []string{"<think>a", "</think>b"}}, Config{})
-	ctx := context.Background()
-	c, err := e.m.Create(ctx, thinkstream.RunRequest{Problem: "p"})
+// finishedRun runs a short run to its end and returns it and its events.
+func finishedRun(t *testing.T, e *env) (Created, []thinkstream.Event) {
+	t.Helper()
+	c, err := e.m.Create(context.Background(), thinkstream.RunRequest{Problem: "p"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := collect(t, e.m, c.ID)
 	waitFor(t, "run to leave the active set", func() bool { q, r := e.m.Active(); return q+r == 0 })
+	return c, before
+}
+
+func TestAnnotateFinishedConcurrently(t *testing.T) {
+	e := newEnv(t, &scripted{tokens: []string{"<think>a", "</think>b"}}, Config{})
+	ctx := context.Background()
+	c, before := finishedRun(t, e)
 	snap, err := e.m.Snapshot(ctx, c.ID) // cached now; annotations must drop it
 	if err != nil {
 		t.Fatal(err)
@@ -170,12 +177,7 @@ func TestAnnotateFinishedFromTwoProcesses(t *testing.T) {
 	m2 := New(Config{Engine: &scripted{}, Log: e.log, Hub: hub.New(e.log, hub.Config{Linger: time.Millisecond})})
 	t.Cleanup(func() { _ = m2.Shutdown(context.Background()) })
 	ctx := context.Background()
-	c, err := e.m.Create(ctx, thinkstream.RunRequest{Problem: "p"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := collect(t, e.m, c.ID)
-	waitFor(t, "run to leave the active set", func() bool { q, r := e.m.Active(); return q+r == 0 })
+	c, before := finishedRun(t, e)
 
 	const n = 40
 	var wg sync.WaitGroup

@@ -91,9 +91,6 @@ func dotF16AVX2(w *uint16, x *float32, n int) float32
 func dotF16AVX2x4(w *uint16, x *float32, n, xstride int, out *[4]float32)
 
 //go:noescape
-func dotF16AVX512x8(w *uint16, x *float32, n, xstride int, out *[8]float32)
-
-//go:noescape
 func dotF16AVX512x2x8(w *uint16, wstride int, x *float32, n, xstride int, out *[16]float32)
 
 //go:noescape
@@ -241,35 +238,15 @@ func asmDot4(m *Matrix, r int, a *Acts, t int, out *[4]float32) bool {
 	return false
 }
 
-// asmDot8F16 is asmDot4 for F16 weights and the eight vectors t … t+7, on
-// AVX-512: each half is converted once for eight vectors, and per vector
-// the arithmetic is dotF16AVX2's (kernels_f16512_amd64.s), so the results
-// equal asmDot's bit for bit.
-func asmDot8F16(m *Matrix, r int, a *Acts, t int, out *[8]float32) bool {
-	if !asmHasF16x8(m, a, t) {
-		return false
-	}
-	c := m.Cols
-	w, x := m.u16[r*c:(r+1)*c], a.f[t*c:(t+8)*c]
-	n := c &^ 15
-	dotF16AVX512x8(&w[0], &x[0], n, 4*c, out)
-	for k := n; k < c; k++ { // the tail, as asmDotF16 adds it
-		h := f16Table[w[k]]
-		for i := range out {
-			out[i] += h * x[i*c+k]
-		}
-	}
-	return true
-}
-
-// asmHasF16x8 says whether asmDot8F16 and asmDot2x8F16 run for m and the
-// vectors t … t+7.
+// asmHasF16x8 says whether asmDot2x8F16 runs for m and the vectors
+// t … t+7.
 func asmHasF16x8(m *Matrix, a *Acts, t int) bool {
 	return asm512On && m.Type == F16 && t+8 <= a.N && m.Cols >= 16
 }
 
-// asmDot2x8F16 is asmDot8F16 for the rows r and r+1 at once: out[8i+k]
-// is row r+i · vector t+k.
+// asmDot2x8F16 is asmDot for F16 weights, the rows r and r+1 and the
+// eight vectors t … t+7 at once, on AVX-512 (kernels_f16512_amd64.s):
+// out[8i+k] is row r+i · vector t+k, equal to asmDot's bit for bit.
 func asmDot2x8F16(m *Matrix, r int, a *Acts, t int, out *[16]float32) bool {
 	c := m.Cols
 	if !asmHasF16x8(m, a, t) || r+2 > m.Rows {

@@ -3,71 +3,18 @@
 #include "textflag.h"
 #include "kernels_amd64.h"
 
-// AVX-512 (F) kernel for F16 rows and eight vectors, for prompt batches:
-// each 16 halves are converted once for the eight. A vector's 16-lane
-// accumulator holds, side by side, the two 8-lane accumulators of
+// AVX-512 (F, VL) kernel for F16 rows and eight vectors, for prompt
+// batches: each 16 halves are converted once for the eight vectors, and
+// each vector's 16 values are loaded once for two rows. A (row, vector)
+// 16-lane accumulator holds, side by side, the two 8-lane accumulators of
 // dotF16AVX2 (lanes 0–7 the first half of every 16, lanes 8–15 the
-// second), each lane a chain of fused multiply-adds in the same order;
-// the end adds the two halves and sums the lanes as dotF16AVX2 does, so
-// the result is its result bit for bit and batches equal single tokens.
+// second), each lane a chain of fused multiply-adds in the same order; the
+// end adds the two halves and sums the lanes as dotF16AVX2 does, so every
+// result is its result bit for bit and batches equal single tokens.
 
-// HSUM16TO sums a 16-lane accumulator z (its low half y, low quarter x)
-// into out+off(BX) in dotF16AVX2's order.
-#define HSUM16TO(z, y, x, off) \
-	VEXTRACTF64X4 $1, z, Y9; \
-	VADDPS Y9, y, y; \
-	HSUMTO(y, x, off)
-
-// func dotF16AVX512x8(w *uint16, x *float32, n, xstride int, out *[8]float32) (n % 16 == 0)
-TEXT ·dotF16AVX512x8(SB), NOSPLIT, $0-40
-	MOVQ w+0(FP), SI
-	MOVQ x+8(FP), DI
-	MOVQ n+16(FP), CX
-	MOVQ xstride+24(FP), R8
-	LEAQ (R8)(R8*2), R9
-	LEAQ (DI)(R8*4), R12
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-
-f16x8loop:
-	TESTQ CX, CX
-	JZ    f16x8done
-	VCVTPH2PS   (SI), Z8
-	VFMADD231PS (DI), Z8, Z0
-	VFMADD231PS (DI)(R8*1), Z8, Z1
-	VFMADD231PS (DI)(R8*2), Z8, Z2
-	VFMADD231PS (DI)(R9*1), Z8, Z3
-	VFMADD231PS (R12), Z8, Z4
-	VFMADD231PS (R12)(R8*1), Z8, Z5
-	VFMADD231PS (R12)(R8*2), Z8, Z6
-	VFMADD231PS (R12)(R9*1), Z8, Z7
-	ADDQ $32, SI
-	ADDQ $64, DI
-	ADDQ $64, R12
-	SUBQ $16, CX
-	JMP  f16x8loop
-
-f16x8done:
-	MOVQ out+32(FP), BX
-	HSUM16TO(Z0, Y0, X0, 0)
-	HSUM16TO(Z1, Y1, X1, 4)
-	HSUM16TO(Z2, Y2, X2, 8)
-	HSUM16TO(Z3, Y3, X3, 12)
-	HSUM16TO(Z4, Y4, X4, 16)
-	HSUM16TO(Z5, Y5, X5, 20)
-	HSUM16TO(Z6, Y6, X6, 24)
-	HSUM16TO(Z7, Y7, X7, 28)
-	VZEROUPPER
-	RET
-
-// HSUM16B is HSUM16TO with Y18/X18 as its scratch, for when Y9 holds a
-// sum still to be taken (EVEX forms; the additions are the same).
+// HSUM16B sums a 16-lane accumulator z (its low half y, low quarter x)
+// into out+off(BX) in dotF16AVX2's order (HSUMTO's additions), with Y18
+// and X18 as scratch: the low registers all hold sums still to be taken.
 #define HSUM16B(z, y, x, off) \
 	VEXTRACTF64X4 $1, z, Y18; \
 	VADDPS Y18, y, y; \
@@ -79,10 +26,10 @@ f16x8done:
 
 // func dotF16AVX512x2x8(w *uint16, wstride int, x *float32, n, xstride int, out *[16]float32) (n % 16 == 0)
 //
-// dotF16AVX512x8 for two rows (w and w + wstride bytes) at once: each
-// vector's 16 values are loaded once for both rows, which halves what the
-// kernel reads of the activations (it is bound by those reads, not by its
-// multiply-adds). out[8·i + t] is row i · vector t, each dotF16AVX2's sum.
+// Rows w and w + wstride bytes, vectors x + t·xstride bytes: sharing each
+// activation load between two rows halves what the kernel reads of them
+// (a one-row kernel is bound by those reads, not by its multiply-adds).
+// out[8·i + t] is row i · vector t.
 TEXT ·dotF16AVX512x2x8(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), SI
 	MOVQ wstride+8(FP), R13

@@ -167,16 +167,13 @@ func (mm *MatMul) Run(worker, lo, hi int) {
 	// block instead of once per row.
 	const block = 16
 	var four [4]float32
-	var eight [8]float32
 	var sixteen [16]float32
 	for r0 := lo; r0 < hi; r0 += block {
 		r1 := min(r0+block, hi)
 		t := 0
-		for ; t+8 <= a.N; t += 8 {
-			// F16 on AVX-512: two rows × eight vectors at a time.
-			if !asmHasF16x8(m, a, t) {
-				break
-			}
+		for ; asmHasF16x8(m, a, t); t += 8 {
+			// F16 on AVX-512: two rows × eight vectors at a time; an
+			// odd last row takes the four-vector kernel twice.
 			r := r0
 			for ; r+2 <= r1; r += 2 {
 				asmDot2x8F16(m, r, a, t, &sixteen)
@@ -185,9 +182,11 @@ func (mm *MatMul) Run(worker, lo, hi int) {
 				}
 			}
 			if r < r1 {
-				asmDot8F16(m, r, a, t, &eight)
-				for i, v := range eight {
-					y[(t+i)*m.Rows+r] = v
+				for k := t; k < t+8; k += 4 {
+					asmDot4(m, r, a, k, &four)
+					for i, v := range four {
+						y[(k+i)*m.Rows+r] = v
+					}
 				}
 			}
 		}
