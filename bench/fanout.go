@@ -215,7 +215,11 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 	// A server whose process cannot be read (another machine) still gets
 	// latency and exactness measured; its resources are left unknown.
 	cpu0, cpuErr := cpuOf(servers)
-	log0, logErr := cpuOf([]Server{cfg.Log})
+	var log0, log1 time.Duration
+	logErr := errors.New("no log server")
+	if cfg.Log != nil {
+		log0, logErr = cfg.Log.CPU()
+	}
 	lag0, _ := scrapeLag(ctx, hc, srv.URL())
 	busy0, _, merr := machineCPU()
 	self := ProcStats{PID: os.Getpid()}
@@ -237,7 +241,9 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 	t1 := time.Now()
 	to.Store(t1.UnixNano())
 	cpu1, cpuErr2 := cpuOf(servers)
-	log1, logErr2 := cpuOf([]Server{cfg.Log})
+	if logErr == nil {
+		log1, logErr = cfg.Log.CPU()
+	}
 	res.ServerKnown = cpuErr == nil && cpuErr2 == nil
 	ccpu1, cerr2 := self.CPU()
 	busy1, _, merr2 := machineCPU()
@@ -259,8 +265,8 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 		}
 	}
 	logCPU := time.Duration(0)
-	if cfg.Log != nil && logErr == nil && logErr2 == nil {
-		logCPU = log1[0] - log0[0]
+	if logErr == nil {
+		logCPU = log1 - log0
 		res.LogCPU = logCPU
 	}
 	if len(servers) == 1 {
@@ -286,13 +292,10 @@ func Fanout(ctx context.Context, srv Server, cfg FanoutConfig) (FanoutResult, er
 	return res, nil
 }
 
-// cpuOf reads the CPU time of each server (nil entries: 0).
+// cpuOf reads the CPU time of each server.
 func cpuOf(servers []Server) ([]time.Duration, error) {
 	out := make([]time.Duration, len(servers))
 	for i, s := range servers {
-		if s == nil {
-			continue
-		}
 		c, err := s.CPU()
 		if err != nil {
 			return nil, err

@@ -449,8 +449,8 @@ func (l *Log) FirstSeq(ctx context.Context, runID string) (int64, error) {
 
 // LastSeq returns the highest logged per-run sequence of a run, 0 if none.
 func (l *Log) LastSeq(ctx context.Context, runID string) (int64, error) {
-	msg, err := l.stream.GetLastMsgForSubject(ctx, subject(runID))
-	return seqOf(runID, "last", msg, err)
+	rec, _, err := l.Tail(ctx, runID)
+	return rec.Seq, err
 }
 
 // seqOf reads the per-run seq of a message fetched directly; a run with no

@@ -353,13 +353,16 @@ func (r *run) finish(state thinkstream.RunState, cause error, res thinkstream.Re
 	// final runs before the terminal event is published: a client that
 	// saw it and asks for the run finds it ended.
 	err := r.w.emitFunc(ctx, false, func() []thinkstream.Event { return evs }, final)
+	if errors.Is(err, errStopped) {
+		// Another process logged the run's end first (logEnd) and
+		// stored it: nothing of this one's is to be logged or stored.
+		r.w.close()
+		return
+	}
 	if err != nil {
 		// No retry: a failed append may still have been stored, and a
-		// second terminal event would break "exactly one". errStopped:
-		// another process logged the run's end first (logEnd).
-		if !errors.Is(err, errStopped) {
-			r.m.cfg.Logger.Error("run: log terminal event", "run", r.meta.ID, "err", err)
-		}
+		// second terminal event would break "exactly one".
+		r.m.cfg.Logger.Error("run: log terminal event", "run", r.meta.ID, "err", err)
 		final()
 	}
 	// Whether or not the terminal event made it, nothing more will be

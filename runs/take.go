@@ -219,18 +219,11 @@ func (m *Manager) cancelUntaken(ctx context.Context, id string, cmd Command) err
 
 // logEnd logs the terminal event of a run cancelled while no process
 // wrote it, unless the log has it already: the process that cancelled it
-// may have died in between, or is logging it now (then one of the two
-// appends finds the other's terminal event and stops, appendFenced).
+// may have died in between, or is logging it now. The writer is fenced
+// (appendFenced): where it finds a terminal event at the log's end it
+// appends nothing and finish leaves the run as the other process stored it.
 func (m *Manager) logEnd(ctx context.Context, meta thinkstream.Run) {
 	if meta.State != thinkstream.StateCancelled {
-		return
-	}
-	last, err := m.cfg.Log.LastSeq(ctx, meta.ID)
-	if err != nil {
-		m.cfg.Logger.Error("run: read the end of a cancelled run", "run", meta.ID, "err", err)
-		return
-	}
-	if _, ok := m.terminalAt(ctx, meta.ID, last); ok {
 		return
 	}
 	r := &run{m: m, meta: meta, created: meta.CreatedAt}

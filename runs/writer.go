@@ -327,12 +327,8 @@ func (w *writer) appendRetrying(ctx context.Context, recs []thinkstream.Record) 
 			return err
 		}
 		w.m.cfg.Logger.Warn("run: log append failed; sending again", "run", w.id, "try", try, "err", err)
-		t := time.NewTimer(time.Duration(try) * 250 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleepCtx(ctx, time.Duration(try)*250*time.Millisecond) {
 			return err
-		case <-t.C:
 		}
 		err = try1()
 	}

@@ -71,6 +71,12 @@ func cmdBenchFanout(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("bench: the open-file limit is %d, %d viewers need about %d", limit, *viewers, need)
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(e.stderr, "bench: "+format+"\n", a...) }
+	exe := *serverBin
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return err
+		}
+	}
 	var srv bench.Server
 	var more []bench.Server
 	var logSrv bench.Server
@@ -81,7 +87,7 @@ func cmdBenchFanout(ctx context.Context, e *env, args []string) error {
 	} else {
 		var extra []string
 		if *gateways > 1 || *sharedNATS {
-			n, err := startBenchNATS(ctx, e, *serverBin)
+			n, err := startBenchNATS(ctx, e, exe)
 			if err != nil {
 				return err
 			}
@@ -90,7 +96,7 @@ func cmdBenchFanout(ctx context.Context, e *env, args []string) error {
 			logf("nats pid %d at %s", n.PID, n.URL())
 		}
 		for i := range *gateways {
-			p, err := startBenchServer(ctx, e, *serverBin, *rate, *serverCPUs, *useTLS, extra...)
+			p, err := startBenchServer(ctx, e, exe, *rate, *serverCPUs, *useTLS, extra...)
 			if err != nil {
 				return err
 			}
@@ -144,12 +150,6 @@ func exactness(res bench.FanoutResult) error {
 // steady sim engine (no jitter, no time to first token) and a fresh data
 // directory, removed when the process is closed.
 func startBenchServer(ctx context.Context, e *env, exe string, rate float64, cpus string, useTLS bool, extra ...string) (*benchServer, error) {
-	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			return nil, err
-		}
-	}
 	dir, err := os.MkdirTemp("", "thinkstream-bench-")
 	if err != nil {
 		return nil, err
@@ -173,34 +173,32 @@ func startBenchServer(ctx context.Context, e *env, exe string, rate float64, cpu
 		// for CPU and memory stays the server's.
 		argv = append([]string{"taskset", "-c", cpus}, argv...)
 	}
-	sctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	p, err := bench.StartProcess(sctx, argv, e.stderr)
+	s, err := startChild(ctx, e, dir, argv)
 	if err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
-	return &benchServer{Process: p, dir: dir, pool: pool}, nil
+	s.pool = pool
+	return s, nil
 }
 
 // startBenchNATS runs `thinkstream bench nats` as a child process: a NATS
 // server with JetStream on a loopback port for the benchmark's servers to
-// share, its CPU read apart from theirs. exe is the thinkstream binary
-// (default: this one).
+// share, its CPU read apart from theirs. exe is the thinkstream binary.
 func startBenchNATS(ctx context.Context, e *env, exe string) (*benchServer, error) {
-	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			return nil, err
-		}
-	}
 	dir, err := os.MkdirTemp("", "thinkstream-bench-nats-")
 	if err != nil {
 		return nil, err
 	}
+	return startChild(ctx, e, dir, []string{exe, "bench", "nats", "--store", dir})
+}
+
+// startChild starts argv, which keeps its files in dir, and waits (a
+// minute at most) for it to say where it listens; dir is removed when it
+// fails to start or is closed.
+func startChild(ctx context.Context, e *env, dir string, argv []string) (*benchServer, error) {
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	p, err := bench.StartProcess(sctx, []string{exe, "bench", "nats", "--store", dir}, e.stderr)
+	p, err := bench.StartProcess(sctx, argv, e.stderr)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err

@@ -24,6 +24,13 @@
 	VHADDPS x, x, x; \
 	MOVSS x, off(BX)
 
+// F16PAIR multiplies one vector's 16 values at xa (loaded into xz once)
+// with both rows' converted halves (Z16, Z17) into their accumulators.
+#define F16PAIR(xa, xz, acc0, acc1) \
+	VMOVUPS     xa, xz; \
+	VFMADD231PS xz, Z16, acc0; \
+	VFMADD231PS xz, Z17, acc1
+
 // func dotF16AVX512x2x8(w *uint16, wstride int, x *float32, n, xstride int, out *[16]float32) (n % 16 == 0)
 //
 // Rows w and w + wstride bytes, vectors x + t·xstride bytes: sharing each
@@ -60,30 +67,14 @@ f16x2x8loop:
 	JZ    f16x2x8done
 	VCVTPH2PS   (SI), Z16
 	VCVTPH2PS   (SI)(R13*1), Z17
-	VMOVUPS     (DI), Z18
-	VFMADD231PS Z18, Z16, Z0
-	VFMADD231PS Z18, Z17, Z8
-	VMOVUPS     (DI)(R8*1), Z19
-	VFMADD231PS Z19, Z16, Z1
-	VFMADD231PS Z19, Z17, Z9
-	VMOVUPS     (DI)(R8*2), Z20
-	VFMADD231PS Z20, Z16, Z2
-	VFMADD231PS Z20, Z17, Z10
-	VMOVUPS     (DI)(R9*1), Z21
-	VFMADD231PS Z21, Z16, Z3
-	VFMADD231PS Z21, Z17, Z11
-	VMOVUPS     (R12), Z22
-	VFMADD231PS Z22, Z16, Z4
-	VFMADD231PS Z22, Z17, Z12
-	VMOVUPS     (R12)(R8*1), Z23
-	VFMADD231PS Z23, Z16, Z5
-	VFMADD231PS Z23, Z17, Z13
-	VMOVUPS     (R12)(R8*2), Z18
-	VFMADD231PS Z18, Z16, Z6
-	VFMADD231PS Z18, Z17, Z14
-	VMOVUPS     (R12)(R9*1), Z19
-	VFMADD231PS Z19, Z16, Z7
-	VFMADD231PS Z19, Z17, Z15
+	F16PAIR((DI), Z18, Z0, Z8)
+	F16PAIR((DI)(R8*1), Z19, Z1, Z9)
+	F16PAIR((DI)(R8*2), Z20, Z2, Z10)
+	F16PAIR((DI)(R9*1), Z21, Z3, Z11)
+	F16PAIR((R12), Z22, Z4, Z12)
+	F16PAIR((R12)(R8*1), Z23, Z5, Z13)
+	F16PAIR((R12)(R8*2), Z18, Z6, Z14)
+	F16PAIR((R12)(R9*1), Z19, Z7, Z15)
 	ADDQ $32, SI
 	ADDQ $64, DI
 	ADDQ $64, R12
