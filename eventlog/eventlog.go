@@ -159,7 +159,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		st, err = js.Stream(ctx, streamName)
 	}
 	if st == nil {
-		st, err = js.CreateOrUpdateStream(ctx, sc)
+		err = retryInUse(func() (err error) { st, err = js.CreateOrUpdateStream(ctx, sc); return err })
 	}
 	if err != nil {
 		l.Close()
@@ -171,14 +171,15 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		kv, err = js.KeyValue(ctx, bucketName)
 	}
 	if kv == nil {
-		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		kc := jetstream.KeyValueConfig{
 			Bucket:      bucketName,
 			Description: "thinkstream run metadata",
 			History:     1,
 			Replicas:    max(cfg.Replicas, 1),
 			TTL:         cfg.MaxAge,
 			Storage:     jetstream.FileStorage,
-		})
+		}
+		err = retryInUse(func() (err error) { kv, err = js.CreateOrUpdateKeyValue(ctx, kc); return err })
 	}
 	if err != nil {
 		l.Close()
@@ -186,6 +187,19 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	l.kv = kv
 	return l, nil
+}
+
+// retryInUse runs a create-or-update again when it lost a race: two
+// processes of a cluster starting at once on a fresh NATS both find no
+// stream, and the second create fails as "stream name already in use"
+// when its configuration differs; the next round finds the stream and
+// updates it.
+func retryInUse(createOrUpdate func() error) error {
+	err := createOrUpdate()
+	for try := 1; try < 5 && errors.Is(err, jetstream.ErrStreamNameAlreadyInUse); try++ {
+		err = createOrUpdate()
+	}
+	return err
 }
 
 // Close drains the connection and stops the embedded server.

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/thinkstream/thinkstream"
 )
@@ -115,5 +117,38 @@ func TestUpdateRun(t *testing.T) {
 	}
 	if _, err := l.UpdateRun(ctx, "nope", func(*thinkstream.Run) error { return nil }); !errors.Is(err, ErrNotFound) {
 		t.Errorf("update of an unknown run: %v", err)
+	}
+}
+
+// TestOpenConcurrently: processes of a cluster that start at once on a
+// fresh NATS all open the log, also when they configure it apart: the
+// losers of the race to create the stream and the bucket update the
+// winner's, rather than failing with "stream name already in use".
+func TestOpenConcurrently(t *testing.T) {
+	for round := range 30 {
+		ns, err := server.NewServer(&server.Options{
+			Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns.Start()
+		if !ns.ReadyForConnections(10 * time.Second) {
+			t.Fatal("nats not ready")
+		}
+		var wg sync.WaitGroup
+		for i := range 6 {
+			wg.Go(func() {
+				// Gateways and workers may configure retention apart.
+				l, err := Open(context.Background(), Config{URL: ns.ClientURL(), MaxAge: time.Duration(i%2) * time.Hour})
+				if err != nil {
+					t.Errorf("round %d: %v", round, err)
+					return
+				}
+				l.Close()
+			})
+		}
+		wg.Wait()
+		ns.Shutdown()
 	}
 }
