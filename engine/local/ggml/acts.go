@@ -83,7 +83,13 @@ func (a *Acts) prepare(p *Pool, wt Type, x []float32, n, cols int) error {
 	a.Type, a.N, a.Cols, a.packed = vt, n, cols, false
 	x = x[:n*cols]
 	switch vt {
-	case F32, F16, BF16:
+	case F16:
+		// Two zero vectors past the last let asmF16Rows3 take the last
+		// two vectors as a three.
+		a.f = grow(a.f, (n+2)*cols)
+		clear(a.f[n*cols:])
+		a.f = a.f[:n*cols]
+	case F32, BF16:
 		a.f = grow(a.f, n*cols)
 	case Q8_0:
 		a.q = grow(a.q, n*cols)

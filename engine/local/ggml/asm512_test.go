@@ -71,18 +71,20 @@ func TestAVX512EqualsAVX2(t *testing.T) {
 	}
 }
 
-// TestF16EightEqualsOne holds the two-row, eight-vector AVX-512 F16 kernel
-// to the one-vector AVX2 kernel bit for bit, on row lengths with and
-// without a tail past the last 16.
-func TestF16EightEqualsOne(t *testing.T) {
-	if !asm512Supported() {
-		t.Skip("this CPU (or GOARCH) has no AVX-512 kernels")
+// TestF16RowsEqualOne holds the two-row F16 prompt kernels (eight vectors
+// on AVX-512, over whole rows and over column blocks; three on AVX2) to
+// the one-vector AVX2 kernel bit for bit, on row lengths with and without
+// a tail past the last 16 and with and without a part block at the end.
+func TestF16RowsEqualOne(t *testing.T) {
+	if !asmSupported() {
+		t.Skip("this CPU (or GOARCH) has no assembly kernels")
 	}
 	defer SetAssembly(true)
 	SetAssembly(true)
-	for _, cols := range []int{16, 48, 1536, 1539, 8960} {
+	for _, cols := range []int{16, 48, 272, 1536, 1539, 8960} {
+		const rows = 5
 		rng := rand.New(rand.NewPCG(uint64(cols), 16))
-		m, _ := randomMatrix(t, F16, 3, cols, rng)
+		m, _ := randomMatrix(t, F16, rows, cols, rng)
 		x := make([]float32, 9*cols)
 		for i := range x {
 			x[i] = float32(rng.NormFloat64())
@@ -91,10 +93,7 @@ func TestF16EightEqualsOne(t *testing.T) {
 		if err := a.Prepare(F16, x, 9, cols); err != nil {
 			t.Fatal(err)
 		}
-		for r := 0; r < m.Rows; r++ {
-			if r+2 > m.Rows {
-				continue
-			}
+		for r := 0; r+2 <= m.Rows && asm512On; r++ {
 			var sixteen [16]float32
 			if !asmDot2x8F16(m, r, &a, 1, &sixteen) {
 				t.Fatalf("%d columns: the two-row kernel did not run", cols)
@@ -102,6 +101,18 @@ func TestF16EightEqualsOne(t *testing.T) {
 			for i, got := range sixteen {
 				if one := m.dotRow(r+i/8, &a, 1+i%8); math.Float32bits(one) != math.Float32bits(got) {
 					t.Errorf("%d columns rows %d+%d vector %d: two rows × eight %g, one %g", cols, r, i/8, 1+i%8, got, one)
+				}
+			}
+		}
+		for _, vecs := range []int{3} {
+			var acc f16Acc
+			y := make([]float32, 9*rows)
+			asmF16Rows3(m, 1, 5, &a, 1, &acc, y)
+			for r := 1; r < 5; r++ {
+				for v := 1; v < 1+vecs; v++ {
+					if one, got := m.dotRow(r, &a, v), y[v*rows+r]; math.Float32bits(one) != math.Float32bits(got) {
+						t.Errorf("%d columns, %d vectors: row %d vector %d: column blocks %g, one %g", cols, vecs, r, v, got, one)
+					}
 				}
 			}
 		}

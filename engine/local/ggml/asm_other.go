@@ -20,6 +20,10 @@ func asmHasF16x8(*Matrix, *Acts, int) bool { return false }
 
 func asmDot2x8F16(*Matrix, int, *Acts, int, *[16]float32) bool { return false }
 
+func asmHasF16x3(*Matrix, *Acts, int) bool { return false }
+
+func asmF16Rows3(*Matrix, int, int, *Acts, int, *f16Acc, []float32) {}
+
 func asm512Supported() bool { return false }
 
 func asmCovers(*Matrix) bool { return false }

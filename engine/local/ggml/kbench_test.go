@@ -3,6 +3,7 @@ package ggml
 import (
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -98,7 +99,8 @@ func BenchmarkRowKernel4(b *testing.B) {
 
 // BenchmarkRowKernelF16 is the F16 prompt kernels on a block of 16 rows of
 // 1536 columns (as MatMul.Run walks them) and eight vectors: the AVX-512
-// two-row eight-vector kernel against the AVX2 four-vector one called twice.
+// two-row eight-vector kernel over column blocks (as Run calls it) and over
+// whole rows, against the AVX2 four-vector one called twice.
 func BenchmarkRowKernelF16(b *testing.B) {
 	defer SetAssembly(true)
 	const rows, cols = 16, 1536
@@ -112,10 +114,12 @@ func BenchmarkRowKernelF16(b *testing.B) {
 	if err := a.Prepare(F16, x, 8, cols); err != nil {
 		b.Fatal(err)
 	}
-	for _, set := range []string{"avx512x2x8", "avx2x4"} {
+	var acc f16Acc
+	y := make([]float32, 8*rows)
+	for _, set := range []string{"avx512x2x8", "avx2x2x3", "avx2x4"} {
 		b.Run(set, func(b *testing.B) {
 			SetAssembly(true)
-			if set != "avx2x4" && !asm512On {
+			if strings.HasPrefix(set, "avx512") && !asm512On {
 				b.Skip("no AVX-512")
 			}
 			var four [4]float32
@@ -124,6 +128,11 @@ func BenchmarkRowKernelF16(b *testing.B) {
 			defer runtime.UnlockOSThread()
 			cpu0 := threadCPU()
 			for b.Loop() {
+				if set == "avx2x2x3" { // six of the eight vectors
+					asmF16Rows3(m, 0, rows, &a, 0, &acc, y)
+					asmF16Rows3(m, 0, rows, &a, 3, &acc, y)
+					continue
+				}
 				if set == "avx512x2x8" {
 					for r := 0; r < rows; r += 2 {
 						asmDot2x8F16(m, r, &a, 0, &sixteen)
@@ -135,7 +144,11 @@ func BenchmarkRowKernelF16(b *testing.B) {
 					asmDot4(m, r, &a, 4, &four)
 				}
 			}
-			per := float64(b.N) * rows * cols / 256 * 8
+			vecs := 8.0
+			if set == "avx2x2x3" {
+				vecs = 6
+			}
+			per := float64(b.N) * rows * cols / 256 * vecs
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/per, "ns/256/token")
 			b.ReportMetric(float64((threadCPU()-cpu0).Nanoseconds())/per, "cpu-ns/256/token")
 		})

@@ -112,7 +112,16 @@ type MatMul struct {
 	scales [][]byte    // Q4_K rows' unpacked scales (runQ4K)
 	// Rows unpacked at once (see scratchBytes).
 	blockRows int
-	q4k       bool // runQ4K runs
+	q4k       bool     // runQ4K runs
+	f16acc    []f16Acc // asmF16Rows3's accumulators, one a worker
+}
+
+// f16Acc is one worker's scratch for asmF16Rows3: the saved accumulators
+// (96 floats for each of eight row pairs), and the results of a last
+// three vectors that are partly the padding past Acts' last vector.
+type f16Acc struct {
+	acc [8 * 96]float32
+	y   [3 * 16]float32
 }
 
 // q4kBlock is runQ4K's block of rows: their unpacked scales (32 bytes a
@@ -165,29 +174,39 @@ func (mm *MatMul) Run(worker, lo, hi int) {
 	// Blocks of rows small enough to stay in cache while every vector
 	// passes over them: each vector's activations are then read once per
 	// block instead of once per row.
-	const block = 16
+	const block = 16 // asmF16Rows3 takes at most 16 rows
 	var four [4]float32
 	var sixteen [16]float32
 	for r0 := lo; r0 < hi; r0 += block {
 		r1 := min(r0+block, hi)
 		t := 0
+		// F16: two rows × eight vectors (AVX-512) or three (AVX2) at a
+		// time; an odd last row takes the one-row kernels.
+		even := r0 + (r1-r0)&^1
 		for ; asmHasF16x8(m, a, t); t += 8 {
-			// F16 on AVX-512: two rows × eight vectors at a time; an
-			// odd last row takes the four-vector kernel twice.
 			r := r0
-			for ; r+2 <= r1; r += 2 {
+			for ; r < even; r += 2 {
 				asmDot2x8F16(m, r, a, t, &sixteen)
 				for i, v := range sixteen {
 					y[(t+i%8)*m.Rows+r+i/8] = v
 				}
 			}
-			if r < r1 {
+			if even < r1 {
 				for k := t; k < t+8; k += 4 {
-					asmDot4(m, r, a, k, &four)
+					asmDot4(m, even, a, k, &four)
 					for i, v := range four {
-						y[(k+i)*m.Rows+r] = v
+						y[(k+i)*m.Rows+even] = v
 					}
 				}
+			}
+		}
+		// Threes, the last one padded (Acts has room for two vectors
+		// more) if two vectors are left, rather than leaving them to the
+		// slower one-vector kernel.
+		for ; asmHasF16x3(m, a, t); t += 3 {
+			asmF16Rows3(m, r0, even, a, t, &mm.f16acc[worker], y)
+			for k := t; k < min(t+3, a.N) && even < r1; k++ {
+				y[k*m.Rows+even] = m.dotRow(even, a, k)
 			}
 		}
 		for ; t+4 <= a.N; t += 4 {
@@ -293,6 +312,11 @@ func (mm *MatMul) reserve(threads int, m *Matrix, n int) {
 		}
 		for w := range threads {
 			mm.scales[w] = grow(mm.scales[w], q4kBlock*m.Cols/QK_K*q4kScaleBytes)
+		}
+	}
+	if m.Type == F16 && n >= 2 {
+		for len(mm.f16acc) < threads {
+			mm.f16acc = append(mm.f16acc, f16Acc{})
 		}
 	}
 	if !mm.unpack {
