@@ -19,6 +19,9 @@ func dotQ8_0AVX2(w *byte, q *int8, d *float32, nb int) float32
 func dotQ8_0AVX2x4(w *byte, q *int8, d *float32, nb, qstride, dstride int, out *[4]float32)
 
 //go:noescape
+func dotQ8_0AVX2x8(w *byte, q *int8, d *float32, nb, qstride, dstride int, out *[8]float32)
+
+//go:noescape
 func dotQ4KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32
 
 //go:noescape
@@ -239,6 +242,21 @@ func asmDot4(m *Matrix, r int, a *Acts, t int, out *[4]float32) bool {
 		return true
 	}
 	return false
+}
+
+// asmDot8 is asmDot4 for eight vectors t … t+7 (Q8_0 only; false for
+// the other types).
+func asmDot8(m *Matrix, r int, a *Acts, t int, out *[8]float32) bool {
+	if !asmOn || t+8 > a.N || m.Type != Q8_0 {
+		return false
+	}
+	c := m.Cols
+	nb := c / 32
+	row := m.Data[r*m.rowBytes : (r+1)*m.rowBytes]
+	q, d := a.q[t*c:(t+8)*c], a.d[t*nb:(t+8)*nb]
+	_ = row[nb*q8_0Bytes-1]
+	dotQ8_0AVX2x8(&row[0], &q[0], &d[0], nb, c, 4*nb, out)
+	return true
 }
 
 // asmHasF16x8 says whether asmDot2x8F16 runs for m and the vectors

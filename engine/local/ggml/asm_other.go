@@ -16,6 +16,8 @@ func asmDotF16([]uint16, []float32) (float32, bool) { return 0, false }
 
 func asmDot4(*Matrix, int, *Acts, int, *[4]float32) bool { return false }
 
+func asmDot8(*Matrix, int, *Acts, int, *[8]float32) bool { return false }
+
 func asmHasF16x8(*Matrix, *Acts, int) bool { return false }
 
 func asmDot2x8F16(*Matrix, int, *Acts, int, *[16]float32) bool { return false }

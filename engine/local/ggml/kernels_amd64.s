@@ -3,9 +3,24 @@
 #include "textflag.h"
 #include "kernels_amd64.h"
 
+// HSUM8 is HSUMTO with X14 as its scratch (X9 holds a sum still to take).
+#define HSUM8(acc, xacc, off) \
+	VEXTRACTF128 $1, acc, X14; \
+	VADDPS X14, xacc, xacc; \
+	VHADDPS xacc, xacc, xacc; \
+	VHADDPS xacc, xacc, xacc; \
+	MOVSS xacc, off(BX)
+
 // AVX2+FMA+F16C row kernels (see asm_amd64.go). Integer block sums come
 // from VPMADDUBSW/VPMADDWD; each block's sum is converted to float and
 // accumulated with FMA in eight lanes, summed once at the end of the row.
+
+// The Q8_0 kernels scale a block's eight int32 lane sums S by the
+// activation's scale first and the weight's after, acc += (S·dx)·dw: the
+// activation scale is broadcast straight from memory, and the weight's,
+// broadcast once a block, serves every vector, so a (block, vector) pair
+// costs one multiply and one fused multiply-add past its integer sums
+// (forming dw·dx first cost a scalar multiply and a broadcast more).
 
 // func dotQ8_0AVX2(w *byte, q *int8, d *float32, nb int) float32
 TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-36
@@ -31,8 +46,9 @@ q8loop:
 	MOVWLZX (SI), AX
 	VMOVD AX, X6
 	VCVTPH2PS X6, X6
-	VMULSS (DX), X6, X6
 	VBROADCASTSS X6, Y6
+	VBROADCASTSS (DX), Y7
+	VMULPS Y7, Y5, Y5
 	VFMADD231PS Y6, Y5, Y0
 	ADDQ $34, SI
 	ADDQ $32, DI
@@ -48,6 +64,29 @@ q8done:
 	VZEROUPPER
 	MOVSS X0, ret+32(FP)
 	RET
+
+// Q8X (for the many-vector kernels) adds one vector's block: its values
+// at qa signed by the weights' signs (Y4) against the weights' magnitudes
+// (Y5), times its scale at da, times the weight's scale (Y6), into acc.
+#define Q8X(qa, da, acc) \
+	VMOVDQU qa, Y7; \
+	VPSIGNB Y4, Y7, Y7; \
+	VPMADDUBSW Y7, Y5, Y7; \
+	VPMADDWD Y15, Y7, Y7; \
+	VCVTDQ2PS Y7, Y7; \
+	VBROADCASTSS da, Y8; \
+	VMULPS Y8, Y7, Y7; \
+	VFMADD231PS Y6, Y7, acc
+
+// Q8W loads the block of weights at SI: values (Y4), magnitudes (Y5) and
+// the scale broadcast (Y6).
+#define Q8W \
+	VMOVDQU 2(SI), Y4; \
+	VPSIGNB Y4, Y4, Y5; \
+	MOVWLZX (SI), AX; \
+	VMOVD AX, X6; \
+	VCVTPH2PS X6, X6; \
+	VBROADCASTSS X6, Y6
 
 // func dotQ8_0AVX2x4(w *byte, q *int8, d *float32, nb, qstride, dstride int, out *[4]float32)
 //
@@ -72,28 +111,14 @@ TEXT ·dotQ8_0AVX2x4(SB), NOSPLIT, $0-56
 	VMOVD AX, X15
 	VPBROADCASTD X15, Y15
 
-#define Q8X4(qa, da, acc) \
-	VMOVDQU qa, Y7; \
-	VPSIGNB Y4, Y7, Y7; \
-	VPMADDUBSW Y7, Y5, Y7; \
-	VPMADDWD Y15, Y7, Y7; \
-	VCVTDQ2PS Y7, Y7; \
-	VMULSS da, X6, X8; \
-	VBROADCASTSS X8, Y8; \
-	VFMADD231PS Y8, Y7, acc
-
 q8x4loop:
 	TESTQ CX, CX
 	JZ    q8x4done
-	VMOVDQU 2(SI), Y4
-	VPSIGNB Y4, Y4, Y5
-	MOVWLZX (SI), AX
-	VMOVD AX, X6
-	VCVTPH2PS X6, X6
-	Q8X4((DI), (DX), Y0)
-	Q8X4((DI)(R8*1), (DX)(R10*1), Y1)
-	Q8X4((DI)(R8*2), (DX)(R10*2), Y2)
-	Q8X4((DI)(R9*1), (DX)(R11*1), Y3)
+	Q8W
+	Q8X((DI), (DX), Y0)
+	Q8X((DI)(R8*1), (DX)(R10*1), Y1)
+	Q8X((DI)(R8*2), (DX)(R10*2), Y2)
+	Q8X((DI)(R9*1), (DX)(R11*1), Y3)
 	ADDQ $34, SI
 	ADDQ $32, DI
 	ADDQ $4, DX
@@ -108,6 +133,66 @@ q8x4done:
 	VZEROUPPER
 	RET
 
+// func dotQ8_0AVX2x8(w *byte, q *int8, d *float32, nb, qstride, dstride int, out *[8]float32)
+//
+// dotQ8_0AVX2x4 for eight vectors: the weight block's preparation, a
+// fifth of a (block, vector) pair's work at four vectors, is shared by
+// eight.
+TEXT ·dotQ8_0AVX2x8(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ nb+24(FP), CX
+	MOVQ qstride+32(FP), R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ dstride+40(FP), R10
+	LEAQ (R10)(R10*2), R11
+	LEAQ (DI)(R8*4), R12
+	LEAQ (DX)(R10*4), R13
+	MOVQ out+48(FP), BX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	MOVL $0x00010001, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+
+q8x8loop:
+	TESTQ CX, CX
+	JZ    q8x8done
+	Q8W
+	Q8X((DI), (DX), Y0)
+	Q8X((DI)(R8*1), (DX)(R10*1), Y1)
+	Q8X((DI)(R8*2), (DX)(R10*2), Y2)
+	Q8X((DI)(R9*1), (DX)(R11*1), Y3)
+	Q8X((R12), (R13), Y9)
+	Q8X((R12)(R8*1), (R13)(R10*1), Y10)
+	Q8X((R12)(R8*2), (R13)(R10*2), Y11)
+	Q8X((R12)(R9*1), (R13)(R11*1), Y12)
+	ADDQ $34, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	ADDQ $32, R12
+	ADDQ $4, R13
+	DECQ CX
+	JMP  q8x8loop
+
+q8x8done:
+	HSUM8(Y0, X0, 0)
+	HSUM8(Y1, X1, 4)
+	HSUM8(Y2, X2, 8)
+	HSUM8(Y3, X3, 12)
+	HSUM8(Y9, X9, 16)
+	HSUM8(Y10, X10, 20)
+	HSUM8(Y11, X11, 24)
+	HSUM8(Y12, X12, 28)
+	VZEROUPPER
+	RET
 
 // func dotQ4KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32 (nb <= 64)
 TEXT ·dotQ4KAVX2(SB), 0, $2048-44

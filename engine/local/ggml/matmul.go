@@ -176,6 +176,7 @@ func (mm *MatMul) Run(worker, lo, hi int) {
 	// block instead of once per row.
 	const block = 16 // asmF16Rows3 takes at most 16 rows
 	var four [4]float32
+	var eight [8]float32
 	var sixteen [16]float32
 	for r0 := lo; r0 < hi; r0 += block {
 		r1 := min(r0+block, hi)
@@ -207,6 +208,20 @@ func (mm *MatMul) Run(worker, lo, hi int) {
 			asmF16Rows3(m, r0, even, a, t, &mm.f16acc[worker], y)
 			for k := t; k < min(t+3, a.N) && even < r1; k++ {
 				y[k*m.Rows+even] = m.dotRow(even, a, k)
+			}
+		}
+		for ; t+8 <= a.N; t += 8 {
+			if !asmDot8(m, r0, a, t, &eight) {
+				break
+			}
+			for r := r0; ; {
+				for i, v := range eight {
+					y[(t+i)*m.Rows+r] = v
+				}
+				if r++; r == r1 {
+					break
+				}
+				asmDot8(m, r, a, t, &eight)
 			}
 		}
 		for ; t+4 <= a.N; t += 4 {
