@@ -4,9 +4,11 @@ import "github.com/thinkstream/thinkstream/engine/local/ggml"
 
 // ubatch is the most tokens pushed through the layers at once. Results do
 // not depend on it (every token's arithmetic is the same however tokens are
-// grouped); it bounds the scratch memory of long prompts while still
-// reading each weight row once for many tokens.
-const ubatch = 64
+// grouped); it bounds the scratch memory of long prompts (about 100 KB a
+// token for a 1.5B model, 25 MB at 256) while reading each weight row once
+// for many tokens: a typical problem of 100–300 tokens goes through in one
+// or two passes, and each pass costs a read of every weight.
+const ubatch = 256
 
 // Cache is the key/value cache of one sequence plus the scratch buffers a
 // forward pass needs. It is not safe for concurrent use.
@@ -33,6 +35,7 @@ type scratch struct {
 	logits            []float32 // ForwardAll only
 	acts              ggml.Acts
 	mm                ggml.MatMul
+	silu              siluMul
 }
 
 // NewCache returns an empty cache for up to maxTokens tokens (<= 0 means the

@@ -107,6 +107,17 @@ func (c *Cache) mul(w *ggml.Matrix, x []float32, n int, y []float32, prepared bo
 	return c.m.pool.Mul(&s.mm, w, &s.acts, y)
 }
 
+// siluMul is gate = silu(gate)·up on the pool: a prompt's FFN has a
+// million of them a layer, a twentieth of its time on one thread.
+type siluMul struct{ gate, up []float32 }
+
+func (t *siluMul) Run(_, lo, hi int) {
+	g, u := t.gate[lo:hi], t.up[lo:hi]
+	for i, x := range g {
+		g[i] = x / (1 + float32(math.Exp(float64(-x)))) * u[i]
+	}
+}
+
 // layersForward runs n tokens through every layer, leaving the final
 // hidden states in c.s.x and the keys and values in the cache.
 func (m *Model) layersForward(c *Cache, tokens []int32) error {
@@ -162,9 +173,8 @@ func (m *Model) layersForward(c *Cache, tokens []int32) error {
 		if err := c.mul(l.up, h, n, up, true); err != nil {
 			return err
 		}
-		for i, g := range gate {
-			gate[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
-		}
+		s.silu = siluMul{gate: gate, up: up}
+		m.pool.Run(len(gate), 4096, &s.silu)
 		if err := c.mul(l.down, gate, n, tmp, false); err != nil {
 			return err
 		}
