@@ -128,7 +128,7 @@ func (pt *prepTask) Run(_, lo, hi int) {
 	case F32:
 		copy(a.f[i0:i1], x[i0:i1])
 	case F16:
-		for i := i0; i < i1; i++ {
+		for i := i0 + asmRoundF16s(a.f[i0:i1], x[i0:i1]); i < i1; i++ {
 			a.f[i] = f16Table[F32ToF16(x[i])]
 		}
 	case BF16:

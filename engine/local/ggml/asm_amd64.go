@@ -100,6 +100,36 @@ func dotF16AVX512x2x8(w *uint16, wstride int, x *float32, n, xstride int, out *[
 func dotF16AVX2x2x3(w *uint16, wstride int, x *float32, n, xstride int, acc *float32, mode int, y *float32, ystride, pairs int)
 
 //go:noescape
+func f16ToF32AVX2(dst *float32, src *uint16, n int)
+
+//go:noescape
+func roundF16AVX2(dst, src *float32, n int)
+
+// asmF16ToF32s converts the first len(dst) &^ 15 halves of src, returning
+// how many it did.
+func asmF16ToF32s(dst []float32, src []uint16) int {
+	n := len(dst) &^ 15
+	if !asmOn || n == 0 {
+		return 0
+	}
+	_ = src[n-1]
+	f16ToF32AVX2(&dst[0], &src[0], n)
+	return n
+}
+
+// asmRoundF16s is dst = RoundF16(src) for the first len(dst) &^ 15
+// values, returning how many it did.
+func asmRoundF16s(dst, src []float32) int {
+	n := len(dst) &^ 15
+	if !asmOn || n == 0 {
+		return 0
+	}
+	_ = src[n-1]
+	roundF16AVX2(&dst[0], &src[0], n)
+	return n
+}
+
+//go:noescape
 func dotF32AVX2(a, b *float32, n int) float32
 
 // maxQ4KBlocks is the most Q4_K (or Q5_K) blocks per row the kernels unpack scales
@@ -301,8 +331,8 @@ const f16ColBlock3 = 768
 // at most 16) and the vectors t … t+2 on AVX2, walking the columns in
 // blocks (see dotF16AVX2x2x3); each result equals asmDotF16's bit for
 // bit. Vectors past a.N, the zero padding that Acts keeps for F16, are
-// multiplied but not stored. Rows whose length is not a multiple of 16
-// take asmF16Pair3 and its Go tail.
+// multiplied but not stored. Rows whose
+// length is not a multiple of 16 take asmF16Pair3 and its Go tail.
 func asmF16Rows3(m *Matrix, r0, r1 int, a *Acts, t int, acc *f16Acc, y []float32) {
 	c := m.Cols
 	pairs := (r1 - r0) / 2

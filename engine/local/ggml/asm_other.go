@@ -26,6 +26,10 @@ func asmHasF16x3(*Matrix, *Acts, int) bool { return false }
 
 func asmF16Rows3(*Matrix, int, int, *Acts, int, *f16Acc, []float32) {}
 
+func asmF16ToF32s([]float32, []uint16) int { return 0 }
+
+func asmRoundF16s([]float32, []float32) int { return 0 }
+
 func asm512Supported() bool { return false }
 
 func asmCovers(*Matrix) bool { return false }

@@ -84,7 +84,7 @@ var f16Table = func() *[1 << 16]float32 {
 func F16ToF32s(dst []float32, src []uint16) {
 	src = src[:len(dst)]
 	tab := f16Table
-	for i := range dst {
+	for i := asmF16ToF32s(dst, src); i < len(dst); i++ {
 		dst[i] = tab[src[i]]
 	}
 }

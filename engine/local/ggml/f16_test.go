@@ -65,3 +65,50 @@ func TestF32ToF16Rounding(t *testing.T) {
 		}
 	}
 }
+
+// TestF16SlicesMatchScalar holds the slice conversions (assembly where the
+// CPU has it) to the scalar ones: every half to float32, and float32 bit
+// patterns across the whole range (a stride through all 2³² of them, plus
+// the edges of the half range and its subnormals) rounded to a half.
+func TestF16SlicesMatchScalar(t *testing.T) {
+	halves := make([]uint16, 1<<16)
+	for i := range halves {
+		halves[i] = uint16(i)
+	}
+	got := make([]float32, len(halves)+7) // a tail past the last 16
+	F16ToF32s(got[:len(halves)], halves)
+	for i, h := range halves {
+		want := F16ToF32(h)
+		if want != want && got[i] != got[i] { // NaN stays NaN (the CPU quietens it)
+			continue
+		}
+		if math.Float32bits(got[i]) != math.Float32bits(want) {
+			t.Fatalf("half %#04x: slice %#08x, scalar %#08x", h, math.Float32bits(got[i]), math.Float32bits(want))
+		}
+	}
+	xs := []float32{float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1))}
+	for _, v := range []float32{65504, 65519.99, 65520, 6.1035156e-05, 5.9604645e-08, 2.9802322e-08, 2.9802326e-08, 1e-10, 0.33325195, 0.33337402} {
+		xs = append(xs, v, -v, math.Nextafter32(v, 0), math.Nextafter32(v, 1e9))
+	}
+	for b := uint64(0); b < 1<<32; b += 65521 {
+		xs = append(xs, math.Float32frombits(uint32(b)))
+	}
+	out := make([]float32, len(xs))
+	var a Acts
+	if err := a.Prepare(F16, xs[:len(xs)&^255], 1, len(xs)&^255); err != nil {
+		t.Fatal(err)
+	}
+	copy(out, a.f)
+	for i, x := range xs[:len(xs)&^255] {
+		want := RoundF16(x)
+		if want != want { // NaN: any NaN
+			if out[i] == out[i] {
+				t.Fatalf("%#08x: rounded to %g, want NaN", math.Float32bits(x), out[i])
+			}
+			continue
+		}
+		if math.Float32bits(out[i]) != math.Float32bits(want) {
+			t.Fatalf("%#08x (%g): rounded to %g, scalar %g", math.Float32bits(x), x, out[i], want)
+		}
+	}
+}

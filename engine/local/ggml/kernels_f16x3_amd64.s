@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// AVX2 kernel for F16 rows and three vectors, for prompt batches on CPUs
+// AVX2 kernels for F16 rows and three vectors, for prompt batches on CPUs
 // without AVX-512: two rows × three vectors × dotF16AVX2's two 8-lane
 // accumulators fill twelve of the sixteen registers, and each vector's
 // values, loaded once, serve both rows, so the kernel does 12
@@ -10,6 +10,11 @@
 // on its loads). Each accumulator is a chain of fused multiply-adds in
 // dotF16AVX2's order and the sums are its sums, so every result is its
 // result bit for bit and batches equal single tokens.
+//
+// (Rows converted to float32 once a block, so that the steps have no
+// conversions, ran no faster: the kernel then reads twice the bytes from
+// L2. A four-row kernel running the two chains as two passes, 12
+// multiply-adds for 7 loads, was slower still, reading every line twice.)
 
 // HSUM3 is HSUMTO (kernels_amd64.h) with X15 as its scratch and any
 // destination.
@@ -28,10 +33,10 @@
 // loop over pairs is here rather than in Go because one pair's columns
 // are only some hundred cycles of work.
 //
-// As dotF16AVX512x2x8 does, a call may cover a slice of the columns (the
-// three vectors' slices then stay in L1 while the pairs pass): mode bit 0
-// starts each pair from its 96 accumulators saved at acc + p·384 bytes
-// (else from zero), bit 1 ends by summing them into y (else saves them).
+// A call may cover a slice of the columns (the three vectors' slices then
+// stay in L1 while the pairs pass): mode bit 0 starts each pair from its
+// 96 accumulators saved at acc + p·384 bytes (else from zero), bit 1 ends
+// by summing them into y (else saves them).
 TEXT ·dotF16AVX2x2x3(SB), NOSPLIT, $0-80
 	MOVQ w+0(FP), R12
 	MOVQ wstride+8(FP), R13
@@ -148,5 +153,56 @@ f16x2x3next:
 	JMP  f16x2x3pair
 
 f16x2x3end:
+	VZEROUPPER
+	RET
+
+// func f16ToF32AVX2(dst *float32, src *uint16, n int) (n % 16 == 0)
+TEXT ·f16ToF32AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+h2floop:
+	TESTQ CX, CX
+	JZ    h2fdone
+	VCVTPH2PS (SI), Y0
+	VCVTPH2PS 16(SI), Y1
+	VMOVUPS   Y0, (DI)
+	VMOVUPS   Y1, 32(DI)
+	ADDQ $32, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  h2floop
+
+h2fdone:
+	VZEROUPPER
+	RET
+
+// func roundF16AVX2(dst, src *float32, n int) (n % 16 == 0)
+//
+// dst = src rounded to the nearest half (ties to even) and back, as
+// F16ToF32(F32ToF16(x)) does.
+TEXT ·roundF16AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+rh16loop:
+	TESTQ CX, CX
+	JZ    rh16done
+	VMOVUPS   (SI), Y0
+	VMOVUPS   32(SI), Y1
+	VCVTPS2PH $0, Y0, X2
+	VCVTPS2PH $0, Y1, X3
+	VCVTPH2PS X2, Y0
+	VCVTPH2PS X3, Y1
+	VMOVUPS   Y0, (DI)
+	VMOVUPS   Y1, 32(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  rh16loop
+
+rh16done:
 	VZEROUPPER
 	RET
