@@ -100,6 +100,23 @@ func dotF16AVX512x2x8(w *uint16, wstride int, x *float32, n, xstride int, out *[
 func dotF16AVX2x2x3(w *uint16, wstride int, x *float32, n, xstride int, acc *float32, mode int, y *float32, ystride, pairs int)
 
 //go:noescape
+func wsumF16AVX2(v *uint16, vstride int, p *float32, pstride, npos, heads int, out *[96]float32)
+
+// WeightedSumF16 sets out[16g+i] (g < heads, i < 16) to Σ_j p[g·pstride+j]
+// · v[j·vstride+i] over j < npos, for attention's values in an f16 cache,
+// on the assembly kernel (fused multiply-adds in the order of j); it
+// returns false, doing nothing, where there is none or heads is not 1–6.
+func WeightedSumF16(out *[96]float32, v []uint16, vstride int, p []float32, pstride, npos, heads int) bool {
+	if !asmOn || heads < 1 || heads > 6 || npos < 1 {
+		return false
+	}
+	_ = v[(npos-1)*vstride+15]
+	_ = p[(heads-1)*pstride+npos-1]
+	wsumF16AVX2(&v[0], 2*vstride, &p[0], 4*pstride, npos, heads, out)
+	return true
+}
+
+//go:noescape
 func f16ToF32AVX2(dst *float32, src *uint16, n int)
 
 //go:noescape

@@ -44,3 +44,6 @@ func dotQ4Kx4([]byte, []byte, *Acts, int, *[4]float32) {}
 
 // maxQ4KBlocks: see asm_amd64.go.
 const maxQ4KBlocks = 64
+
+// WeightedSumF16 has no kernel here (see asm_amd64.go).
+func WeightedSumF16(*[96]float32, []uint16, int, []float32, int, int, int) bool { return false }

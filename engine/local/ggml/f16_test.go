@@ -2,6 +2,7 @@ package ggml
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -109,6 +110,46 @@ func TestF16SlicesMatchScalar(t *testing.T) {
 		}
 		if math.Float32bits(out[i]) != math.Float32bits(want) {
 			t.Fatalf("%#08x (%g): rounded to %g, scalar %g", math.Float32bits(x), x, out[i], want)
+		}
+	}
+}
+
+// TestWeightedSumF16 holds the attention kernel to a float64 sum, for
+// every head count it takes and positions with and without values that
+// cancel.
+func TestWeightedSumF16(t *testing.T) {
+	const vstride, pstride = 40, 70
+	rng := rand.New(rand.NewPCG(3, 4))
+	for heads := 1; heads <= 6; heads++ {
+		for _, npos := range []int{1, 2, 17, 64} {
+			v := make([]uint16, npos*vstride)
+			for i := range v {
+				v[i] = F32ToF16(float32(rng.NormFloat64()))
+			}
+			p := make([]float32, heads*pstride)
+			for i := range p {
+				p[i] = float32(rng.Float64())
+			}
+			var out [96]float32
+			if !WeightedSumF16(&out, v, vstride, p, pstride, npos, heads) {
+				if asmOn {
+					t.Fatalf("%d heads: the kernel did not run", heads)
+				}
+				t.Skip("no assembly kernel on this machine")
+			}
+			for g := range heads {
+				for i := range 16 {
+					var want, mag float64
+					for j := range npos {
+						prod := float64(p[g*pstride+j]) * float64(F16ToF32(v[j*vstride+i]))
+						want += prod
+						mag += math.Abs(prod)
+					}
+					if got := float64(out[16*g+i]); math.Abs(got-want) > 1e-6*mag+1e-30 {
+						t.Errorf("%d heads, %d positions, head %d dim %d: %g, want %g", heads, npos, g, i, got, want)
+					}
+				}
+			}
 		}
 	}
 }

@@ -59,7 +59,7 @@ func (a *attnState) init(c *Cache) {
 	g := cfg.Heads / cfg.KVHeads
 	for i := range a.kbuf {
 		a.kbuf[i] = make([]float32, cfg.HeadDim)
-		a.vout[i] = make([]float32, g*dimSlice)
+		a.vout[i] = make([]float32, max(g*dimSlice, 96)) // 96: ggml.WeightedSumF16
 		a.probs[i] = make([][]float32, g)
 	}
 	a.scoresTask.a, a.softmaxTask.a, a.valuesTask.a = a, a, a
@@ -167,28 +167,52 @@ func (t *attnValues) Run(worker, lo, hi int) {
 		t := a.t0 + tt
 		npos := c.n + t + 1
 		d0 := sl * dimSlice
-		clear(out)
-		for g := range probs {
-			probs[g] = a.row(tt, kvh*group+g)[:npos]
-		}
-		for j := 0; j < npos; j++ {
-			off := j*c.kvDim + kvh*d + d0
-			if c.v32 != nil {
-				copy(vf[:], c.v32[a.layer][off:off+dimSlice])
-			} else {
-				ggml.F16ToF32s(vf[:], c.v16[a.layer][off:off+dimSlice])
-			}
-			for g, pr := range probs {
-				p := pr[j]
-				o := (*[dimSlice]float32)(out[g*dimSlice : (g+1)*dimSlice])
-				for i := range o {
-					o[i] += p * vf[i]
-				}
-			}
+		if !c.weightedSum(out, tt, kvh, d0, npos) {
+			c.weightedSumGo(out, probs, tt, kvh, d0, npos, &vf)
 		}
 		for g := 0; g < group; g++ {
 			dst := (t*H + (kvh*group+g)*d) + d0
 			copy(c.s.att[dst:dst+dimSlice], out[g*dimSlice:(g+1)*dimSlice])
+		}
+	}
+}
+
+// weightedSum is weightedSumGo on the assembly kernel, for an f16 cache,
+// reporting whether it ran.
+func (c *Cache) weightedSum(out []float32, tt, kvh, d0, npos int) bool {
+	a := &c.s.attn
+	cfg := c.m.Config
+	if c.v16 == nil || dimSlice != 16 {
+		return false
+	}
+	group := cfg.Heads / cfg.KVHeads
+	off := (tt*cfg.Heads + kvh*group) * c.max
+	return ggml.WeightedSumF16((*[96]float32)(out[:96]), c.v16[a.layer][kvh*cfg.HeadDim+d0:], c.kvDim, a.scores[off:], c.max, npos, group)
+}
+
+// weightedSumGo sets out[g·dimSlice+i] to Σ_j p_g[j]·v_j[d0+i] for the
+// query heads g of KV head kvh and token tt of the group.
+func (c *Cache) weightedSumGo(out []float32, probs [][]float32, tt, kvh, d0, npos int, vf *[dimSlice]float32) {
+	a := &c.s.attn
+	cfg := c.m.Config
+	d, group := cfg.HeadDim, cfg.Heads/cfg.KVHeads
+	clear(out)
+	for g := range probs {
+		probs[g] = a.row(tt, kvh*group+g)[:npos]
+	}
+	for j := 0; j < npos; j++ {
+		off := j*c.kvDim + kvh*d + d0
+		if c.v32 != nil {
+			copy(vf[:], c.v32[a.layer][off:off+dimSlice])
+		} else {
+			ggml.F16ToF32s(vf[:], c.v16[a.layer][off:off+dimSlice])
+		}
+		for g, pr := range probs {
+			p := pr[j]
+			o := (*[dimSlice]float32)(out[g*dimSlice : (g+1)*dimSlice])
+			for i := range o {
+				o[i] += p * vf[i]
+			}
 		}
 	}
 }
