@@ -117,6 +117,21 @@ func WeightedSumF16(out *[96]float32, v []uint16, vstride int, p []float32, pstr
 }
 
 //go:noescape
+func siluMulAVX2(gate, up *float32, n int)
+
+// asmSiLUMul is SiLUMul for the first len(g) &^ 7 values, returning how
+// many it did.
+func asmSiLUMul(g, u []float32) int {
+	n := len(g) &^ 7
+	if !asmOn || n == 0 {
+		return 0
+	}
+	_ = u[n-1]
+	siluMulAVX2(&g[0], &u[0], n)
+	return n
+}
+
+//go:noescape
 func f16ToF32AVX2(dst *float32, src *uint16, n int)
 
 //go:noescape

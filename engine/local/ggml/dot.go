@@ -74,3 +74,13 @@ func dotBF16(w []uint16, x []float32) float32 {
 
 // DotF32 returns a · b (len(a) elements).
 func DotF32(a, b []float32) float32 { return dotF32(a, b) }
+
+// SiLUMul sets g[i] = g[i]/(1+e^−g[i])·u[i] (the FFN's gated product), on
+// the assembly kernel where there is one.
+func SiLUMul(g, u []float32) {
+	u = u[:len(g)]
+	for i := asmSiLUMul(g, u); i < len(g); i++ {
+		x := g[i]
+		g[i] = x / (1 + float32(math.Exp(float64(-x)))) * u[i]
+	}
+}

@@ -112,10 +112,7 @@ func (c *Cache) mul(w *ggml.Matrix, x []float32, n int, y []float32, prepared bo
 type siluMul struct{ gate, up []float32 }
 
 func (t *siluMul) Run(_, lo, hi int) {
-	g, u := t.gate[lo:hi], t.up[lo:hi]
-	for i, x := range g {
-		g[i] = x / (1 + float32(math.Exp(float64(-x)))) * u[i]
-	}
+	ggml.SiLUMul(t.gate[lo:hi], t.up[lo:hi])
 }
 
 // layersForward runs n tokens through every layer, leaving the final
