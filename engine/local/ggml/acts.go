@@ -84,9 +84,9 @@ func (a *Acts) prepare(p *Pool, wt Type, x []float32, n, cols int) error {
 	x = x[:n*cols]
 	switch vt {
 	case F16:
-		// Two zero vectors past the last let asmF16Rows3 take the last
-		// two vectors as a three.
-		a.f = grow(a.f, (n+2)*cols)
+		// Three zero vectors past the last let asmF16Rows4 take the
+		// last two or three vectors as a four.
+		a.f = grow(a.f, (n+3)*cols)
 		clear(a.f[n*cols:])
 		a.f = a.f[:n*cols]
 	case F32, BF16:

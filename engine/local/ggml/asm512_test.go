@@ -71,10 +71,11 @@ func TestAVX512EqualsAVX2(t *testing.T) {
 	}
 }
 
-// TestF16RowsEqualOne holds the two-row F16 prompt kernels (eight vectors
-// on AVX-512, over whole rows and over column blocks; three on AVX2) to
-// the one-vector AVX2 kernel bit for bit, on row lengths with and without
-// a tail past the last 16 and with and without a part block at the end.
+// TestF16RowsEqualOne holds the many-row F16 kernels (three rows × four
+// vectors for prompts, four rows × one vector for decoding) to the
+// one-row one-vector kernel bit for bit, on row lengths with and without
+// a tail past the last 16 and with and without a part column block, and
+// for a last four vectors that are partly Acts' padding.
 func TestF16RowsEqualOne(t *testing.T) {
 	if !asmSupported() {
 		t.Skip("this CPU (or GOARCH) has no assembly kernels")
@@ -82,38 +83,37 @@ func TestF16RowsEqualOne(t *testing.T) {
 	defer SetAssembly(true)
 	SetAssembly(true)
 	for _, cols := range []int{16, 48, 272, 1536, 1539, 8960} {
-		const rows = 5
+		const rows, vecs = 7, 9
 		rng := rand.New(rand.NewPCG(uint64(cols), 16))
 		m, _ := randomMatrix(t, F16, rows, cols, rng)
-		x := make([]float32, 9*cols)
+		x := make([]float32, vecs*cols)
 		for i := range x {
 			x[i] = float32(rng.NormFloat64())
 		}
 		var a Acts
-		if err := a.Prepare(F16, x, 9, cols); err != nil {
+		if err := a.Prepare(F16, x, vecs, cols); err != nil {
 			t.Fatal(err)
 		}
-		for r := 0; r+2 <= m.Rows && asm512On; r++ {
-			var sixteen [16]float32
-			if !asmDot2x8F16(m, r, &a, 1, &sixteen) {
-				t.Fatalf("%d columns: the two-row kernel did not run", cols)
-			}
-			for i, got := range sixteen {
-				if one := m.dotRow(r+i/8, &a, 1+i%8); math.Float32bits(one) != math.Float32bits(got) {
-					t.Errorf("%d columns rows %d+%d vector %d: two rows × eight %g, one %g", cols, r, i/8, 1+i%8, got, one)
+		for _, t0 := range []int{1, 5, 6, 7} { // 6, 7: two or three vectors of padding
+			var acc f16Acc
+			y := make([]float32, vecs*rows)
+			asmF16Rows4(m, 1, 7, &a, t0, &acc, y)
+			for r := 1; r < 7; r++ {
+				for v := t0; v < min(t0+4, vecs); v++ {
+					if one, got := m.dotRow(r, &a, v), y[v*rows+r]; math.Float32bits(one) != math.Float32bits(got) {
+						t.Errorf("%d columns: row %d vector %d of four from %d: %g, one %g", cols, r, v, t0, got, one)
+					}
 				}
 			}
 		}
-		// Three vectors, of which the last two are Acts' padding too.
-		for _, t0 := range []int{1, 8} {
-			var acc f16Acc
-			y := make([]float32, 9*rows)
-			asmF16Rows3(m, 1, 5, &a, t0, &acc, y)
-			for r := 1; r < 5; r++ {
-				for v := t0; v < min(t0+3, a.N); v++ {
-					if one, got := m.dotRow(r, &a, v), y[v*rows+r]; math.Float32bits(one) != math.Float32bits(got) {
-						t.Errorf("%d columns: row %d vector %d of three from %d: %g, one %g", cols, r, v, t0, got, one)
-					}
+		var four [4]float32
+		for r := 0; r+4 <= rows; r++ {
+			if !asmDotF16Rows4(m, r, &a, 2, &four) {
+				t.Fatalf("%d columns: the four-row kernel did not run", cols)
+			}
+			for i, got := range four {
+				if one := m.dotRow(r+i, &a, 2); math.Float32bits(one) != math.Float32bits(got) {
+					t.Errorf("%d columns: row %d of four from %d: %g, one %g", cols, r+i, r, got, one)
 				}
 			}
 		}

@@ -94,10 +94,10 @@ func dotF16AVX2(w *uint16, x *float32, n int) float32
 func dotF16AVX2x4(w *uint16, x *float32, n, xstride int, out *[4]float32)
 
 //go:noescape
-func dotF16AVX512x2x8(w *uint16, wstride int, x *float32, n, xstride int, out *[16]float32)
+func dotF16AVX2x3x4(w *uint16, wstride int, x *float32, n, xstride int, acc *float32, mode int, y *float32, ystride, triples int)
 
 //go:noescape
-func dotF16AVX2x2x3(w *uint16, wstride int, x *float32, n, xstride int, acc *float32, mode int, y *float32, ystride, pairs int)
+func dotF16AVX2r4(w *uint16, wstride int, x *float32, n int, out *[4]float32)
 
 //go:noescape
 func wsumF16AVX2(v *uint16, vstride int, p *float32, pstride, npos, heads int, out *[96]float32)
@@ -321,67 +321,39 @@ func asmDot8(m *Matrix, r int, a *Acts, t int, out *[8]float32) bool {
 	return true
 }
 
-// asmHasF16x8 says whether asmDot2x8F16 runs for m and the vectors
-// t … t+7.
-func asmHasF16x8(m *Matrix, a *Acts, t int) bool {
-	return asm512On && m.Type == F16 && t+8 <= a.N && m.Cols >= 16
-}
-
-// asmDot2x8F16 is asmDot for F16 weights, the rows r and r+1 and the
-// eight vectors t … t+7 at once, on AVX-512 (kernels_f16512_amd64.s):
-// out[8i+k] is row r+i · vector t+k, equal to asmDot's bit for bit.
-func asmDot2x8F16(m *Matrix, r int, a *Acts, t int, out *[16]float32) bool {
-	c := m.Cols
-	if !asmHasF16x8(m, a, t) || r+2 > m.Rows {
-		return false
-	}
-	w, x := m.u16[r*c:(r+2)*c], a.f[t*c:(t+8)*c]
-	n := c &^ 15
-	dotF16AVX512x2x8(&w[0], 2*c, &x[0], n, 4*c, out)
-	for i := range 2 {
-		for k := n; k < c; k++ { // the tail, as asmDotF16 adds it
-			h := f16Table[w[i*c+k]]
-			for j := range 8 {
-				out[8*i+j] += h * x[j*c+k]
-			}
-		}
-	}
-	return true
-}
-
-// asmHasF16x3 says whether asmF16Rows3 runs for m and the vectors t …
-// t+2, the last of which may be the padding past a's last.
-func asmHasF16x3(m *Matrix, a *Acts, t int) bool {
+// asmHasF16x4 says whether asmF16Rows4 runs for m and the vectors t …
+// t+3, the last two of which may be the padding past a's last.
+func asmHasF16x4(m *Matrix, a *Acts, t int) bool {
 	return asmOn && m.Type == F16 && t+2 <= a.N && m.Cols >= 16
 }
 
-// f16ColBlock3 is asmF16Rows3's column block: three vectors of it (9 KB)
-// stay in L1 while the row pairs pass.
-const f16ColBlock3 = 768
+// f16ColBlock is asmF16Rows4's column block: four vectors of it (12 KB)
+// stay in L1 while the row groups pass.
+const f16ColBlock = 768
 
-// asmF16Rows3 sets y's entries for rows r0 … r1-1 of m (an even number,
-// at most 16) and the vectors t … t+2 on AVX2, walking the columns in
-// blocks (see dotF16AVX2x2x3); each result equals asmDotF16's bit for
+// asmF16Rows4 sets y's entries for rows r0 … r1-1 of m (a multiple of
+// three, at most f16Block) and the vectors t … t+3 on AVX2, walking the columns
+// in blocks (see dotF16AVX2x3x4); each result equals asmDotF16's bit for
 // bit. Vectors past a.N, the zero padding that Acts keeps for F16, are
-// multiplied but not stored. Rows whose
-// length is not a multiple of 16 take asmF16Pair3 and its Go tail.
-func asmF16Rows3(m *Matrix, r0, r1 int, a *Acts, t int, acc *f16Acc, y []float32) {
+// multiplied but not stored. Rows whose length is not a multiple of 16
+// take asmF16Triple4 and its Go tail.
+func asmF16Rows4(m *Matrix, r0, r1 int, a *Acts, t int, acc *f16Acc, y []float32) {
 	c := m.Cols
-	pairs := (r1 - r0) / 2
-	x := a.f[t*c : (t+3)*c : cap(a.f)]
+	triples := (r1 - r0) / 3
+	x := a.f[t*c : (t+4)*c : cap(a.f)]
 	if c%16 != 0 {
-		for p := range pairs {
-			asmF16Pair3(m, r0+2*p, x, min(3, a.N-t), y[t*m.Rows:])
+		for g := range triples {
+			asmF16Triple4(m, r0+3*g, x, min(4, a.N-t), y[t*m.Rows:])
 		}
 		return
 	}
 	w := m.u16[r0*c : r1*c]
-	yo, ystride := acc.y[:], 16
-	if t+3 <= a.N {
-		yo, ystride = y[t*m.Rows+r0:(t+2)*m.Rows+r1], m.Rows
+	yo, ystride := acc.y[:], f16Block
+	if t+4 <= a.N {
+		yo, ystride = y[t*m.Rows+r0:(t+3)*m.Rows+r1], m.Rows
 	}
-	for k0 := 0; k0 < c; k0 += f16ColBlock3 {
-		kn := min(f16ColBlock3, c-k0)
+	for k0 := 0; k0 < c; k0 += f16ColBlock {
+		kn := min(f16ColBlock, c-k0)
 		mode := 0
 		if k0 > 0 {
 			mode |= 1
@@ -389,34 +361,52 @@ func asmF16Rows3(m *Matrix, r0, r1 int, a *Acts, t int, acc *f16Acc, y []float32
 		if k0+kn == c {
 			mode |= 2
 		}
-		dotF16AVX2x2x3(&w[k0], 2*c, &x[k0], kn, 4*c, &acc.acc[0], mode, &yo[0], 4*ystride, pairs)
+		dotF16AVX2x3x4(&w[k0], 2*c, &x[k0], kn, 4*c, &acc.acc[0], mode, &yo[0], 4*ystride, triples)
 	}
-	if t+3 > a.N {
+	if t+4 > a.N {
 		for j := range a.N - t {
-			copy(y[(t+j)*m.Rows+r0:(t+j)*m.Rows+r1], acc.y[16*j:16*j+r1-r0])
+			copy(y[(t+j)*m.Rows+r0:(t+j)*m.Rows+r1], acc.y[f16Block*j:f16Block*j+r1-r0])
 		}
 	}
 }
 
-// asmF16Pair3 is asmF16Rows3 for rows r and r+1 of any length and the
-// three vectors x, of which the first vecs are stored in y (vector j at
+// asmF16Triple4 is asmF16Rows4 for rows r … r+2 of any length and the
+// four vectors x, of which the first vecs are stored in y (vector j at
 // y[j*m.Rows:]).
-func asmF16Pair3(m *Matrix, r int, x []float32, vecs int, y []float32) {
+func asmF16Triple4(m *Matrix, r int, x []float32, vecs int, y []float32) {
 	c := m.Cols
 	n := c &^ 15
-	w := m.u16[r*c : (r+2)*c]
-	var six [3 * 2]float32
+	w := m.u16[r*c : (r+3)*c]
+	var out [4 * 3]float32
 	var acc [96]float32
-	dotF16AVX2x2x3(&w[0], 2*c, &x[0], n, 4*c, &acc[0], 2, &six[0], 8, 1)
-	for i := range 2 {
+	dotF16AVX2x3x4(&w[0], 2*c, &x[0], n, 4*c, &acc[0], 2, &out[0], 12, 1)
+	for i := range 3 {
 		for j := range vecs {
-			s := six[2*j+i]
+			s := out[3*j+i]
 			for k := n; k < c; k++ { // the tail, as asmDotF16 adds it
 				s += f16Table[w[i*c+k]] * x[j*c+k]
 			}
 			y[j*m.Rows+r+i] = s
 		}
 	}
+}
+
+// asmDotF16Rows4 is asmDotF16 for the rows r … r+3 of m and vector t at
+// once (see dotF16AVX2r4), equal to it bit for bit.
+func asmDotF16Rows4(m *Matrix, r int, a *Acts, t int, out *[4]float32) bool {
+	c := m.Cols
+	if !asmOn || m.Type != F16 || c < 16 || r+4 > m.Rows {
+		return false
+	}
+	w, x := m.u16[r*c:(r+4)*c], a.f[t*c:(t+1)*c]
+	n := c &^ 15
+	dotF16AVX2r4(&w[0], 2*c, &x[0], n, out)
+	for i := range 4 {
+		for k := n; k < c; k++ { // the tail, as asmDotF16 adds it
+			out[i] += f16Table[w[i*c+k]] * x[k]
+		}
+	}
+	return true
 }
 
 // asmDotF16 is w · x for F16 weights; x holds f16-rounded values.

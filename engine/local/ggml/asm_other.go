@@ -18,13 +18,11 @@ func asmDot4(*Matrix, int, *Acts, int, *[4]float32) bool { return false }
 
 func asmDot8(*Matrix, int, *Acts, int, *[8]float32) bool { return false }
 
-func asmHasF16x8(*Matrix, *Acts, int) bool { return false }
+func asmHasF16x4(*Matrix, *Acts, int) bool { return false }
 
-func asmDot2x8F16(*Matrix, int, *Acts, int, *[16]float32) bool { return false }
+func asmF16Rows4(*Matrix, int, int, *Acts, int, *f16Acc, []float32) {}
 
-func asmHasF16x3(*Matrix, *Acts, int) bool { return false }
-
-func asmF16Rows3(*Matrix, int, int, *Acts, int, *f16Acc, []float32) {}
+func asmDotF16Rows4(*Matrix, int, *Acts, int, *[4]float32) bool { return false }
 
 func asmF16ToF32s([]float32, []uint16) int { return 0 }
 

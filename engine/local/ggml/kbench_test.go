@@ -3,7 +3,6 @@ package ggml
 import (
 	"math/rand/v2"
 	"runtime"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -97,13 +96,12 @@ func BenchmarkRowKernel4(b *testing.B) {
 	}
 }
 
-// BenchmarkRowKernelF16 is the F16 prompt kernels on a block of 16 rows of
-// 1536 columns (as MatMul.Run walks them) and eight vectors: the AVX-512
-// two-row eight-vector kernel over column blocks (as Run calls it) and over
-// whole rows, against the AVX2 four-vector one called twice.
+// BenchmarkRowKernelF16 is the F16 prompt kernels on a block of 24 rows
+// of 1536 columns (as MatMul.Run walks them) and eight vectors: three
+// rows × four vectors at a time against one row × four vectors.
 func BenchmarkRowKernelF16(b *testing.B) {
 	defer SetAssembly(true)
-	const rows, cols = 16, 1536
+	const rows, cols = 24, 1536
 	rng := rand.New(rand.NewPCG(1, 16))
 	m, _ := randomMatrix(b, F16, rows, cols, rng)
 	x := make([]float32, 8*cols)
@@ -116,27 +114,17 @@ func BenchmarkRowKernelF16(b *testing.B) {
 	}
 	var acc f16Acc
 	y := make([]float32, 8*rows)
-	for _, set := range []string{"avx512x2x8", "avx2x2x3", "avx2x4"} {
+	for _, set := range []string{"avx2x3x4", "avx2x4"} {
 		b.Run(set, func(b *testing.B) {
 			SetAssembly(true)
-			if strings.HasPrefix(set, "avx512") && !asm512On {
-				b.Skip("no AVX-512")
-			}
 			var four [4]float32
-			var sixteen [16]float32
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
 			cpu0 := threadCPU()
 			for b.Loop() {
-				if set == "avx2x2x3" { // six of the eight vectors
-					asmF16Rows3(m, 0, rows, &a, 0, &acc, y)
-					asmF16Rows3(m, 0, rows, &a, 3, &acc, y)
-					continue
-				}
-				if set == "avx512x2x8" {
-					for r := 0; r < rows; r += 2 {
-						asmDot2x8F16(m, r, &a, 0, &sixteen)
-					}
+				if set == "avx2x3x4" {
+					asmF16Rows4(m, 0, rows, &a, 0, &acc, y)
+					asmF16Rows4(m, 0, rows, &a, 4, &acc, y)
 					continue
 				}
 				for r := range rows {
@@ -144,11 +132,7 @@ func BenchmarkRowKernelF16(b *testing.B) {
 					asmDot4(m, r, &a, 4, &four)
 				}
 			}
-			vecs := 8.0
-			if set == "avx2x2x3" {
-				vecs = 6
-			}
-			per := float64(b.N) * rows * cols / 256 * vecs
+			per := float64(b.N) * rows * cols / 256 * 8
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/per, "ns/256/token")
 			b.ReportMetric(float64((threadCPU()-cpu0).Nanoseconds())/per, "cpu-ns/256/token")
 		})
