@@ -47,3 +47,5 @@ const maxQ4KBlocks = 64
 func WeightedSumF16(*[96]float32, []uint16, int, []float32, int, int, int) bool { return false }
 
 func asmSiLUMul([]float32, []float32) int { return 0 }
+
+func asmDotRows(*Matrix, int, int, *Acts, int, []float32) bool { return false }

@@ -249,6 +249,9 @@ func (mm *MatMul) Run(worker, lo, hi int) {
 			for ; r+4 <= r1 && asmDotF16Rows4(m, r, a, t, &four); r += 4 {
 				yt[r], yt[r+1], yt[r+2], yt[r+3] = four[0], four[1], four[2], four[3]
 			}
+			if asmDotRows(m, r, r1, a, t, yt) {
+				continue
+			}
 			for ; r < r1; r++ {
 				yt[r] = m.dotRow(r, a, t)
 			}
