@@ -33,6 +33,9 @@ TEXT ·dotQ5KAVX2(SB), 0, $2048-44
 q5kloop:
 	TESTQ CX, CX
 	JZ    q5kdone
+	PREFETCHT0 1408(SI) // eight blocks ahead (see dotQ4KAVX2)
+	PREFETCHT0 1472(SI)
+	PREFETCHT0 1536(SI)
 	VPXOR Y9, Y9, Y9
 	VMOVDQU 16(SI), Y8
 
