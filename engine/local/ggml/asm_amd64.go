@@ -172,8 +172,8 @@ const maxQ4KBlocks = 64
 func asmSupported() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C }
 
 // asm512Supported says whether the AVX-512 kernels can run
-// (kernels_512_amd64.s: F and BW, on top of asmSupported's set; the F16
-// kernels' sums use EVEX forms of 128- and 256-bit instructions, VL).
+// (kernels_512_amd64.s: F and BW, on top of asmSupported's set; their
+// folds use 256-bit instructions on Y16–Y31, which need VL).
 func asm512Supported() bool {
 	return asmSupported() && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL
 }
