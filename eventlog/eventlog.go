@@ -159,7 +159,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		st, err = js.Stream(ctx, streamName)
 	}
 	if st == nil {
-		err = retryInUse(func() (err error) { st, err = js.CreateOrUpdateStream(ctx, sc); return err })
+		err = retryCreate(ctx, func() (err error) { st, err = js.CreateOrUpdateStream(ctx, sc); return err })
 	}
 	if err != nil {
 		l.Close()
@@ -179,7 +179,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 			TTL:         cfg.MaxAge,
 			Storage:     jetstream.FileStorage,
 		}
-		err = retryInUse(func() (err error) { kv, err = js.CreateOrUpdateKeyValue(ctx, kc); return err })
+		err = retryCreate(ctx, func() (err error) { kv, err = js.CreateOrUpdateKeyValue(ctx, kc); return err })
 	}
 	if err != nil {
 		l.Close()
@@ -189,17 +189,44 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	return l, nil
 }
 
-// retryInUse runs a create-or-update again when it lost a race: two
-// processes of a cluster starting at once on a fresh NATS both find no
-// stream, and the second create fails as "stream name already in use"
-// when its configuration differs; the next round finds the stream and
-// updates it.
-func retryInUse(createOrUpdate func() error) error {
+// retryCreate runs a create-or-update again when it lost a race or came
+// too early. Two processes of a cluster starting at once on a fresh NATS
+// both find no stream, and the second create fails as "stream name
+// already in use" when its configuration differs; the next round finds
+// the stream and updates it. And a NATS cluster that has just formed can
+// answer a replicated create with "no suitable peers for placement, peer
+// offline" (or "temporarily unavailable") until every peer has reported to
+// its meta leader: those are retried with backoff for up to
+// createPatience.
+func retryCreate(ctx context.Context, createOrUpdate func() error) error {
+	deadline := time.Now().Add(createPatience)
 	err := createOrUpdate()
-	for try := 1; try < 5 && errors.Is(err, jetstream.ErrStreamNameAlreadyInUse); try++ {
+	for try := 1; err != nil; try++ {
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) && try < 5:
+		case clusterNotReady(err) && time.Now().Before(deadline):
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(min(time.Duration(try)*100*time.Millisecond, time.Second)):
+			}
+		default:
+			return err
+		}
 		err = createOrUpdate()
 	}
-	return err
+	return nil
+}
+
+// createPatience bounds retryCreate's wait for a forming cluster.
+const createPatience = 30 * time.Second
+
+// clusterNotReady says err is JetStream's answer while a cluster's peers
+// are still coming up: JSClusterNoPeersErr (10005) or JSClusterNotAvailErr
+// (10008).
+func clusterNotReady(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == 10005 || apiErr.ErrorCode == 10008)
 }
 
 // Close drains the connection and stops the embedded server.
