@@ -196,47 +196,14 @@ func asmCovers(m *Matrix) bool {
 	return (m.Type != Q4_K && m.Type != Q5_K) || m.Cols/QK_K <= maxQ4KBlocks
 }
 
-// asmDot computes row r (bytes row) · vector t of a.
-func asmDot(m *Matrix, row []byte, a *Acts, t int) (float32, bool) {
-	if !asmOn {
+// asmDot is row r of m · vector t of a on the assembly kernels (see
+// asmDotRows), false where they do not take m.
+func asmDot(m *Matrix, r int, a *Acts, t int) (float32, bool) {
+	var one [1]float32
+	if !asmDotRows(m, r, r+1, a, t, one[:]) {
 		return 0, false
 	}
-	c := m.Cols
-	switch m.Type {
-	case Q8_0:
-		nb := c / 32
-		q, d := a.q[t*c:(t+1)*c], a.d[t*nb:(t+1)*nb]
-		_ = row[nb*q8_0Bytes-1]
-		return dotQ8_0AVX2(&row[0], &q[0], &d[0], nb), true
-	case Q4_K:
-		nb := c / QK_K
-		if nb > maxQ4KBlocks {
-			return 0, false
-		}
-		q, d, bs := a.q[t*c:(t+1)*c], a.d[t*nb:(t+1)*nb], a.bs[t*c/16:(t+1)*c/16]
-		_ = row[nb*q4KBytes-1]
-		if asm512On {
-			return dotQ4KAVX512(&row[0], &q[0], &d[0], &bs[0], nb), true
-		}
-		return dotQ4KAVX2(&row[0], &q[0], &d[0], &bs[0], nb), true
-	case Q5_K:
-		nb := c / QK_K
-		if nb > maxQ4KBlocks {
-			return 0, false
-		}
-		q, d, bs := a.q[t*c:(t+1)*c], a.d[t*nb:(t+1)*nb], a.bs[t*c/16:(t+1)*c/16]
-		_ = row[nb*q5KBytes-1]
-		return dotQ5KAVX2(&row[0], &q[0], &d[0], &bs[0], nb), true
-	case Q6_K:
-		nb := c / QK_K
-		q, d, bs := a.q[t*c:(t+1)*c], a.d[t*nb:(t+1)*nb], a.bs[t*c/16:(t+1)*c/16]
-		_ = row[nb*q6KBytes-1]
-		if asm512On {
-			return dotQ6KAVX512(&row[0], &q[0], &d[0], &bs[0], nb), true
-		}
-		return dotQ6KAVX2(&row[0], &q[0], &d[0], &bs[0], nb), true
-	}
-	return 0, false
+	return one[0], true
 }
 
 // asmDot4 is asmDot for the vectors t … t+3, where a kernel shares the
@@ -321,19 +288,32 @@ func asmDot8(m *Matrix, r int, a *Acts, t int, out *[8]float32) bool {
 	return true
 }
 
-// asmDotRows sets y[r] = row r of m · vector t of a for rows r0 … r1-1
-// on the one-vector kernels of the quantized types (asmDot's), with the
-// vector's slices and the kernel chosen once for all the rows: a decoded
-// token multiplies some 780,000 rows, and choosing per row cost it a
-// twentieth of its time. It returns false, doing nothing, for other types.
+// asmDotRows sets y[i] = row r0+i of m · vector t of a for the rows r0 …
+// r1-1 on the one-vector kernels, with the vector's slices and the kernel
+// chosen once for all the rows (a decoded token multiplies some 780,000
+// rows, and choosing per row cost it a twentieth of its time); F16 rows
+// go four at a time (see dotF16AVX2r4). It returns false, doing nothing,
+// for a type or row length the kernels do not take.
 func asmDotRows(m *Matrix, r0, r1 int, a *Acts, t int, y []float32) bool {
 	if !asmOn || r0 >= r1 {
 		return false
 	}
 	c, rb := m.Cols, m.rowBytes
 	data := m.Data[r0*rb : r1*rb]
-	y = y[r0:r1]
+	y = y[:r1-r0]
 	switch m.Type {
+	case F16:
+		if c < 16 {
+			return false
+		}
+		x := a.f[t*c : (t+1)*c]
+		i := 0
+		for ; i+4 <= len(y); i += 4 {
+			asmDotF16Rows4(m, r0+i, x, (*[4]float32)(y[i:i+4]))
+		}
+		for ; i < len(y); i++ {
+			y[i], _ = asmDotF16(m.u16[(r0+i)*c:(r0+i+1)*c], x)
+		}
 	case Q8_0:
 		nb := c / 32
 		q, d := a.q[t*c:(t+1)*c], a.d[t*nb:(t+1)*nb]
@@ -444,14 +424,11 @@ func asmF16Triple4(m *Matrix, r int, x []float32, vecs int, y []float32) {
 	}
 }
 
-// asmDotF16Rows4 is asmDotF16 for the rows r … r+3 of m and vector t at
-// once (see dotF16AVX2r4), equal to it bit for bit.
-func asmDotF16Rows4(m *Matrix, r int, a *Acts, t int, out *[4]float32) bool {
+// asmDotF16Rows4 is asmDotF16 for the rows r … r+3 of m and vector x at
+// once (see dotF16AVX2r4), equal to it bit for bit (m.Cols >= 16).
+func asmDotF16Rows4(m *Matrix, r int, x []float32, out *[4]float32) {
 	c := m.Cols
-	if !asmOn || m.Type != F16 || c < 16 || r+4 > m.Rows {
-		return false
-	}
-	w, x := m.u16[r*c:(r+4)*c], a.f[t*c:(t+1)*c]
+	w := m.u16[r*c : (r+4)*c]
 	n := c &^ 15
 	dotF16AVX2r4(&w[0], 2*c, &x[0], n, out)
 	for i := range 4 {
@@ -459,7 +436,6 @@ func asmDotF16Rows4(m *Matrix, r int, a *Acts, t int, out *[4]float32) bool {
 			out[i] += f16Table[w[i*c+k]] * x[k]
 		}
 	}
-	return true
 }
 
 // asmDotF16 is w · x for F16 weights; x holds f16-rounded values.

@@ -6,7 +6,7 @@ package ggml
 
 func asmSupported() bool { return false }
 
-func asmDot(*Matrix, []byte, *Acts, int) (float32, bool) { return 0, false }
+func asmDot(*Matrix, int, *Acts, int) (float32, bool) { return 0, false }
 
 func asmHas(Type) bool { return false }
 
@@ -21,8 +21,6 @@ func asmDot8(*Matrix, int, *Acts, int, *[8]float32) bool { return false }
 func asmHasF16x4(*Matrix, *Acts, int) bool { return false }
 
 func asmF16Rows4(*Matrix, int, int, *Acts, int, *f16Acc, []float32) {}
-
-func asmDotF16Rows4(*Matrix, int, *Acts, int, *[4]float32) bool { return false }
 
 func asmF16ToF32s([]float32, []uint16) int { return 0 }
 

@@ -73,7 +73,7 @@ func (m *Matrix) dotRow(r int, a *Acts, t int) float32 {
 		return dotBF16(m.u16[r*c:(r+1)*c], a.f[t*c:(t+1)*c])
 	}
 	row := m.Data[r*m.rowBytes : (r+1)*m.rowBytes]
-	if v, ok := asmDot(m, row, a, t); ok {
+	if v, ok := asmDot(m, r, a, t); ok {
 		return v
 	}
 	if v, ok := simdDot(m, row, a, t); ok {
@@ -244,15 +244,10 @@ func (mm *MatMul) Run(worker, lo, hi int) {
 		}
 		for ; t < a.N; t++ {
 			yt := y[t*m.Rows : (t+1)*m.Rows]
-			r := r0
-			// F16 decodes four rows at a time (see dotF16AVX2r4).
-			for ; r+4 <= r1 && asmDotF16Rows4(m, r, a, t, &four); r += 4 {
-				yt[r], yt[r+1], yt[r+2], yt[r+3] = four[0], four[1], four[2], four[3]
-			}
-			if asmDotRows(m, r, r1, a, t, yt) {
+			if asmDotRows(m, r0, r1, a, t, yt[r0:r1]) {
 				continue
 			}
-			for ; r < r1; r++ {
+			for r := r0; r < r1; r++ {
 				yt[r] = m.dotRow(r, a, t)
 			}
 		}
