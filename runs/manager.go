@@ -90,6 +90,10 @@ type Config struct {
 	// Remote reaches the writers of runs that other processes generate
 	// on a shared log (nil: a single server; see Remote).
 	Remote Remote
+	// MaxTokens caps every run's max_tokens after its profile is applied,
+	// so a server started with a lower cap than its profiles' defaults
+	// still ends runs there (0: the profiles' and engine's caps only).
+	MaxTokens int
 }
 
 // Manager owns the lifecycle of runs.
@@ -281,6 +285,14 @@ func (m *Manager) abandon(r *run, stored bool, cause error) {
 }
 
 func (m *Manager) apply(req thinkstream.RunRequest) ([]thinkstream.Message, thinkstream.Params, error) {
+	msgs, params, err := m.applyProfile(req)
+	if c := m.cfg.MaxTokens; err == nil && c > 0 && (params.MaxTokens <= 0 || params.MaxTokens > c) {
+		params.MaxTokens = c
+	}
+	return msgs, params, err
+}
+
+func (m *Manager) applyProfile(req thinkstream.RunRequest) ([]thinkstream.Message, thinkstream.Params, error) {
 	if m.cfg.Profiles != nil {
 		return m.cfg.Profiles.Apply(req)
 	}

@@ -245,3 +245,41 @@ func TestRecoverInterruptsCrashedRuns(t *testing.T) {
 		t.Errorf("second recover ended %d runs", n)
 	}
 }
+
+// paramsEngine records the parameters each generation was given.
+type paramsEngine struct {
+	scripted
+	got chan thinkstream.Params
+}
+
+func (p *paramsEngine) Generate(ctx context.Context, req thinkstream.Request, emit func(thinkstream.Token) error) (thinkstream.Result, error) {
+	p.got <- req.Params
+	return p.scripted.Generate(ctx, req, emit)
+}
+
+// A server's max_tokens cap ends runs there even when the request (or its
+// profile) asks for none or more: `serve --max-tokens 1100` must not run on
+// to the profile's 16384.
+func TestMaxTokensCapsEveryRun(t *testing.T) {
+	tests := []struct {
+		cap, asked, want int
+	}{
+		{cap: 1100, asked: 0, want: 1100},
+		{cap: 1100, asked: 5000, want: 1100},
+		{cap: 1100, asked: 500, want: 500},
+		{cap: 0, asked: 0, want: 0},
+		{cap: 0, asked: 700, want: 700},
+	}
+	for _, tt := range tests {
+		eng := &paramsEngine{scripted: scripted{tokens: []string{"x"}}, got: make(chan thinkstream.Params, 1)}
+		e := newEnv(t, eng, Config{MaxTokens: tt.cap})
+		c, err := e.m.Create(context.Background(), thinkstream.RunRequest{Problem: "p", Params: thinkstream.Params{MaxTokens: tt.asked}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		collect(t, e.m, c.ID)
+		if got := (<-eng.got).MaxTokens; got != tt.want {
+			t.Errorf("cap %d, asked %d: engine got max_tokens %d, want %d", tt.cap, tt.asked, got, tt.want)
+		}
+	}
+}

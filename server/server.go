@@ -198,7 +198,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Engine: cfg.Engine, Log: log, Hub: s.Hub, Profiles: cfg.Profiles,
 		MaxConcurrent: cfg.MaxConcurrent, MaxQueue: cfg.MaxQueue, ShutdownGrace: cfg.ShutdownGrace,
 		StatsEvery: cfg.StatsEvery, Metrics: runs.NewMetrics(reg), Logger: cfg.Logger, Remote: remote, Queue: queue,
-		ResumeInterrupted: cfg.ResumeInterrupted,
+		ResumeInterrupted: cfg.ResumeInterrupted, MaxTokens: cfg.MaxTokens,
 	})
 	for _, state := range []string{"queued", "running"} {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
