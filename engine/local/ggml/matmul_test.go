@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -251,6 +252,27 @@ func TestPoolCoversEveryIndexOnce(t *testing.T) {
 	defer p0.Close()
 	if p0.Threads() < 1 {
 		t.Error("NewPool(0) has no threads")
+	}
+}
+
+// TestPoolJobsOversubscribed runs many short jobs on more workers than
+// cores, so that workers are often descheduled and come back to a job
+// that has closed: every index still runs once, and no old job is ever
+// touched again after its Run returned.
+func TestPoolJobsOversubscribed(t *testing.T) {
+	p := NewPool(2*runtime.GOMAXPROCS(0) + 1)
+	defer p.Close()
+	jobs := make([]*countTask, 5000)
+	for j := range jobs {
+		jobs[j] = &countTask{hits: make([]int, 1+j%97)}
+		p.Run(len(jobs[j].hits), 1, jobs[j])
+	}
+	for j, c := range jobs {
+		for i, h := range c.hits {
+			if h != 1 {
+				t.Fatalf("job %d: index %d run %d times", j, i, h)
+			}
+		}
 	}
 }
 
