@@ -119,3 +119,40 @@ func TestF16RowsEqualOne(t *testing.T) {
 		}
 	}
 }
+
+// TestRowBlocksEqualOne checks that a decode row block (asmDotRows, which
+// takes Q4_K four rows a call) gives each row what the one-row kernel
+// gives, bit for bit, at row counts that end in a partial four.
+func TestRowBlocksEqualOne(t *testing.T) {
+	if !asmSupported() {
+		t.Skip("this CPU (or GOARCH) has no assembly kernels")
+	}
+	defer SetAssembly(true)
+	SetAssembly(true)
+	for _, typ := range []Type{Q4_K, Q5_K, Q6_K, Q8_0} {
+		for _, cols := range []int{256, 1536, 8960} {
+			const rows = 11
+			rng := rand.New(rand.NewPCG(uint64(cols), uint64(typ)))
+			m, _ := randomMatrix(t, typ, rows, cols, rng)
+			x := make([]float32, cols)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			var a Acts
+			if err := a.Prepare(typ, x, 1, cols); err != nil {
+				t.Fatal(err)
+			}
+			for _, r0 := range []int{0, 1, 3} {
+				y := make([]float32, rows-r0)
+				if !asmDotRows(m, r0, rows, &a, 0, y) {
+					t.Fatalf("%v %d columns: no kernel ran", typ, cols)
+				}
+				for i, got := range y {
+					if one := m.dotRow(r0+i, &a, 0); math.Float32bits(one) != math.Float32bits(got) {
+						t.Errorf("%v %d columns: row %d of the block from %d: %g, one row %g", typ, cols, r0+i, r0, got, one)
+					}
+				}
+			}
+		}
+	}
+}

@@ -22,7 +22,10 @@ func dotQ8_0AVX2x4(w *byte, q *int8, d *float32, nb, qstride, dstride int, out *
 func dotQ8_0AVX2x8(w *byte, q *int8, d *float32, nb, qstride, dstride int, out *[8]float32)
 
 //go:noescape
-func dotQ4KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32
+func dotQ4KAVX2(w *byte, q *int8, d *float32, bs32 *int32, nb int) float32
+
+//go:noescape
+func dotQ4KAVX2r4(w *byte, rb int, q *int8, d *float32, bs32 *int32, nb int, out *[4]float32)
 
 //go:noescape
 func dotQ4KAVX2x4(w, sc *byte, q *int8, d *float32, bs32 *int32, nb, qstride, dstride, bstride int, out *[4]float32)
@@ -332,8 +335,13 @@ func asmDotRows(m *Matrix, r0, r1 int, a *Acts, t int, y []float32) bool {
 				y[i] = dotQ4KAVX512(&data[i*rb], &q[0], &d[0], &bs[0], nb)
 			}
 		case m.Type == Q4_K:
-			for i := range y {
-				y[i] = dotQ4KAVX2(&data[i*rb], &q[0], &d[0], &bs[0], nb)
+			bs32 := a.bs32[t*c/32 : (t+1)*c/32]
+			i := 0
+			for ; i+4 <= len(y); i += 4 {
+				dotQ4KAVX2r4(&data[i*rb], rb, &q[0], &d[0], &bs32[0], nb, (*[4]float32)(y[i:i+4]))
+			}
+			for ; i < len(y); i++ {
+				y[i] = dotQ4KAVX2(&data[i*rb], &q[0], &d[0], &bs32[0], nb)
 			}
 		case m.Type == Q5_K:
 			for i := range y {

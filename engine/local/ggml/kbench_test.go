@@ -1,6 +1,7 @@
 package ggml
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"syscall"
@@ -23,29 +24,33 @@ func threadCPU() time.Duration {
 func BenchmarkRowKernel(b *testing.B) {
 	defer SetAssembly(true)
 	rng := rand.New(rand.NewPCG(1, 1))
-	for _, typ := range []Type{Q4_K, Q5_K, Q6_K, Q8_0} {
-		m, _ := randomMatrix(b, typ, 1, 1536, rng)
-		x := make([]float32, 1536)
-		for i := range x {
-			x[i] = float32(rng.NormFloat64())
-		}
-		var a Acts
-		if err := a.Prepare(typ, x, 1, 1536); err != nil {
-			b.Fatal(err)
-		}
-		for _, set := range []string{"avx512", "avx2"} {
-			b.Run(typ.String()+"/"+set, func(b *testing.B) {
-				SetAssembly(true)
-				if set == "avx2" {
-					asm512On = false
-				} else if !asm512On {
-					b.Skip("no AVX-512")
-				}
-				for b.Loop() {
-					m.dotRow(0, &a, 0)
-				}
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/6, "ns/256")
-			})
+	// 1536 columns: most decode rows; 8960: ffn_down's, where the cost per
+	// call is spread over 35 blocks instead of 6.
+	for _, cols := range []int{1536, 8960} {
+		for _, typ := range []Type{Q4_K, Q5_K, Q6_K, Q8_0} {
+			m, _ := randomMatrix(b, typ, 1, cols, rng)
+			x := make([]float32, cols)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			var a Acts
+			if err := a.Prepare(typ, x, 1, cols); err != nil {
+				b.Fatal(err)
+			}
+			for _, set := range []string{"avx512", "avx2"} {
+				b.Run(fmt.Sprintf("%s/%d/%s", typ, cols, set), func(b *testing.B) {
+					SetAssembly(true)
+					if set == "avx2" {
+						asm512On = false
+					} else if !asm512On {
+						b.Skip("no AVX-512")
+					}
+					for b.Loop() {
+						m.dotRow(0, &a, 0)
+					}
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(cols/256), "ns/256")
+				})
+			}
 		}
 	}
 }

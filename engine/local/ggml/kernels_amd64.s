@@ -195,22 +195,53 @@ q8x8done:
 	VZEROUPPER
 	RET
 
-// func dotQ4KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32 (nb <= 64)
-TEXT ·dotQ4KAVX2(SB), 0, $2048-44
-	MOVQ w+0(FP), SI
-	MOVQ nb+32(FP), CX
-	LEAQ 0(SP), AX
-	KSCALES(144)
+// Unpacking a Q4_K block's twelve scale bytes x (llama.cpp's get_scale_min_k4)
+// with byte shuffles: sc[j] = x[j]&63, m[j] = x[j+4]&63 for j < 4, and
+// sc[j] = x[j+4]&15 | (x[j-4]>>6)<<4, m[j] = x[j+4]>>4 | (x[j]>>6)<<4 for
+// j >= 4. k4lo gathers the bytes holding the low bits (sc 0-3, sc 4-7,
+// m 0-3, m 4-7), k4hi the ones whose top two bits are the high bits of
+// sc 4-7 and m 4-7; k4m1/k4m2 mask the low bits (m 4-7 take the high
+// nibble). k4s<>+64p and +64p+32 broadcast scale word 2p and 2p+1.
+DATA k4lo<>+0(SB)/8, $0x0b0a090803020100
+DATA k4lo<>+8(SB)/8, $0x0b0a090807060504
+GLOBL k4lo<>(SB), RODATA|NOPTR, $16
+DATA k4hi<>+0(SB)/8, $0x0302010080808080
+DATA k4hi<>+8(SB)/8, $0x0706050480808080
+GLOBL k4hi<>(SB), RODATA|NOPTR, $16
+DATA k4m1<>+0(SB)/8, $0x0f0f0f0f3f3f3f3f
+DATA k4m1<>+8(SB)/8, $0x000000003f3f3f3f
+GLOBL k4m1<>(SB), RODATA|NOPTR, $16
+DATA k4m2<>+0(SB)/8, $0x0000000000000000
+DATA k4m2<>+8(SB)/8, $0x0f0f0f0f00000000
+GLOBL k4m2<>(SB), RODATA|NOPTR, $16
+#define K4S(k, w) \
+	DATA k4s<>+(32*k)(SB)/8, $w; \
+	DATA k4s<>+(32*k+8)(SB)/8, $w; \
+	DATA k4s<>+(32*k+16)(SB)/8, $w; \
+	DATA k4s<>+(32*k+24)(SB)/8, $w
+K4S(0, 0x0100010001000100)
+K4S(1, 0x0302030203020302)
+K4S(2, 0x0504050405040504)
+K4S(3, 0x0706070607060706)
+K4S(4, 0x0908090809080908)
+K4S(5, 0x0b0a0b0a0b0a0b0a)
+K4S(6, 0x0d0c0d0c0d0c0d0c)
+K4S(7, 0x0f0e0f0e0f0e0f0e)
+GLOBL k4s<>(SB), RODATA|NOPTR, $256
+
+// func dotQ4KAVX2(w *byte, q *int8, d *float32, bs32 *int32, nb int) float32
+//
+// One pass over the row: each block's scales are unpacked in vector
+// registers (no scalar bit twiddling, no pass over the row before and no
+// 2 KB stack record; the same speed as that, shared with dotQ4KAVX2r4).
+TEXT ·dotQ4KAVX2(SB), NOSPLIT, $0-44
 	MOVQ w+0(FP), SI
 	MOVQ q+8(FP), DI
 	MOVQ d+16(FP), DX
-	MOVQ bs+24(FP), BX
+	MOVQ bs32+24(FP), BX
 	MOVQ nb+32(FP), CX
-	LEAQ 0(SP), AX
 	VXORPS Y0, Y0, Y0
-	MOVL $0x0f0f0f0f, R8
-	VMOVD R8, X15
-	VPBROADCASTD X15, Y15
+	VPBROADCASTD nibmask<>(SB), Y15
 
 q4kloop:
 	TESTQ CX, CX
@@ -222,6 +253,23 @@ q4kloop:
 	PREFETCHT0 1280(SI)
 	VPXOR Y9, Y9, Y9
 
+	// X2 = sc0…7, m0…7 as bytes; Y3 = the scales as words in both
+	// halves; Y4 = the mins as dwords.
+	VMOVDQU 4(SI), X1
+	VPSHUFB k4lo<>(SB), X1, X2
+	VPSHUFB k4hi<>(SB), X1, X3
+	VPSRLW $4, X2, X4
+	VPAND k4m2<>(SB), X4, X4
+	VPAND k4m1<>(SB), X2, X2
+	VPOR X4, X2, X2
+	VPSRLW $2, X3, X3
+	VPAND m30<>(SB), X3, X3
+	VPOR X3, X2, X2
+	VPMOVZXBW X2, Y3
+	VPERMQ $0x44, Y3, Y3
+	VPSRLDQ $8, X2, X4
+	VPMOVZXBD X4, Y4
+
 #define Q4KGROUP(p) \
 	VMOVDQU (16+32*p)(SI), Y10; \
 	VPAND Y15, Y10, Y11; \
@@ -229,9 +277,9 @@ q4kloop:
 	VPAND Y15, Y12, Y12; \
 	VPMADDUBSW (64*p)(DI), Y11, Y11; \
 	VPMADDUBSW (64*p+32)(DI), Y12, Y12; \
-	VPBROADCASTW (4*p)(AX), Y13; \
+	VPSHUFB k4s<>+(64*p)(SB), Y3, Y13; \
 	VPMADDWD Y13, Y11, Y11; \
-	VPBROADCASTW (4*p+2)(AX), Y14; \
+	VPSHUFB k4s<>+(64*p+32)(SB), Y3, Y14; \
 	VPMADDWD Y14, Y12, Y12; \
 	VPADDD Y11, Y9, Y9; \
 	VPADDD Y12, Y9, Y9
@@ -241,28 +289,25 @@ q4kloop:
 	Q4KGROUP(2)
 	Q4KGROUP(3)
 
-	// acc += dd·isum, then acc -= dm·(mins · pairs of 16-value sums)
-	VPMOVZXBD 16(AX), Y2
-	VMOVDQU (BX), Y3
-	VPHADDD 32(BX), Y3, Y3
-	VPERMQ $0xD8, Y3, Y3
-	VPMULLD Y2, Y3, Y3
-	VCVTDQ2PS Y3, Y3
+	// acc += (d·d8)·isum, then acc -= (dmin·d8)·(mins · sums of 32)
+	// (the sums fit 16 bits, so VPMADDWD with the zero-extended mins is
+	// their exact product).
+	VPMADDWD (BX), Y4, Y5
+	VCVTDQ2PS Y5, Y5
 	VCVTDQ2PS Y9, Y9
-	VMOVQ 24(AX), X5
-	VBROADCASTSS (DX), X6
-	VMULPS X6, X5, X5
-	VBROADCASTSS X5, Y7
+	VPBROADCASTD (SI), X6
+	VCVTPH2PS X6, Y6
+	VBROADCASTSS (DX), Y7
+	VMULPS Y7, Y6, Y6
+	VMOVSLDUP Y6, Y7
 	VFMADD231PS Y7, Y9, Y0
-	VMOVSHDUP X5, X5
-	VBROADCASTSS X5, Y7
-	VFNMADD231PS Y7, Y3, Y0
+	VMOVSHDUP Y6, Y7
+	VFNMADD231PS Y7, Y5, Y0
 
 	ADDQ $144, SI
 	ADDQ $256, DI
 	ADDQ $4, DX
-	ADDQ $64, BX
-	ADDQ $32, AX
+	ADDQ $32, BX
 	DECQ CX
 	JMP  q4kloop
 
@@ -273,6 +318,114 @@ q4kdone:
 	VHADDPS X0, X0, X0
 	VZEROUPPER
 	MOVSS X0, ret+40(FP)
+	RET
+
+// Q4KBLOCK adds one Q4_K block of the row at base (an addressing mode)
+// times the activations at DI/DX/BX into acc, with dotQ4KAVX2's
+// arithmetic in its order (Y15: the nibble mask; Y1…Y4, Y9…Y14 scratch).
+#define Q4KBLOCK(base, acc) \
+	VPXOR Y9, Y9, Y9; \
+	VMOVDQU (4)base, X1; \
+	VPSHUFB k4lo<>(SB), X1, X2; \
+	VPSHUFB k4hi<>(SB), X1, X3; \
+	VPSRLW $4, X2, X4; \
+	VPAND k4m2<>(SB), X4, X4; \
+	VPAND k4m1<>(SB), X2, X2; \
+	VPOR X4, X2, X2; \
+	VPSRLW $2, X3, X3; \
+	VPAND m30<>(SB), X3, X3; \
+	VPOR X3, X2, X2; \
+	VPMOVZXBW X2, Y3; \
+	VPERMQ $0x44, Y3, Y3; \
+	VPSRLDQ $8, X2, X4; \
+	VPMOVZXBD X4, Y4; \
+	Q4KRGROUP(0, base); \
+	Q4KRGROUP(1, base); \
+	Q4KRGROUP(2, base); \
+	Q4KRGROUP(3, base); \
+	VPMADDWD (BX), Y4, Y10; \
+	VCVTDQ2PS Y10, Y10; \
+	VCVTDQ2PS Y9, Y9; \
+	VPBROADCASTD (0)base, X11; \
+	VCVTPH2PS X11, Y11; \
+	VBROADCASTSS (DX), Y12; \
+	VMULPS Y12, Y11, Y11; \
+	VMOVSLDUP Y11, Y12; \
+	VFMADD231PS Y12, Y9, acc; \
+	VMOVSHDUP Y11, Y12; \
+	VFNMADD231PS Y12, Y10, acc
+
+#define Q4KRGROUP(p, base) \
+	VMOVDQU (16+32*p)base, Y10; \
+	VPAND Y15, Y10, Y11; \
+	VPSRLW $4, Y10, Y12; \
+	VPAND Y15, Y12, Y12; \
+	VPMADDUBSW (64*p)(DI), Y11, Y11; \
+	VPMADDUBSW (64*p+32)(DI), Y12, Y12; \
+	VPSHUFB k4s<>+(64*p)(SB), Y3, Y13; \
+	VPMADDWD Y13, Y11, Y11; \
+	VPSHUFB k4s<>+(64*p+32)(SB), Y3, Y14; \
+	VPMADDWD Y14, Y12, Y12; \
+	VPADDD Y11, Y9, Y9; \
+	VPADDD Y12, Y9, Y9
+
+// func dotQ4KAVX2r4(w *byte, rb int, q *int8, d *float32, bs32 *int32, nb int, out *[4]float32)
+//
+// dotQ4KAVX2 for the four rows w + r·rb, one vector, for decoding: a row
+// of 1536 columns is six blocks, and a call a row spent a third of its
+// time filling and draining the pipeline around them (call, loop exit,
+// the horizontal sum); four rows a call keep it full. Each row's result
+// is dotQ4KAVX2's bit for bit.
+TEXT ·dotQ4KAVX2r4(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), SI
+	MOVQ rb+8(FP), R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ q+16(FP), DI
+	MOVQ d+24(FP), DX
+	MOVQ bs32+32(FP), BX
+	MOVQ nb+40(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VPBROADCASTD nibmask<>(SB), Y15
+	// The four rows are one run of memory, and so are the next four:
+	// fetch those, a ninth of them a block (the rows' own prefetch
+	// reached past each row into the next, which the next call then
+	// waited for: 4 rows a call decoded 20% slower than 1).
+	LEAQ (SI)(R8*4), R10
+
+q4kr4loop:
+	TESTQ CX, CX
+	JZ    q4kr4done
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 192(R10)
+	PREFETCHT0 256(R10)
+	PREFETCHT0 320(R10)
+	PREFETCHT0 384(R10)
+	PREFETCHT0 448(R10)
+	PREFETCHT0 512(R10)
+	ADDQ $576, R10
+	Q4KBLOCK((SI), Y0)
+	Q4KBLOCK((SI)(R8*1), Y5)
+	Q4KBLOCK((SI)(R8*2), Y6)
+	Q4KBLOCK((SI)(R9*1), Y7)
+	ADDQ $144, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, BX
+	DECQ CX
+	JMP  q4kr4loop
+
+q4kr4done:
+	MOVQ out+48(FP), BX
+	HSUMTO(Y0, X0, 0)
+	HSUMTO(Y5, X5, 4)
+	HSUMTO(Y6, X6, 8)
+	HSUMTO(Y7, X7, 12)
+	VZEROUPPER
 	RET
 
 // func dotQ4KAVX2x4(w, sc *byte, q *int8, d *float32, bs32 *int32, nb, qstride, dstride, bstride int, out *[4]float32)
