@@ -244,7 +244,10 @@ f16x4done:
 // func dotF16AVX2r4(w *uint16, wstride int, x *float32, n int, out *[4]float32) (n % 16 == 0)
 //
 // Four rows w + r·wstride bytes, one vector, for decoding: four chains in
-// flight where one row has one.
+// flight where one row has one. The prefetch runs linearly over the next
+// four rows (one run of memory), two lines per step: a kilobyte ahead in
+// each row left the next call's first lines to demand misses (8.98 ->
+// 9.45 tok/s).
 TEXT ·dotF16AVX2r4(SB), NOSPLIT, $0-40
 	MOVQ w+0(FP), SI
 	MOVQ wstride+8(FP), R13
@@ -257,13 +260,14 @@ TEXT ·dotF16AVX2r4(SB), NOSPLIT, $0-40
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
 
+	LEAQ (SI)(R13*4), R10
+
 f16r4loop:
 	TESTQ CX, CX
 	JZ    f16r4done
-	PREFETCHT0 1024(SI) // 1 KB ahead in each row (see dotQ4KAVX2)
-	PREFETCHT0 1024(SI)(R13*1)
-	PREFETCHT0 1024(SI)(R13*2)
-	PREFETCHT0 1024(SI)(R9*1)
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ $128, R10
 	VMOVUPS   (DI), Y8
 	VMOVUPS   32(DI), Y9
 	VCVTPH2PS (SI), Y4
