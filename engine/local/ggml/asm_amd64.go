@@ -28,6 +28,9 @@ func dotQ4KAVX2(w *byte, q *int8, d *float32, bs32 *int32, nb int) float32
 func dotQ4KAVX2r4(w *byte, rb int, q *int8, d *float32, bs32 *int32, nb int, out *[4]float32)
 
 //go:noescape
+func dotQ6KAVX2r4(w *byte, rb int, q *int8, d *float32, bs *int32, nb int, out *[4]float32)
+
+//go:noescape
 func dotQ4KAVX2x4(w, sc *byte, q *int8, d *float32, bs32 *int32, nb, qstride, dstride, bstride int, out *[4]float32)
 
 //go:noescape
@@ -352,7 +355,11 @@ func asmDotRows(m *Matrix, r0, r1 int, a *Acts, t int, y []float32) bool {
 				y[i] = dotQ6KAVX512(&data[i*rb], &q[0], &d[0], &bs[0], nb)
 			}
 		default:
-			for i := range y {
+			i := 0
+			for ; i+4 <= len(y); i += 4 {
+				dotQ6KAVX2r4(&data[i*rb], rb, &q[0], &d[0], &bs[0], nb, (*[4]float32)(y[i:i+4]))
+			}
+			for ; i < len(y); i++ {
 				y[i] = dotQ6KAVX2(&data[i*rb], &q[0], &d[0], &bs[0], nb)
 			}
 		}
