@@ -41,7 +41,11 @@ type Acts struct {
 	// Q8_K: the sums of 16 as int16 in pairs k, k+8 of each super-block,
 	// for the Q6_K kernels' block end (see dotQ6KAVX512x4).
 	bsq6 []int16
-	pk   []uint64 // Q8_0/Q8_K: values packed for the SWAR kernels (see packQ8)
+	// Q8_0: d of each group of eight vectors, block by block, the eight
+	// side by side (dT8[(g·nb+b)·8+i] = d[(8g+i)·nb+b]), so that the
+	// eight-vector kernel forms its eight scale products in one multiply.
+	dT8 []float32
+	pk  []uint64 // Q8_0/Q8_K: values packed for the SWAR kernels (see packQ8)
 	task prepTask // prepare's work, kept so that it does not allocate
 	// packed says pk holds q: only the Go kernels read it, so it is
 	// filled on the first product that needs it (see ensurePacked).
@@ -110,6 +114,18 @@ func (a *Acts) prepare(p *Pool, wt Type, x []float32, n, cols int) error {
 		p.Run(units, 8, &a.task)
 	}
 	a.task.x = nil
+	if vt == Q8_0 && n >= 8 {
+		nb := cols / 32
+		a.dT8 = grow(a.dT8, n/8*8*nb)
+		for g := range n / 8 {
+			for i := range 8 {
+				d := a.d[(8*g+i)*nb : (8*g+i+1)*nb]
+				for b, v := range d {
+					a.dT8[(g*nb+b)*8+i] = v
+				}
+			}
+		}
+	}
 	return nil
 }
 

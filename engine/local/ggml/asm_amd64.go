@@ -19,7 +19,7 @@ func dotQ8_0AVX2(w *byte, q *int8, d *float32, nb int) float32
 func dotQ8_0AVX2x4(w *byte, q *int8, d *float32, nb, qstride, dstride int, out *[4]float32)
 
 //go:noescape
-func dotQ8_0AVX2x8(w *byte, q *int8, d *float32, nb, qstride, dstride int, out *[8]float32)
+func dotQ8_0AVX2x8(w *byte, q *int8, dT *float32, nb, qstride int, out *[8]float32)
 
 //go:noescape
 func dotQ4KAVX2(w *byte, q *int8, d *float32, bs32 *int32, nb int) float32
@@ -288,9 +288,12 @@ func asmDot8(m *Matrix, r int, a *Acts, t int, out *[8]float32) bool {
 	c := m.Cols
 	nb := c / 32
 	row := m.Data[r*m.rowBytes : (r+1)*m.rowBytes]
-	q, d := a.q[t*c:(t+8)*c], a.d[t*nb:(t+8)*nb]
+	if t%8 != 0 {
+		return false
+	}
+	q, dT := a.q[t*c:(t+8)*c], a.dT8[t*nb:(t+8)*nb]
 	_ = row[nb*q8_0Bytes-1]
-	dotQ8_0AVX2x8(&row[0], &q[0], &d[0], nb, c, 4*nb, out)
+	dotQ8_0AVX2x8(&row[0], &q[0], &dT[0], nb, c, out)
 	return true
 }
 

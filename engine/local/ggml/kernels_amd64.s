@@ -15,12 +15,13 @@
 // from VPMADDUBSW/VPMADDWD; each block's sum is converted to float and
 // accumulated with FMA in eight lanes, summed once at the end of the row.
 
-// The Q8_0 kernels scale a block's eight int32 lane sums S by the
-// activation's scale first and the weight's after, acc += (S·dx)·dw: the
-// activation scale is broadcast straight from memory, and the weight's,
-// broadcast once a block, serves every vector, so a (block, vector) pair
-// costs one multiply and one fused multiply-add past its integer sums
-// (forming dw·dx first cost a scalar multiply and a broadcast more).
+// The Q8_0 kernels add a block's eight int32 lane sums S, converted, times
+// the product of the scales: acc += S·(dx·dw). The eight-vector kernel
+// forms the eight vectors' dx·dw in one multiply (Acts.dT8 holds their dx
+// side by side) and broadcasts each from the stack, so a (block, vector)
+// pair costs one fused multiply-add past its integer sums: the floating-
+// point pipes were the kernel's limit, and (S·dx)·dw, a multiply and a
+// fused multiply-add a pair, ran it 27% slower.
 
 // func dotQ8_0AVX2(w *byte, q *int8, d *float32, nb int) float32
 TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-36
@@ -47,9 +48,8 @@ q8loop:
 	MOVWLZX (SI), AX
 	VMOVD AX, X6
 	VCVTPH2PS X6, X6
+	VMULSS (DX), X6, X6
 	VBROADCASTSS X6, Y6
-	VBROADCASTSS (DX), Y7
-	VMULPS Y7, Y5, Y5
 	VFMADD231PS Y6, Y5, Y0
 	ADDQ $34, SI
 	ADDQ $32, DI
@@ -76,8 +76,19 @@ q8done:
 	VPMADDWD Y15, Y7, Y7; \
 	VCVTDQ2PS Y7, Y7; \
 	VBROADCASTSS da, Y8; \
-	VMULPS Y8, Y7, Y7; \
-	VFMADD231PS Y6, Y7, acc
+	VMULPS Y6, Y8, Y8; \
+	VFMADD231PS Y8, Y7, acc
+
+// Q8X8 is Q8X for the eight-vector kernel: dx·dw comes ready from the
+// stack slot.
+#define Q8X8(qa, slot, acc) \
+	VMOVDQU qa, Y7; \
+	VPSIGNB Y4, Y7, Y7; \
+	VPMADDUBSW Y7, Y5, Y7; \
+	VPMADDWD Y15, Y7, Y7; \
+	VCVTDQ2PS Y7, Y7; \
+	VBROADCASTSS (4*slot)(SP), Y8; \
+	VFMADD231PS Y8, Y7, acc
 
 // Q8W loads the block of weights at SI: values (Y4), magnitudes (Y5) and
 // the scale broadcast (Y6).
@@ -134,23 +145,19 @@ q8x4done:
 	VZEROUPPER
 	RET
 
-// func dotQ8_0AVX2x8(w *byte, q *int8, d *float32, nb, qstride, dstride int, out *[8]float32)
+// func dotQ8_0AVX2x8(w *byte, q *int8, dT *float32, nb, qstride int, out *[8]float32)
 //
-// dotQ8_0AVX2x4 for eight vectors: the weight block's preparation, a
-// fifth of a (block, vector) pair's work at four vectors, is shared by
-// eight.
-TEXT ·dotQ8_0AVX2x8(SB), NOSPLIT, $0-56
+// The row against eight vectors (q + t·qstride bytes), their scales side
+// by side at dT (Acts.dT8), eight per block.
+TEXT ·dotQ8_0AVX2x8(SB), NOSPLIT, $32-48
 	MOVQ w+0(FP), SI
 	MOVQ q+8(FP), DI
-	MOVQ d+16(FP), DX
+	MOVQ dT+16(FP), DX
 	MOVQ nb+24(FP), CX
 	MOVQ qstride+32(FP), R8
 	LEAQ (R8)(R8*2), R9
-	MOVQ dstride+40(FP), R10
-	LEAQ (R10)(R10*2), R11
 	LEAQ (DI)(R8*4), R12
-	LEAQ (DX)(R10*4), R13
-	MOVQ out+48(FP), BX
+	MOVQ out+40(FP), BX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -167,19 +174,20 @@ q8x8loop:
 	TESTQ CX, CX
 	JZ    q8x8done
 	Q8W
-	Q8X((DI), (DX), Y0)
-	Q8X((DI)(R8*1), (DX)(R10*1), Y1)
-	Q8X((DI)(R8*2), (DX)(R10*2), Y2)
-	Q8X((DI)(R9*1), (DX)(R11*1), Y3)
-	Q8X((R12), (R13), Y9)
-	Q8X((R12)(R8*1), (R13)(R10*1), Y10)
-	Q8X((R12)(R8*2), (R13)(R10*2), Y11)
-	Q8X((R12)(R9*1), (R13)(R11*1), Y12)
+	VMULPS (DX), Y6, Y8
+	VMOVUPS Y8, (SP)
+	Q8X8((DI), 0, Y0)
+	Q8X8((DI)(R8*1), 1, Y1)
+	Q8X8((DI)(R8*2), 2, Y2)
+	Q8X8((DI)(R9*1), 3, Y3)
+	Q8X8((R12), 4, Y9)
+	Q8X8((R12)(R8*1), 5, Y10)
+	Q8X8((R12)(R8*2), 6, Y11)
+	Q8X8((R12)(R9*1), 7, Y12)
 	ADDQ $34, SI
 	ADDQ $32, DI
-	ADDQ $4, DX
+	ADDQ $32, DX
 	ADDQ $32, R12
-	ADDQ $4, R13
 	DECQ CX
 	JMP  q8x8loop
 
