@@ -152,7 +152,11 @@ func (pt *prepTask) Run(_, lo, hi int) {
 			a.f[i] = BF16ToF32(F32ToBF16(x[i]))
 		}
 	case Q8_0:
-		for b := i0 / 32; b < i1/32; b++ {
+		b0, b1 := i0/32, i1/32
+		if asmQuantQ8_0(x[i0:i1], a.q[i0:i1], a.d[b0:b1], a.bs[b0:b1]) {
+			break
+		}
+		for b := b0; b < b1; b++ {
 			q := a.q[32*b : 32*b+32]
 			a.d[b] = quantActQ8_0(x[32*b:32*b+32], q)
 			s := int32(0)

@@ -155,6 +155,22 @@ func asmF16ToF32s(dst []float32, src []uint16) int {
 	return n
 }
 
+//go:noescape
+func quantQ8_0AVX2(x *float32, q *int8, d *float32, bs *int32, nb int)
+
+// asmQuantQ8_0 is quantActQ8_0 for the len(d) blocks of x, with each
+// block's sum of quantized values in bs; false (nothing done) without
+// the kernels.
+func asmQuantQ8_0(x []float32, q []int8, d []float32, bs []int32) bool {
+	nb := len(d)
+	if !asmOn || nb == 0 {
+		return false
+	}
+	_, _, _ = x[32*nb-1], q[32*nb-1], bs[nb-1]
+	quantQ8_0AVX2(&x[0], &q[0], &d[0], &bs[0], nb)
+	return true
+}
+
 // asmRoundF16s is dst = RoundF16(src) for the first len(dst) &^ 15
 // values, returning how many it did.
 func asmRoundF16s(dst, src []float32) int {
