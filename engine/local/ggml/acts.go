@@ -166,9 +166,13 @@ func (pt *prepTask) Run(_, lo, hi int) {
 			a.bs[b] = s
 		}
 	case Q8_K:
-		for b := i0 / QK_K; b < i1/QK_K; b++ {
+		b0, b1 := i0/QK_K, i1/QK_K
+		done := asmQuantQ8K(x[i0:i1], a.q[i0:i1], a.d[b0:b1], a.bs[16*b0:16*b1])
+		for b := b0; b < b1; b++ {
 			bs := a.bs[16*b : 16*b+16]
-			a.d[b] = quantActQ8K(x[QK_K*b:QK_K*(b+1)], a.q[QK_K*b:QK_K*(b+1)], bs)
+			if !done {
+				a.d[b] = quantActQ8K(x[QK_K*b:QK_K*(b+1)], a.q[QK_K*b:QK_K*(b+1)], bs)
+			}
 			for k := range 8 {
 				a.bs32[8*b+k] = bs[2*k] + bs[2*k+1]
 				// Sums of 16 values of at most 127 in magnitude fit int16.

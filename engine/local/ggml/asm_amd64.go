@@ -171,6 +171,21 @@ func asmQuantQ8_0(x []float32, q []int8, d []float32, bs []int32) bool {
 	return true
 }
 
+//go:noescape
+func quantQ8KAVX2(x *float32, q *int8, d *float32, bs *int32, nb int)
+
+// asmQuantQ8K is quantActQ8K for the len(d) super-blocks of x (bs: 16
+// sums a block); false (nothing done) without the kernels.
+func asmQuantQ8K(x []float32, q []int8, d []float32, bs []int32) bool {
+	nb := len(d)
+	if !asmOn || nb == 0 {
+		return false
+	}
+	_, _, _ = x[QK_K*nb-1], q[QK_K*nb-1], bs[16*nb-1]
+	quantQ8KAVX2(&x[0], &q[0], &d[0], &bs[0], nb)
+	return true
+}
+
 // asmRoundF16s is dst = RoundF16(src) for the first len(dst) &^ 15
 // values, returning how many it did.
 func asmRoundF16s(dst, src []float32) int {

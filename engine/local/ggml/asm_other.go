@@ -28,6 +28,8 @@ func asmRoundF16s([]float32, []float32) int { return 0 }
 
 func asmQuantQ8_0([]float32, []int8, []float32, []int32) bool { return false }
 
+func asmQuantQ8K([]float32, []int8, []float32, []int32) bool { return false }
+
 func asm512Supported() bool { return false }
 
 func asmCovers(*Matrix) bool { return false }

@@ -103,3 +103,142 @@ q80loop:
 q80done:
 	VZEROUPPER
 	RET
+
+DATA cm127<>+0(SB)/4, $-127.0
+GLOBL cm127<>(SB), RODATA|NOPTR, $4
+DATA c1<>+0(SB)/4, $1.0
+GLOBL c1<>(SB), RODATA|NOPTR, $4
+
+// func quantQ8KAVX2(x *float32, q *int8, d *float32, bs *int32, nb int)
+//
+// quantActQ8K for nb super-blocks of 256: the scale comes from mx, the
+// first value of the largest magnitude m, q = round(x·(-127/mx)) (capped
+// at 127 by the packing's saturation), d = 1/(-127/mx), and the sums of
+// each 16 q in bs (16 a block); all zero where m is 0. The sums of 16
+// wait on the stack (512 bytes) until the block's end adds them across.
+TEXT ·quantQ8KAVX2(SB), NOSPLIT, $512-40
+	MOVQ x+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ bs+24(FP), BX
+	MOVQ nb+32(FP), CX
+	VBROADCASTSS absmask<>(SB), Y15
+	VMOVDQU packperm<>(SB), Y13
+	VXORPS X12, X12, X12
+
+q8kblock:
+	TESTQ CX, CX
+	JZ    q8kdone
+
+	// m: the largest magnitude, in every lane of Y4.
+	VXORPS Y4, Y4, Y4
+	XORQ AX, AX
+q8kmax:
+	VANDPS (SI)(AX*1), Y15, Y0
+	VANDPS 32(SI)(AX*1), Y15, Y1
+	VMAXPS Y1, Y0, Y0
+	VMAXPS Y0, Y4, Y4
+	ADDQ $64, AX
+	CMPQ AX, $1024
+	JLT  q8kmax
+	VEXTRACTF128 $1, Y4, X5
+	VMAXPS X5, X4, X4
+	VPERMILPS $0x4e, X4, X5
+	VMAXPS X5, X4, X4
+	VPERMILPS $0xb1, X4, X5
+	VMAXPS X5, X4, X4
+	VUCOMISS X12, X4
+	JEQ  q8kzero
+	VINSERTF128 $1, X4, Y4, Y4
+
+	// mx: the first value whose magnitude is m.
+	XORQ AX, AX
+q8kfind:
+	VANDPS (SI)(AX*4), Y15, Y0
+	VCMPPS $0, Y4, Y0, Y0
+	VMOVMSKPS Y0, R8
+	TESTL R8, R8
+	JNZ  q8kfound
+	ADDQ $8, AX
+	JMP  q8kfind
+q8kfound:
+	TZCNTL R8, R8
+	ADDQ R8, AX
+	VMOVSS (SI)(AX*4), X5
+	VMOVSS cm127<>(SB), X6
+	VDIVSS X5, X6, X6 // iscale = -127/mx
+	VMOVSS c1<>(SB), X7
+	VDIVSS X6, X7, X7 // d = 1/iscale
+	VMOVSS X7, (DX)
+	VBROADCASTSS X6, Y6
+
+	// q, 32 values a step, and the step's two sums of 16 on the stack.
+	XORQ AX, AX
+	XORQ R9, R9
+q8kquant:
+	VMULPS (SI)(AX*4), Y6, Y0
+	VMULPS 32(SI)(AX*4), Y6, Y1
+	VMULPS 64(SI)(AX*4), Y6, Y2
+	VMULPS 96(SI)(AX*4), Y6, Y3
+	VCVTPS2DQ Y0, Y0
+	VCVTPS2DQ Y1, Y1
+	VCVTPS2DQ Y2, Y2
+	VCVTPS2DQ Y3, Y3
+	VPADDD Y1, Y0, Y7
+	VMOVDQU Y7, (SP)(R9*1)
+	VPADDD Y3, Y2, Y7
+	VMOVDQU Y7, 32(SP)(R9*1)
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKSSWB Y2, Y0, Y0
+	VPERMD Y0, Y13, Y0
+	VMOVDQU Y0, (DI)(AX*1)
+	ADDQ $32, AX
+	ADDQ $64, R9
+	CMPQ AX, $256
+	JLT  q8kquant
+
+	// The sixteen sums of 16: eight lanes each, added across.
+#define Q8KSUMS8(off, dst) \
+	VMOVDQU (off)(SP), Y0; \
+	VPHADDD (off+32)(SP), Y0, Y0; \
+	VMOVDQU (off+64)(SP), Y1; \
+	VPHADDD (off+96)(SP), Y1, Y1; \
+	VMOVDQU (off+128)(SP), Y2; \
+	VPHADDD (off+160)(SP), Y2, Y2; \
+	VMOVDQU (off+192)(SP), Y3; \
+	VPHADDD (off+224)(SP), Y3, Y3; \
+	VPHADDD Y1, Y0, Y0; \
+	VPHADDD Y3, Y2, Y2; \
+	VPERM2I128 $0x20, Y2, Y0, Y1; \
+	VPERM2I128 $0x31, Y2, Y0, Y3; \
+	VPADDD Y3, Y1, Y1; \
+	VMOVDQU Y1, dst
+
+	Q8KSUMS8(0, (BX))
+	Q8KSUMS8(256, 32(BX))
+	JMP q8knext
+
+q8kzero:
+	VXORPS Y0, Y0, Y0
+	MOVL $0, (DX)
+	XORQ AX, AX
+q8kclear:
+	VMOVDQU Y0, (DI)(AX*1)
+	ADDQ $32, AX
+	CMPQ AX, $256
+	JLT  q8kclear
+	VMOVDQU Y0, (BX)
+	VMOVDQU Y0, 32(BX)
+
+q8knext:
+	ADDQ $1024, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $64, BX
+	DECQ CX
+	JMP  q8kblock
+
+q8kdone:
+	VZEROUPPER
+	RET

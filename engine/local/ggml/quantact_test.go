@@ -63,3 +63,55 @@ func TestQuantQ8_0MatchesGo(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantQ8KMatchesGo is TestQuantQ8_0MatchesGo for the K-quants'
+// activations, with ties of magnitude (the first one sets the sign).
+func TestQuantQ8KMatchesGo(t *testing.T) {
+	defer SetAssembly(true)
+	SetAssembly(true)
+	const n = 96
+	x := actBlocks(8*n, rand.New(rand.NewPCG(8, 1)))
+	for b := range n { // whole super-blocks of zeros, of tiny and of one value
+		blk := x[QK_K*b : QK_K*(b+1)]
+		switch b % 7 {
+		case 3:
+			clear(blk)
+		case 4:
+			for i := range blk {
+				blk[i] *= 1e-30
+			}
+		case 6:
+			clear(blk)
+			blk[b%QK_K] = -0.25
+		}
+	}
+	for b := 0; b < n; b += 5 { // a tie: -m before +m, or +m before -m
+		blk := x[QK_K*b : QK_K*(b+1)]
+		m := absMax(blk) * 2
+		blk[17], blk[200] = -m, m
+		if b%10 == 0 {
+			blk[17], blk[200] = m, -m
+		}
+	}
+	q, d, bs := make([]int8, QK_K*n), make([]float32, n), make([]int32, 16*n)
+	if !asmQuantQ8K(x, q, d, bs) {
+		t.Skip("no assembly quantizer on this CPU")
+	}
+	wq, wbs := make([]int8, QK_K), make([]int32, 16)
+	for b := range n {
+		wd := quantActQ8K(x[QK_K*b:QK_K*(b+1)], wq, wbs)
+		for i, v := range wq {
+			if q[QK_K*b+i] != v {
+				t.Fatalf("block %d value %d: %d, Go %d (x %g)", b, i, q[QK_K*b+i], v, x[QK_K*b+i])
+			}
+		}
+		for j, v := range wbs {
+			if bs[16*b+j] != v {
+				t.Fatalf("block %d sum %d: %d, Go %d", b, j, bs[16*b+j], v)
+			}
+		}
+		if math.Float32bits(d[b]) != math.Float32bits(wd) {
+			t.Fatalf("block %d: d %g, Go %g", b, d[b], wd)
+		}
+	}
+}
