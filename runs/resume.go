@@ -69,10 +69,18 @@ func (r *run) resumePoint(ctx context.Context) (*resumed, error) {
 // between them and their token's last event).
 func (r *run) continueFrom(p *resumed, parser *reasoning.Parser) (int, error) {
 	var buf []thinkstream.Event
-	made := 0
+	made, thinking := 0, 0
 	for _, text := range p.raw {
 		buf = parser.AppendAdd(buf[:0], thinkstream.Token{Text: text, Channel: thinkstream.ChannelRaw, ID: -1})
 		made += len(buf)
+		// As countToken counts them: a token is reasoning when one of
+		// its events is.
+		for _, ev := range buf {
+			if thinkstream.IsReasoning(ev.Type, ev.Channel) {
+				thinking++
+				break
+			}
+		}
 	}
 	skip := p.events - made
 	if skip < 0 || skip > maxSeam {
@@ -81,7 +89,8 @@ func (r *run) continueFrom(p *resumed, parser *reasoning.Parser) (int, error) {
 	}
 	r.req.Prefix = strings.Join(p.raw, "")
 	r.mu.Lock()
-	r.tokens, r.answer = len(p.raw), p.answer
+	r.tokens, r.thinking, r.answer = len(p.raw), thinking, p.answer
+	r.resumedFrom = len(p.raw)
 	r.mu.Unlock()
 	return skip, nil
 }

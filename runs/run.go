@@ -41,9 +41,12 @@ type run struct {
 	left     bool                 // its worker stopped: no terminal event, another continues
 
 	tokens, thinking int
-	firstToken       time.Time
-	startedAt        time.Time
-	answer           string
+	// resumedFrom is the tokens an earlier attempt streamed (continueFrom):
+	// the rate counts this attempt's alone, from its first token.
+	resumedFrom int
+	firstToken  time.Time
+	startedAt   time.Time
+	answer      string
 }
 
 var (
@@ -183,6 +186,17 @@ func (r *run) work() {
 			r.finish(thinkstream.StateFailed, err, thinkstream.Result{})
 			return
 		}
+		// max_tokens bounds the run, not each attempt: the continuation
+		// gets what the earlier ones left of it.
+		if mt := r.req.Params.MaxTokens; mt > 0 {
+			if left := mt - len(from.raw); left > 0 {
+				r.req.Params.MaxTokens = left
+			} else {
+				close(statsDone)
+				r.finish(thinkstream.StateCompleted, nil, thinkstream.Result{FinishReason: "length"})
+				return
+			}
+		}
 	}
 	var buf []thinkstream.Event
 	var pending []string // model output not yet logged with an event
@@ -241,7 +255,7 @@ func (r *run) work() {
 func (r *run) countToken(evs []thinkstream.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.tokens == 0 {
+	if r.tokens == r.resumedFrom {
 		r.firstToken = time.Now()
 	}
 	r.tokens++
@@ -285,9 +299,9 @@ func (r *run) stats() *thinkstream.Stats {
 	if !r.startedAt.IsZero() {
 		s.ElapsedMS = time.Since(r.startedAt).Milliseconds()
 	}
-	if r.tokens > 1 {
+	if n := r.tokens - r.resumedFrom; n > 1 {
 		if d := time.Since(r.firstToken).Seconds(); d > 0 {
-			s.TokensPerSec = float64(r.tokens-1) / d
+			s.TokensPerSec = float64(n-1) / d
 		}
 	}
 	return s
@@ -311,10 +325,11 @@ func (r *run) finish(state thinkstream.RunState, cause error, res thinkstream.Re
 		return
 	}
 	usage := res.Usage
-	if usage.CompletionTokens == 0 {
+	if usage.CompletionTokens == 0 || r.resumedFrom > 0 {
+		// A continued run's engine counts its own attempt only.
 		usage.CompletionTokens = r.tokens
 	}
-	if usage.ReasoningTokens == 0 {
+	if usage.ReasoningTokens == 0 || r.resumedFrom > 0 {
 		usage.ReasoningTokens = r.thinking
 	}
 	tm := res.Timings
@@ -324,8 +339,8 @@ func (r *run) finish(state thinkstream.RunState, cause error, res thinkstream.Re
 		if !r.firstToken.IsZero() {
 			tm.TTFTMS = r.firstToken.Sub(r.startedAt).Milliseconds()
 			r.m.cfg.Metrics.TTFT.Observe(r.firstToken.Sub(r.startedAt).Seconds())
-			if d := now.Sub(r.firstToken).Seconds(); r.tokens > 1 && d > 0 {
-				r.m.cfg.Metrics.TokensPerSec.Observe(float64(r.tokens-1) / d)
+			if d, n := now.Sub(r.firstToken).Seconds(), r.tokens-r.resumedFrom; n > 1 && d > 0 {
+				r.m.cfg.Metrics.TokensPerSec.Observe(float64(n-1) / d)
 			}
 		}
 	}

@@ -216,7 +216,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("recover runs: %w", err)
 	}
 	if s.Recovered > 0 {
-		cfg.Logger.Warn("ended runs interrupted by a previous crash", "runs", s.Recovered)
+		msg := "ended runs interrupted by a previous crash"
+		if cfg.ResumeInterrupted {
+			msg = "continuing (or, where they cannot be continued, ending) runs a previous crash cut short"
+		}
+		cfg.Logger.Warn(msg, "runs", s.Recovered)
 	}
 	s.Pulls = s.newPulls()
 	s.MaxTokens = cfg.MaxTokens
