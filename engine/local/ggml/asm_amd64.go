@@ -28,6 +28,9 @@ func dotQ4KAVX2(w *byte, q *int8, d *float32, bs32 *int32, nb int) float32
 func dotQ4KAVX2r4(w *byte, rb int, q *int8, d *float32, bs32 *int32, nb int, out *[4]float32)
 
 //go:noescape
+func dotQ8_0AVX2r4(w *byte, rb int, q *int8, d *float32, nb int, out *[4]float32)
+
+//go:noescape
 func dotQ6KAVX2r4(w *byte, rb int, q *int8, d *float32, bs *int32, nb int, out *[4]float32)
 
 //go:noescape
@@ -357,7 +360,11 @@ func asmDotRows(m *Matrix, r0, r1 int, a *Acts, t int, y []float32) bool {
 	case Q8_0:
 		nb := c / 32
 		q, d := a.q[t*c:(t+1)*c], a.d[t*nb:(t+1)*nb]
-		for i := range y {
+		i := 0
+		for ; i+4 <= len(y); i += 4 {
+			dotQ8_0AVX2r4(&data[i*rb], rb, &q[0], &d[0], nb, (*[4]float32)(y[i:i+4]))
+		}
+		for ; i < len(y); i++ {
 			y[i] = dotQ8_0AVX2(&data[i*rb], &q[0], &d[0], nb)
 		}
 	case Q4_K, Q5_K, Q6_K:

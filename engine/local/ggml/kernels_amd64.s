@@ -66,6 +66,71 @@ q8done:
 	MOVSS X0, ret+32(FP)
 	RET
 
+// Q8ROW adds one Q8_0 block of the row at base (an addressing mode) times
+// the activations (values in Y2, scale at DX) into acc, as dotQ8_0AVX2's
+// loop body does (Y15: ones in words; Y1, Y3…Y5, X7 and AX scratch).
+#define Q8ROW(base, acc) \
+	VMOVDQU (2)base, Y1; \
+	VPSIGNB Y1, Y1, Y3; \
+	VPSIGNB Y1, Y2, Y4; \
+	VPMADDUBSW Y4, Y3, Y5; \
+	VPMADDWD Y15, Y5, Y5; \
+	VCVTDQ2PS Y5, Y5; \
+	MOVWLZX (0)base, AX; \
+	VMOVD AX, X7; \
+	VCVTPH2PS X7, X7; \
+	VMULSS (DX), X7, X7; \
+	VBROADCASTSS X7, Y7; \
+	VFMADD231PS Y7, Y5, acc
+
+// func dotQ8_0AVX2r4(w *byte, rb int, q *int8, d *float32, nb int, out *[4]float32)
+//
+// dotQ8_0AVX2 for the four rows w + r·rb, one vector, for decoding, bit
+// for bit (see dotQ4KAVX2r4: each activation block is loaded once for the
+// four rows, and the prefetch runs linearly over the next four rows).
+TEXT ·dotQ8_0AVX2r4(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ rb+8(FP), R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ q+16(FP), DI
+	MOVQ d+24(FP), DX
+	MOVQ nb+32(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y6, Y6, Y6
+	VXORPS Y8, Y8, Y8
+	VXORPS Y10, Y10, Y10
+	MOVL $0x00010001, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	LEAQ (SI)(R8*4), R10
+
+q8r4loop:
+	TESTQ CX, CX
+	JZ    q8r4done
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	ADDQ $136, R10
+	VMOVDQU (DI), Y2
+	Q8ROW((SI), Y0)
+	Q8ROW((SI)(R8*1), Y6)
+	Q8ROW((SI)(R8*2), Y8)
+	Q8ROW((SI)(R9*1), Y10)
+	ADDQ $34, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JMP  q8r4loop
+
+q8r4done:
+	MOVQ out+40(FP), BX
+	HSUMTO(Y0, X0, 0)
+	HSUMTO(Y6, X6, 4)
+	HSUMTO(Y8, X8, 8)
+	HSUMTO(Y10, X10, 12)
+	VZEROUPPER
+	RET
+
 // Q8X (for the many-vector kernels) adds one vector's block: its values
 // at qa signed by the weights' signs (Y4) against the weights' magnitudes
 // (Y5), times its scale at da, times the weight's scale (Y6), into acc.
