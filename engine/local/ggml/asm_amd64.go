@@ -31,6 +31,9 @@ func dotQ4KAVX2r4(w *byte, rb int, q *int8, d *float32, bs32 *int32, nb int, out
 func dotQ8_0AVX2r4(w *byte, rb int, q *int8, d *float32, nb int, out *[4]float32)
 
 //go:noescape
+func dotQ5KAVX2r4(w *byte, rb int, q *int8, d *float32, bs32 *int32, nb int, out *[4]float32)
+
+//go:noescape
 func dotQ6KAVX2r4(w *byte, rb int, q *int8, d *float32, bs *int32, nb int, out *[4]float32)
 
 //go:noescape
@@ -388,7 +391,12 @@ func asmDotRows(m *Matrix, r0, r1 int, a *Acts, t int, y []float32) bool {
 				y[i] = dotQ4KAVX2(&data[i*rb], &q[0], &d[0], &bs32[0], nb)
 			}
 		case m.Type == Q5_K:
-			for i := range y {
+			bs32 := a.bs32[t*c/32 : (t+1)*c/32]
+			i := 0
+			for ; i+4 <= len(y); i += 4 {
+				dotQ5KAVX2r4(&data[i*rb], rb, &q[0], &d[0], &bs32[0], nb, (*[4]float32)(y[i:i+4]))
+			}
+			for ; i < len(y); i++ {
 				y[i] = dotQ5KAVX2(&data[i*rb], &q[0], &d[0], &bs[0], nb)
 			}
 		case asm512On:

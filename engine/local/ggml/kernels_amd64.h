@@ -136,3 +136,57 @@ q4kprepdone:
 	HSUMTO(Y1, X1, 4); \
 	HSUMTO(Y2, X2, 8); \
 	HSUMTO(Y3, X3, 12)
+
+// Unpacking a Q4_K block's twelve scale bytes x (llama.cpp's get_scale_min_k4)
+// with byte shuffles: sc[j] = x[j]&63, m[j] = x[j+4]&63 for j < 4, and
+// sc[j] = x[j+4]&15 | (x[j-4]>>6)<<4, m[j] = x[j+4]>>4 | (x[j]>>6)<<4 for
+// j >= 4. k4lo gathers the bytes holding the low bits (sc 0-3, sc 4-7,
+// m 0-3, m 4-7), k4hi the ones whose top two bits are the high bits of
+// sc 4-7 and m 4-7; k4m1/k4m2 mask the low bits (m 4-7 take the high
+// nibble). k4s<>+64p and +64p+32 broadcast scale word 2p and 2p+1.
+DATA k4lo<>+0(SB)/8, $0x0b0a090803020100
+DATA k4lo<>+8(SB)/8, $0x0b0a090807060504
+GLOBL k4lo<>(SB), RODATA|NOPTR, $16
+DATA k4hi<>+0(SB)/8, $0x0302010080808080
+DATA k4hi<>+8(SB)/8, $0x0706050480808080
+GLOBL k4hi<>(SB), RODATA|NOPTR, $16
+DATA k4m1<>+0(SB)/8, $0x0f0f0f0f3f3f3f3f
+DATA k4m1<>+8(SB)/8, $0x000000003f3f3f3f
+GLOBL k4m1<>(SB), RODATA|NOPTR, $16
+DATA k4m2<>+0(SB)/8, $0x0000000000000000
+DATA k4m2<>+8(SB)/8, $0x0f0f0f0f00000000
+GLOBL k4m2<>(SB), RODATA|NOPTR, $16
+#define K4S(k, w) \
+	DATA k4s<>+(32*k)(SB)/8, $w; \
+	DATA k4s<>+(32*k+8)(SB)/8, $w; \
+	DATA k4s<>+(32*k+16)(SB)/8, $w; \
+	DATA k4s<>+(32*k+24)(SB)/8, $w
+K4S(0, 0x0100010001000100)
+K4S(1, 0x0302030203020302)
+K4S(2, 0x0504050405040504)
+K4S(3, 0x0706070607060706)
+K4S(4, 0x0908090809080908)
+K4S(5, 0x0b0a0b0a0b0a0b0a)
+K4S(6, 0x0d0c0d0c0d0c0d0c)
+K4S(7, 0x0f0e0f0e0f0e0f0e)
+GLOBL k4s<>(SB), RODATA|NOPTR, $256
+
+// K4UNPACK unpacks the scales of the Q4_K/Q5_K block at base (an
+// addressing mode; scales at +4) with the masks above: Y3 = the eight
+// scales as words in both halves (for the k4s broadcasts), mins = the
+// eight mins as dwords. X1…X4 scratch.
+#define K4UNPACK(base, mins) \
+	VMOVDQU (4)base, X1; \
+	VPSHUFB k4lo<>(SB), X1, X2; \
+	VPSHUFB k4hi<>(SB), X1, X3; \
+	VPSRLW $4, X2, X4; \
+	VPAND k4m2<>(SB), X4, X4; \
+	VPAND k4m1<>(SB), X2, X2; \
+	VPOR X4, X2, X2; \
+	VPSRLW $2, X3, X3; \
+	VPAND m30<>(SB), X3, X3; \
+	VPOR X3, X2, X2; \
+	VPMOVZXBW X2, Y3; \
+	VPERMQ $0x44, Y3, Y3; \
+	VPSRLDQ $8, X2, X4; \
+	VPMOVZXBD X4, mins

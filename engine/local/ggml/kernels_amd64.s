@@ -268,40 +268,6 @@ q8x8done:
 	VZEROUPPER
 	RET
 
-// Unpacking a Q4_K block's twelve scale bytes x (llama.cpp's get_scale_min_k4)
-// with byte shuffles: sc[j] = x[j]&63, m[j] = x[j+4]&63 for j < 4, and
-// sc[j] = x[j+4]&15 | (x[j-4]>>6)<<4, m[j] = x[j+4]>>4 | (x[j]>>6)<<4 for
-// j >= 4. k4lo gathers the bytes holding the low bits (sc 0-3, sc 4-7,
-// m 0-3, m 4-7), k4hi the ones whose top two bits are the high bits of
-// sc 4-7 and m 4-7; k4m1/k4m2 mask the low bits (m 4-7 take the high
-// nibble). k4s<>+64p and +64p+32 broadcast scale word 2p and 2p+1.
-DATA k4lo<>+0(SB)/8, $0x0b0a090803020100
-DATA k4lo<>+8(SB)/8, $0x0b0a090807060504
-GLOBL k4lo<>(SB), RODATA|NOPTR, $16
-DATA k4hi<>+0(SB)/8, $0x0302010080808080
-DATA k4hi<>+8(SB)/8, $0x0706050480808080
-GLOBL k4hi<>(SB), RODATA|NOPTR, $16
-DATA k4m1<>+0(SB)/8, $0x0f0f0f0f3f3f3f3f
-DATA k4m1<>+8(SB)/8, $0x000000003f3f3f3f
-GLOBL k4m1<>(SB), RODATA|NOPTR, $16
-DATA k4m2<>+0(SB)/8, $0x0000000000000000
-DATA k4m2<>+8(SB)/8, $0x0f0f0f0f00000000
-GLOBL k4m2<>(SB), RODATA|NOPTR, $16
-#define K4S(k, w) \
-	DATA k4s<>+(32*k)(SB)/8, $w; \
-	DATA k4s<>+(32*k+8)(SB)/8, $w; \
-	DATA k4s<>+(32*k+16)(SB)/8, $w; \
-	DATA k4s<>+(32*k+24)(SB)/8, $w
-K4S(0, 0x0100010001000100)
-K4S(1, 0x0302030203020302)
-K4S(2, 0x0504050405040504)
-K4S(3, 0x0706070607060706)
-K4S(4, 0x0908090809080908)
-K4S(5, 0x0b0a0b0a0b0a0b0a)
-K4S(6, 0x0d0c0d0c0d0c0d0c)
-K4S(7, 0x0f0e0f0e0f0e0f0e)
-GLOBL k4s<>(SB), RODATA|NOPTR, $256
-
 // func dotQ4KAVX2(w *byte, q *int8, d *float32, bs32 *int32, nb int) float32
 //
 // One pass over the row: each block's scales are unpacked in vector
@@ -326,22 +292,7 @@ q4kloop:
 	PREFETCHT0 1280(SI)
 	VPXOR Y9, Y9, Y9
 
-	// X2 = sc0…7, m0…7 as bytes; Y3 = the scales as words in both
-	// halves; Y4 = the mins as dwords.
-	VMOVDQU 4(SI), X1
-	VPSHUFB k4lo<>(SB), X1, X2
-	VPSHUFB k4hi<>(SB), X1, X3
-	VPSRLW $4, X2, X4
-	VPAND k4m2<>(SB), X4, X4
-	VPAND k4m1<>(SB), X2, X2
-	VPOR X4, X2, X2
-	VPSRLW $2, X3, X3
-	VPAND m30<>(SB), X3, X3
-	VPOR X3, X2, X2
-	VPMOVZXBW X2, Y3
-	VPERMQ $0x44, Y3, Y3
-	VPSRLDQ $8, X2, X4
-	VPMOVZXBD X4, Y4
+	K4UNPACK((SI), Y4)
 
 #define Q4KGROUP(p) \
 	VMOVDQU (16+32*p)(SI), Y10; \
@@ -398,20 +349,7 @@ q4kdone:
 // arithmetic in its order (Y15: the nibble mask; Y1…Y4, Y9…Y14 scratch).
 #define Q4KBLOCK(base, acc) \
 	VPXOR Y9, Y9, Y9; \
-	VMOVDQU (4)base, X1; \
-	VPSHUFB k4lo<>(SB), X1, X2; \
-	VPSHUFB k4hi<>(SB), X1, X3; \
-	VPSRLW $4, X2, X4; \
-	VPAND k4m2<>(SB), X4, X4; \
-	VPAND k4m1<>(SB), X2, X2; \
-	VPOR X4, X2, X2; \
-	VPSRLW $2, X3, X3; \
-	VPAND m30<>(SB), X3, X3; \
-	VPOR X3, X2, X2; \
-	VPMOVZXBW X2, Y3; \
-	VPERMQ $0x44, Y3, Y3; \
-	VPSRLDQ $8, X2, X4; \
-	VPMOVZXBD X4, Y4; \
+	K4UNPACK(base, Y4); \
 	Q4KRGROUP(0, base); \
 	Q4KRGROUP(1, base); \
 	Q4KRGROUP(2, base); \

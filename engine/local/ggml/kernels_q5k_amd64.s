@@ -97,6 +97,105 @@ q5kdone:
 	MOVSS X0, ret+40(FP)
 	RET
 
+// Q5KBLOCK adds one Q5_K block of the row at base (an addressing mode)
+// times the activations at DI/DX/BX (bs32: sums of 32) into acc, with
+// dotQ5KAVX2's arithmetic: the integer sums are the same, and the float
+// steps come in the same order. Y15: the nibble mask; Y1…Y4, Y8…Y14
+// scratch.
+#define Q5KBLOCK(base, acc) \
+	VPXOR Y9, Y9, Y9; \
+	VMOVDQU (16)base, Y8; \
+	K4UNPACK(base, Y2); \
+	Q5KRGROUP(0, base); \
+	Q5KRGROUP(1, base); \
+	Q5KRGROUP(2, base); \
+	Q5KRGROUP(3, base); \
+	VPMADDWD (BX), Y2, Y10; \
+	VCVTDQ2PS Y10, Y10; \
+	VCVTDQ2PS Y9, Y9; \
+	VPBROADCASTD (0)base, X11; \
+	VCVTPH2PS X11, Y11; \
+	VBROADCASTSS (DX), Y12; \
+	VMULPS Y12, Y11, Y11; \
+	VMOVSLDUP Y11, Y12; \
+	VFMADD231PS Y12, Y9, acc; \
+	VMOVSHDUP Y11, Y12; \
+	VFNMADD231PS Y12, Y10, acc
+
+#define Q5KRGROUP(p, base) \
+	VMOVDQU (48+32*p)base, Y10; \
+	VPAND Y15, Y10, Y11; \
+	VPSRLW $4, Y10, Y12; \
+	VPAND Y15, Y12, Y12; \
+	Q5KHI(4, Y8, m10<>(SB), Y1); \
+	VPOR Y1, Y11, Y11; \
+	Q5KHI(3, Y8, m10<>(SB), Y1); \
+	VPOR Y1, Y12, Y12; \
+	VPSRLW $2, Y8, Y8; \
+	VPMADDUBSW (64*p)(DI), Y11, Y11; \
+	VPMADDUBSW (64*p+32)(DI), Y12, Y12; \
+	VPSHUFB k4s<>+(64*p)(SB), Y3, Y13; \
+	VPMADDWD Y13, Y11, Y11; \
+	VPSHUFB k4s<>+(64*p+32)(SB), Y3, Y14; \
+	VPMADDWD Y14, Y12, Y12; \
+	VPADDD Y11, Y9, Y9; \
+	VPADDD Y12, Y9, Y9
+
+// func dotQ5KAVX2r4(w *byte, rb int, q *int8, d *float32, bs32 *int32, nb int, out *[4]float32)
+//
+// dotQ5KAVX2 for the four rows w + r·rb, one vector, for decoding, bit
+// for bit (see dotQ4KAVX2r4), prefetching the next four rows linearly,
+// 704 bytes a block.
+TEXT ·dotQ5KAVX2r4(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), SI
+	MOVQ rb+8(FP), R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ q+16(FP), DI
+	MOVQ d+24(FP), DX
+	MOVQ bs32+32(FP), BX
+	MOVQ nb+40(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VPBROADCASTD nibmask<>(SB), Y15
+	LEAQ (SI)(R8*4), R10
+
+q5kr4loop:
+	TESTQ CX, CX
+	JZ    q5kr4done
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 192(R10)
+	PREFETCHT0 256(R10)
+	PREFETCHT0 320(R10)
+	PREFETCHT0 384(R10)
+	PREFETCHT0 448(R10)
+	PREFETCHT0 512(R10)
+	PREFETCHT0 576(R10)
+	PREFETCHT0 640(R10)
+	ADDQ $704, R10
+	Q5KBLOCK((SI), Y0)
+	Q5KBLOCK((SI)(R8*1), Y5)
+	Q5KBLOCK((SI)(R8*2), Y6)
+	Q5KBLOCK((SI)(R9*1), Y7)
+	ADDQ $176, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, BX
+	DECQ CX
+	JMP  q5kr4loop
+
+q5kr4done:
+	MOVQ out+48(FP), BX
+	HSUMTO(Y0, X0, 0)
+	HSUMTO(Y5, X5, 4)
+	HSUMTO(Y6, X6, 8)
+	HSUMTO(Y7, X7, 12)
+	VZEROUPPER
+	RET
+
 // func dotQ5KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32) (nb <= 64)
 //
 // dotQ5KAVX2 for four activation vectors: scales, nibbles and fifth bits
