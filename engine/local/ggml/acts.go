@@ -44,8 +44,8 @@ type Acts struct {
 	// Q8_0: d of each group of eight vectors, block by block, the eight
 	// side by side (dT8[(g·nb+b)·8+i] = d[(8g+i)·nb+b]), so that the
 	// eight-vector kernel forms its eight scale products in one multiply.
-	dT8 []float32
-	pk  []uint64 // Q8_0/Q8_K: values packed for the SWAR kernels (see packQ8)
+	dT8  []float32
+	pk   []uint64 // Q8_0/Q8_K: values packed for the SWAR kernels (see packQ8)
 	task prepTask // prepare's work, kept so that it does not allocate
 	// packed says pk holds q: only the Go kernels read it, so it is
 	// filled on the first product that needs it (see ensurePacked).
