@@ -190,3 +190,48 @@ GLOBL k4s<>(SB), RODATA|NOPTR, $256
 	VPERMQ $0x44, Y3, Y3; \
 	VPSRLDQ $8, X2, X4; \
 	VPMOVZXBD X4, mins
+
+// R4KARGS and R4KSUMS open and close the four-row Q4_K/Q5_K decoding
+// kernels (func (w *byte, rb int, q *int8, d *float32, bs32 *int32, nb int,
+// out *[4]float32)): rows at SI, R8 = rb, R9 = 3·rb, activations at
+// DI/DX/BX, nb in CX, the rows' accumulators Y0, Y5, Y6, Y7, the nibble
+// mask in Y15; R4KSUMS stores the four sums at out and returns.
+#define R4KARGS \
+	MOVQ w+0(FP), SI; \
+	MOVQ rb+8(FP), R8; \
+	LEAQ (R8)(R8*2), R9; \
+	MOVQ q+16(FP), DI; \
+	MOVQ d+24(FP), DX; \
+	MOVQ bs32+32(FP), BX; \
+	MOVQ nb+40(FP), CX; \
+	VXORPS Y0, Y0, Y0; \
+	VXORPS Y5, Y5, Y5; \
+	VXORPS Y6, Y6, Y6; \
+	VXORPS Y7, Y7, Y7; \
+	VPBROADCASTD nibmask<>(SB), Y15
+
+#define R4KSUMS \
+	MOVQ out+48(FP), BX; \
+	HSUMTO(Y0, X0, 0); \
+	HSUMTO(Y5, X5, 4); \
+	HSUMTO(Y6, X6, 8); \
+	HSUMTO(Y7, X7, 12); \
+	VZEROUPPER; \
+	RET
+
+// K4TAIL ends a Q4_K/Q5_K block of the row at base for one vector: acc +=
+// (d·d8)·isum (Y9), then acc -= (dmin·d8)·(mins · the activations' sums of
+// 32 at BX); the sums fit 16 bits, so VPMADDWD with the zero-extended
+// mins is their exact product. Y10…Y12 scratch.
+#define K4TAIL(base, mins, acc) \
+	VPMADDWD (BX), mins, Y10; \
+	VCVTDQ2PS Y10, Y10; \
+	VCVTDQ2PS Y9, Y9; \
+	VPBROADCASTD (0)base, X11; \
+	VCVTPH2PS X11, Y11; \
+	VBROADCASTSS (DX), Y12; \
+	VMULPS Y12, Y11, Y11; \
+	VMOVSLDUP Y11, Y12; \
+	VFMADD231PS Y12, Y9, acc; \
+	VMOVSHDUP Y11, Y12; \
+	VFNMADD231PS Y12, Y10, acc

@@ -316,17 +316,7 @@ q4kloop:
 	// acc += (d·d8)·isum, then acc -= (dmin·d8)·(mins · sums of 32)
 	// (the sums fit 16 bits, so VPMADDWD with the zero-extended mins is
 	// their exact product).
-	VPMADDWD (BX), Y4, Y5
-	VCVTDQ2PS Y5, Y5
-	VCVTDQ2PS Y9, Y9
-	VPBROADCASTD (SI), X6
-	VCVTPH2PS X6, Y6
-	VBROADCASTSS (DX), Y7
-	VMULPS Y7, Y6, Y6
-	VMOVSLDUP Y6, Y7
-	VFMADD231PS Y7, Y9, Y0
-	VMOVSHDUP Y6, Y7
-	VFNMADD231PS Y7, Y5, Y0
+	K4TAIL((SI), Y4, Y0)
 
 	ADDQ $144, SI
 	ADDQ $256, DI
@@ -354,17 +344,7 @@ q4kdone:
 	Q4KRGROUP(1, base); \
 	Q4KRGROUP(2, base); \
 	Q4KRGROUP(3, base); \
-	VPMADDWD (BX), Y4, Y10; \
-	VCVTDQ2PS Y10, Y10; \
-	VCVTDQ2PS Y9, Y9; \
-	VPBROADCASTD (0)base, X11; \
-	VCVTPH2PS X11, Y11; \
-	VBROADCASTSS (DX), Y12; \
-	VMULPS Y12, Y11, Y11; \
-	VMOVSLDUP Y11, Y12; \
-	VFMADD231PS Y12, Y9, acc; \
-	VMOVSHDUP Y11, Y12; \
-	VFNMADD231PS Y12, Y10, acc
+	K4TAIL(base, Y4, acc)
 
 #define Q4KRGROUP(p, base) \
 	VMOVDQU (16+32*p)base, Y10; \
@@ -388,18 +368,7 @@ q4kdone:
 // the horizontal sum); four rows a call keep it full. Each row's result
 // is dotQ4KAVX2's bit for bit.
 TEXT ·dotQ4KAVX2r4(SB), NOSPLIT, $0-56
-	MOVQ w+0(FP), SI
-	MOVQ rb+8(FP), R8
-	LEAQ (R8)(R8*2), R9
-	MOVQ q+16(FP), DI
-	MOVQ d+24(FP), DX
-	MOVQ bs32+32(FP), BX
-	MOVQ nb+40(FP), CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VPBROADCASTD nibmask<>(SB), Y15
+	R4KARGS
 	// The four rows are one run of memory, and so are the next four:
 	// fetch those, a ninth of them a block (the rows' own prefetch
 	// reached past each row into the next, which the next call then
@@ -431,13 +400,7 @@ q4kr4loop:
 	JMP  q4kr4loop
 
 q4kr4done:
-	MOVQ out+48(FP), BX
-	HSUMTO(Y0, X0, 0)
-	HSUMTO(Y5, X5, 4)
-	HSUMTO(Y6, X6, 8)
-	HSUMTO(Y7, X7, 12)
-	VZEROUPPER
-	RET
+	R4KSUMS
 
 // func dotQ4KAVX2x4(w, sc *byte, q *int8, d *float32, bs32 *int32, nb, qstride, dstride, bstride int, out *[4]float32)
 //

@@ -110,17 +110,7 @@ q5kdone:
 	Q5KRGROUP(1, base); \
 	Q5KRGROUP(2, base); \
 	Q5KRGROUP(3, base); \
-	VPMADDWD (BX), Y2, Y10; \
-	VCVTDQ2PS Y10, Y10; \
-	VCVTDQ2PS Y9, Y9; \
-	VPBROADCASTD (0)base, X11; \
-	VCVTPH2PS X11, Y11; \
-	VBROADCASTSS (DX), Y12; \
-	VMULPS Y12, Y11, Y11; \
-	VMOVSLDUP Y11, Y12; \
-	VFMADD231PS Y12, Y9, acc; \
-	VMOVSHDUP Y11, Y12; \
-	VFNMADD231PS Y12, Y10, acc
+	K4TAIL(base, Y2, acc)
 
 #define Q5KRGROUP(p, base) \
 	VMOVDQU (48+32*p)base, Y10; \
@@ -147,18 +137,7 @@ q5kdone:
 // for bit (see dotQ4KAVX2r4), prefetching the next four rows linearly,
 // 704 bytes a block.
 TEXT ·dotQ5KAVX2r4(SB), NOSPLIT, $0-56
-	MOVQ w+0(FP), SI
-	MOVQ rb+8(FP), R8
-	LEAQ (R8)(R8*2), R9
-	MOVQ q+16(FP), DI
-	MOVQ d+24(FP), DX
-	MOVQ bs32+32(FP), BX
-	MOVQ nb+40(FP), CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VPBROADCASTD nibmask<>(SB), Y15
+	R4KARGS
 	LEAQ (SI)(R8*4), R10
 
 q5kr4loop:
@@ -188,13 +167,7 @@ q5kr4loop:
 	JMP  q5kr4loop
 
 q5kr4done:
-	MOVQ out+48(FP), BX
-	HSUMTO(Y0, X0, 0)
-	HSUMTO(Y5, X5, 4)
-	HSUMTO(Y6, X6, 8)
-	HSUMTO(Y7, X7, 12)
-	VZEROUPPER
-	RET
+	R4KSUMS
 
 // func dotQ5KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32) (nb <= 64)
 //

@@ -20,18 +20,41 @@ DATA packperm<>+24(SB)/4, $3
 DATA packperm<>+28(SB)/4, $7
 GLOBL packperm<>(SB), RODATA|NOPTR, $32
 
+// QUANTARGS loads the quantizers' arguments (x SI, q DI, d DX, bs BX, nb
+// CX) and the magnitude mask (Y15).
+#define QUANTARGS \
+	MOVQ x+0(FP), SI; \
+	MOVQ q+8(FP), DI; \
+	MOVQ d+16(FP), DX; \
+	MOVQ bs+24(FP), BX; \
+	MOVQ nb+32(FP), CX; \
+	VBROADCASTSS absmask<>(SB), Y15
+
+// HMAX4 leaves the largest of Y4's eight lanes in every lane of X4 (X5
+// scratch).
+#define HMAX4 \
+	VEXTRACTF128 $1, Y4, X5; \
+	VMAXPS X5, X4, X4; \
+	VPERMILPS $0x4e, X4, X5; \
+	VMAXPS X5, X4, X4; \
+	VPERMILPS $0xb1, X4, X5; \
+	VMAXPS X5, X4, X4
+
+// PACK32 packs the 32 int32 of Y0…Y3 into Y0's bytes, in order, with
+// signed saturation (Y13: packperm).
+#define PACK32 \
+	VPACKSSDW Y1, Y0, Y0; \
+	VPACKSSDW Y3, Y2, Y2; \
+	VPACKSSWB Y2, Y0, Y0; \
+	VPERMD Y0, Y13, Y0
+
 // func quantQ8_0AVX2(x *float32, q *int8, d *float32, bs *int32, nb int)
 //
 // quantActQ8_0 for nb blocks of 32: per block the largest magnitude m,
 // q = round(x·(127/m)) (0 where m is 0), d = m/127 rounded to f16, and the
 // sum of the block's q in bs.
 TEXT ·quantQ8_0AVX2(SB), NOSPLIT, $0-40
-	MOVQ x+0(FP), SI
-	MOVQ q+8(FP), DI
-	MOVQ d+16(FP), DX
-	MOVQ bs+24(FP), BX
-	MOVQ nb+32(FP), CX
-	VBROADCASTSS absmask<>(SB), Y15
+	QUANTARGS
 	VMOVSS c127<>(SB), X14
 	VMOVDQU packperm<>(SB), Y13
 	VXORPS X12, X12, X12
@@ -50,12 +73,7 @@ q80loop:
 	VMAXPS Y5, Y4, Y4
 	VMAXPS Y7, Y6, Y6
 	VMAXPS Y6, Y4, Y4
-	VEXTRACTF128 $1, Y4, X5
-	VMAXPS X5, X4, X4
-	VPERMILPS $0x4e, X4, X5
-	VMAXPS X5, X4, X4
-	VPERMILPS $0xb1, X4, X5
-	VMAXPS X5, X4, X4 // m in every lane
+	HMAX4 // m in every lane
 
 	// d = f16(m/127); id = 127/m, or 0 where m is 0.
 	VDIVSS X14, X4, X8
@@ -87,10 +105,7 @@ q80loop:
 	VPADDD X5, X4, X4
 	VMOVD X4, (BX)
 
-	VPACKSSDW Y1, Y0, Y0
-	VPACKSSDW Y3, Y2, Y2
-	VPACKSSWB Y2, Y0, Y0
-	VPERMD Y0, Y13, Y0
+	PACK32
 	VMOVDQU Y0, (DI)
 
 	ADDQ $128, SI
@@ -117,12 +132,7 @@ GLOBL c1<>(SB), RODATA|NOPTR, $4
 // each 16 q in bs (16 a block); all zero where m is 0. The sums of 16
 // wait on the stack (512 bytes) until the block's end adds them across.
 TEXT ·quantQ8KAVX2(SB), NOSPLIT, $512-40
-	MOVQ x+0(FP), SI
-	MOVQ q+8(FP), DI
-	MOVQ d+16(FP), DX
-	MOVQ bs+24(FP), BX
-	MOVQ nb+32(FP), CX
-	VBROADCASTSS absmask<>(SB), Y15
+	QUANTARGS
 	VMOVDQU packperm<>(SB), Y13
 	VXORPS X12, X12, X12
 
@@ -141,12 +151,7 @@ q8kmax:
 	ADDQ $64, AX
 	CMPQ AX, $1024
 	JLT  q8kmax
-	VEXTRACTF128 $1, Y4, X5
-	VMAXPS X5, X4, X4
-	VPERMILPS $0x4e, X4, X5
-	VMAXPS X5, X4, X4
-	VPERMILPS $0xb1, X4, X5
-	VMAXPS X5, X4, X4
+	HMAX4
 	VUCOMISS X12, X4
 	JEQ  q8kzero
 	VINSERTF128 $1, X4, Y4, Y4
@@ -188,10 +193,7 @@ q8kquant:
 	VMOVDQU Y7, (SP)(R9*1)
 	VPADDD Y3, Y2, Y7
 	VMOVDQU Y7, 32(SP)(R9*1)
-	VPACKSSDW Y1, Y0, Y0
-	VPACKSSDW Y3, Y2, Y2
-	VPACKSSWB Y2, Y0, Y0
-	VPERMD Y0, Y13, Y0
+	PACK32
 	VMOVDQU Y0, (DI)(AX*1)
 	ADDQ $32, AX
 	ADDQ $64, R9
