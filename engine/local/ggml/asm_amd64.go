@@ -88,7 +88,7 @@ func dotQ4Kx4(row, sc []byte, a *Acts, t int, out *[4]float32) {
 func dotQ6KAVX512(w *byte, q *int8, d *float32, bs *int32, nb int) float32
 
 //go:noescape
-func dotQ5KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32
+func dotQ5KAVX2(w *byte, q *int8, d *float32, bs32 *int32, nb int) float32
 
 //go:noescape
 func dotQ5KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32)
@@ -397,7 +397,7 @@ func asmDotRows(m *Matrix, r0, r1 int, a *Acts, t int, y []float32) bool {
 				dotQ5KAVX2r4(&data[i*rb], rb, &q[0], &d[0], &bs32[0], nb, (*[4]float32)(y[i:i+4]))
 			}
 			for ; i < len(y); i++ {
-				y[i] = dotQ5KAVX2(&data[i*rb], &q[0], &d[0], &bs[0], nb)
+				y[i] = dotQ5KAVX2(&data[i*rb], &q[0], &d[0], &bs32[0], nb)
 			}
 		case asm512On:
 			for i := range y {

@@ -23,49 +23,6 @@
 // point pipes were the kernel's limit, and (S·dx)·dw, a multiply and a
 // fused multiply-add a pair, ran it 27% slower.
 
-// func dotQ8_0AVX2(w *byte, q *int8, d *float32, nb int) float32
-TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-36
-	MOVQ w+0(FP), SI
-	MOVQ q+8(FP), DI
-	MOVQ d+16(FP), DX
-	MOVQ nb+24(FP), CX
-	VXORPS Y0, Y0, Y0
-	MOVL $0x00010001, AX
-	VMOVD AX, X15
-	VPBROADCASTD X15, Y15
-
-q8loop:
-	TESTQ CX, CX
-	JZ    q8done
-	PREFETCHT0 1088(SI) // 32 blocks ahead (see dotQ4KAVX2)
-	VMOVDQU 2(SI), Y1
-	VMOVDQU (DI), Y2
-	VPSIGNB Y1, Y1, Y3
-	VPSIGNB Y1, Y2, Y4
-	VPMADDUBSW Y4, Y3, Y5
-	VPMADDWD Y15, Y5, Y5
-	VCVTDQ2PS Y5, Y5
-	MOVWLZX (SI), AX
-	VMOVD AX, X6
-	VCVTPH2PS X6, X6
-	VMULSS (DX), X6, X6
-	VBROADCASTSS X6, Y6
-	VFMADD231PS Y6, Y5, Y0
-	ADDQ $34, SI
-	ADDQ $32, DI
-	ADDQ $4, DX
-	DECQ CX
-	JMP  q8loop
-
-q8done:
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VZEROUPPER
-	MOVSS X0, ret+32(FP)
-	RET
-
 // Q8ROW adds one Q8_0 block of the row at base (an addressing mode) times
 // the activations (values in Y2, scale at DX) into acc, as dotQ8_0AVX2's
 // loop body does (Y15: ones in words; Y1, Y3…Y5, X7 and AX scratch).
@@ -82,6 +39,38 @@ q8done:
 	VMULSS (DX), X7, X7; \
 	VBROADCASTSS X7, Y7; \
 	VFMADD231PS Y7, Y5, acc
+
+// func dotQ8_0AVX2(w *byte, q *int8, d *float32, nb int) float32
+TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-36
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ nb+24(FP), CX
+	VXORPS Y0, Y0, Y0
+	MOVL $0x00010001, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+
+q8loop:
+	TESTQ CX, CX
+	JZ    q8done
+	PREFETCHT0 1088(SI) // 32 blocks ahead (see dotQ4KAVX2)
+	VMOVDQU (DI), Y2
+	Q8ROW((SI), Y0)
+	ADDQ $34, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JMP  q8loop
+
+q8done:
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+32(FP)
+	RET
 
 // func dotQ8_0AVX2r4(w *byte, rb int, q *int8, d *float32, nb int, out *[4]float32)
 //
@@ -268,72 +257,6 @@ q8x8done:
 	VZEROUPPER
 	RET
 
-// func dotQ4KAVX2(w *byte, q *int8, d *float32, bs32 *int32, nb int) float32
-//
-// One pass over the row: each block's scales are unpacked in vector
-// registers (no scalar bit twiddling, no pass over the row before and no
-// 2 KB stack record; the same speed as that, shared with dotQ4KAVX2r4).
-TEXT ·dotQ4KAVX2(SB), NOSPLIT, $0-44
-	MOVQ w+0(FP), SI
-	MOVQ q+8(FP), DI
-	MOVQ d+16(FP), DX
-	MOVQ bs32+24(FP), BX
-	MOVQ nb+32(FP), CX
-	VXORPS Y0, Y0, Y0
-	VPBROADCASTD nibmask<>(SB), Y15
-
-q4kloop:
-	TESTQ CX, CX
-	JZ    q4kdone
-	// Fetch eight blocks ahead, as dotQ6KAVX2 does: the hardware's
-	// prefetch alone left decoding 8% slower.
-	PREFETCHT0 1152(SI)
-	PREFETCHT0 1216(SI)
-	PREFETCHT0 1280(SI)
-	VPXOR Y9, Y9, Y9
-
-	K4UNPACK((SI), Y4)
-
-#define Q4KGROUP(p) \
-	VMOVDQU (16+32*p)(SI), Y10; \
-	VPAND Y15, Y10, Y11; \
-	VPSRLW $4, Y10, Y12; \
-	VPAND Y15, Y12, Y12; \
-	VPMADDUBSW (64*p)(DI), Y11, Y11; \
-	VPMADDUBSW (64*p+32)(DI), Y12, Y12; \
-	VPSHUFB k4s<>+(64*p)(SB), Y3, Y13; \
-	VPMADDWD Y13, Y11, Y11; \
-	VPSHUFB k4s<>+(64*p+32)(SB), Y3, Y14; \
-	VPMADDWD Y14, Y12, Y12; \
-	VPADDD Y11, Y9, Y9; \
-	VPADDD Y12, Y9, Y9
-
-	Q4KGROUP(0)
-	Q4KGROUP(1)
-	Q4KGROUP(2)
-	Q4KGROUP(3)
-
-	// acc += (d·d8)·isum, then acc -= (dmin·d8)·(mins · sums of 32)
-	// (the sums fit 16 bits, so VPMADDWD with the zero-extended mins is
-	// their exact product).
-	K4TAIL((SI), Y4, Y0)
-
-	ADDQ $144, SI
-	ADDQ $256, DI
-	ADDQ $4, DX
-	ADDQ $32, BX
-	DECQ CX
-	JMP  q4kloop
-
-q4kdone:
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VZEROUPPER
-	MOVSS X0, ret+40(FP)
-	RET
-
 // Q4KBLOCK adds one Q4_K block of the row at base (an addressing mode)
 // times the activations at DI/DX/BX into acc, with dotQ4KAVX2's
 // arithmetic in its order (Y15: the nibble mask; Y1…Y4, Y9…Y14 scratch).
@@ -359,6 +282,46 @@ q4kdone:
 	VPMADDWD Y14, Y12, Y12; \
 	VPADDD Y11, Y9, Y9; \
 	VPADDD Y12, Y9, Y9
+
+// func dotQ4KAVX2(w *byte, q *int8, d *float32, bs32 *int32, nb int) float32
+//
+// One pass over the row: each block's scales are unpacked in vector
+// registers (no scalar bit twiddling, no pass over the row before and no
+// 2 KB stack record; the same speed as that, shared with dotQ4KAVX2r4).
+TEXT ·dotQ4KAVX2(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ bs32+24(FP), BX
+	MOVQ nb+32(FP), CX
+	VXORPS Y0, Y0, Y0
+	VPBROADCASTD nibmask<>(SB), Y15
+
+q4kloop:
+	TESTQ CX, CX
+	JZ    q4kdone
+	// Fetch eight blocks ahead, as dotQ6KAVX2 does: the hardware's
+	// prefetch alone left decoding 8% slower.
+	PREFETCHT0 1152(SI)
+	PREFETCHT0 1216(SI)
+	PREFETCHT0 1280(SI)
+	Q4KBLOCK((SI), Y0)
+
+	ADDQ $144, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, BX
+	DECQ CX
+	JMP  q4kloop
+
+q4kdone:
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+40(FP)
+	RET
 
 // func dotQ4KAVX2r4(w *byte, rb int, q *int8, d *float32, bs32 *int32, nb int, out *[4]float32)
 //

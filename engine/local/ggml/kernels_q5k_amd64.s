@@ -14,89 +14,6 @@
 	VPSLLW $sh, h, hi; \
 	VPAND mask, hi, hi
 
-// func dotQ5KAVX2(w *byte, q *int8, d *float32, bs *int32, nb int) float32 (nb <= 64)
-TEXT ·dotQ5KAVX2(SB), 0, $2048-44
-	MOVQ w+0(FP), SI
-	MOVQ nb+32(FP), CX
-	LEAQ 0(SP), AX
-	KSCALES(176)
-	MOVQ w+0(FP), SI
-	MOVQ q+8(FP), DI
-	MOVQ d+16(FP), DX
-	MOVQ bs+24(FP), BX
-	MOVQ nb+32(FP), CX
-	LEAQ 0(SP), AX
-	VXORPS Y0, Y0, Y0
-	VPBROADCASTD nibmask<>(SB), Y15
-	VMOVDQU m10<>(SB), Y4
-
-q5kloop:
-	TESTQ CX, CX
-	JZ    q5kdone
-	PREFETCHT0 1408(SI) // eight blocks ahead (see dotQ4KAVX2)
-	PREFETCHT0 1472(SI)
-	PREFETCHT0 1536(SI)
-	VPXOR Y9, Y9, Y9
-	VMOVDQU 16(SI), Y8
-
-#define Q5KGROUP(p) \
-	VMOVDQU (48+32*p)(SI), Y10; \
-	VPAND Y15, Y10, Y11; \
-	VPSRLW $4, Y10, Y12; \
-	VPAND Y15, Y12, Y12; \
-	Q5KHI(4, Y8, Y4, Y1); \
-	VPOR Y1, Y11, Y11; \
-	Q5KHI(3, Y8, Y4, Y1); \
-	VPOR Y1, Y12, Y12; \
-	VPSRLW $2, Y8, Y8; \
-	VPMADDUBSW (64*p)(DI), Y11, Y11; \
-	VPMADDUBSW (64*p+32)(DI), Y12, Y12; \
-	VPBROADCASTW (4*p)(AX), Y13; \
-	VPMADDWD Y13, Y11, Y11; \
-	VPBROADCASTW (4*p+2)(AX), Y14; \
-	VPMADDWD Y14, Y12, Y12; \
-	VPADDD Y11, Y9, Y9; \
-	VPADDD Y12, Y9, Y9
-
-	Q5KGROUP(0)
-	Q5KGROUP(1)
-	Q5KGROUP(2)
-	Q5KGROUP(3)
-
-	// acc += dd·isum, then acc -= dm·(mins · pairs of 16-value sums)
-	VPMOVZXBD 16(AX), Y2
-	VMOVDQU (BX), Y3
-	VPHADDD 32(BX), Y3, Y3
-	VPERMQ $0xD8, Y3, Y3
-	VPMULLD Y2, Y3, Y3
-	VCVTDQ2PS Y3, Y3
-	VCVTDQ2PS Y9, Y9
-	VMOVQ 24(AX), X5
-	VBROADCASTSS (DX), X6
-	VMULPS X6, X5, X5
-	VBROADCASTSS X5, Y7
-	VFMADD231PS Y7, Y9, Y0
-	VMOVSHDUP X5, X5
-	VBROADCASTSS X5, Y7
-	VFNMADD231PS Y7, Y3, Y0
-
-	ADDQ $176, SI
-	ADDQ $256, DI
-	ADDQ $4, DX
-	ADDQ $64, BX
-	ADDQ $32, AX
-	DECQ CX
-	JMP  q5kloop
-
-q5kdone:
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VZEROUPPER
-	MOVSS X0, ret+40(FP)
-	RET
-
 // Q5KBLOCK adds one Q5_K block of the row at base (an addressing mode)
 // times the activations at DI/DX/BX (bs32: sums of 32) into acc, with
 // dotQ5KAVX2's arithmetic: the integer sums are the same, and the float
@@ -168,6 +85,39 @@ q5kr4loop:
 
 q5kr4done:
 	R4KSUMS
+
+// func dotQ5KAVX2(w *byte, q *int8, d *float32, bs32 *int32, nb int) float32
+TEXT ·dotQ5KAVX2(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ bs32+24(FP), BX
+	MOVQ nb+32(FP), CX
+	VXORPS Y0, Y0, Y0
+	VPBROADCASTD nibmask<>(SB), Y15
+
+q5kloop:
+	TESTQ CX, CX
+	JZ    q5kdone
+	PREFETCHT0 1408(SI) // eight blocks ahead (see dotQ4KAVX2)
+	PREFETCHT0 1472(SI)
+	PREFETCHT0 1536(SI)
+	Q5KBLOCK((SI), Y0)
+	ADDQ $176, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, BX
+	DECQ CX
+	JMP  q5kloop
+
+q5kdone:
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+40(FP)
+	RET
 
 // func dotQ5KAVX2x4(w *byte, q *int8, d *float32, bs *int32, nb, qstride, dstride, bstride int, out *[4]float32) (nb <= 64)
 //
